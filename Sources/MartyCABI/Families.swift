@@ -1,0 +1,141 @@
+import MartyMetrics
+
+// marty_family* is an Unmanaged<MetricFamily> holding the caller's reference.
+
+func family(_ pointer: OpaquePointer) -> MetricFamily {
+    Unmanaged<MetricFamily>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+}
+
+/// The shared body of the *_family_new calls: checks the strings, builds, registers and
+/// hands out a retained family.
+private func newFamily(
+    _ function: StaticString, _ registryPointer: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+    _ help: UnsafePointer<CChar>?, _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?,
+    _ make: (Registry, String, String, [String]) throws(MetricError) -> MetricFamily
+) -> Int32 {
+    guard let registryPointer else { return nullArgument(function, "registry") }
+    guard let out else { return nullArgument(function, "out") }
+    do {
+        let name = try string(name, function, "name").get()
+        let help = try string(help, function, "help").get()
+        let labelNames = try strings(labelNames, labelCount, function, "label_names").get()
+        let created = try make(registry(registryPointer), name, help, labelNames)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(created).toOpaque())
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: function)
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
+    }
+}
+
+@_cdecl("marty_counter_family_new")
+public func marty_counter_family_new(
+    _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,
+    _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    newFamily("marty_counter_family_new", registry, name, help, labelNames, labelCount, out) {
+        (registry, name, help, labels) throws(MetricError) in try registry.counter(name, help: help, labelNames: labels)
+    }
+}
+
+@_cdecl("marty_gauge_family_new")
+public func marty_gauge_family_new(
+    _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,
+    _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    newFamily("marty_gauge_family_new", registry, name, help, labelNames, labelCount, out) {
+        (registry, name, help, labels) throws(MetricError) in try registry.gauge(name, help: help, labelNames: labels)
+    }
+}
+
+@_cdecl("marty_histogram_family_new")
+public func marty_histogram_family_new(
+    _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,
+    _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int, _ bounds: UnsafePointer<Double>?,
+    _ boundCount: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    if bounds == nil && boundCount != 0 { return nullArgument("marty_histogram_family_new", "bounds") }
+    let given = bounds.map { Array(UnsafeBufferPointer(start: $0, count: boundCount)) }
+    return newFamily("marty_histogram_family_new", registry, name, help, labelNames, labelCount, out) {
+        (registry, name, help, labels) throws(MetricError) in
+        let buckets = try given.map { (bounds) throws(MetricError) in try HistogramBuckets(bounds) }
+        return try registry.histogram(name, help: help, labelNames: labels, buckets: buckets)
+    }
+}
+
+@_cdecl("marty_info_family_new")
+public func marty_info_family_new(
+    _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,
+    _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    newFamily("marty_info_family_new", registry, name, help, labelNames, labelCount, out) {
+        (registry, name, help, labels) throws(MetricError) in try registry.info(name, help: help, labelNames: labels)
+    }
+}
+
+@_cdecl("marty_info_set")
+public func marty_info_set(
+    _ familyPointer: OpaquePointer?, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int
+) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_info_set", "family") }
+    guard let info = family(familyPointer) as? InfoFamily else {
+        return fail(MARTY_ERR_WRONG_KIND, "marty_info_set: \(family(familyPointer).name) is not an info family")
+    }
+    do {
+        try info.set(strings(values, count, "marty_info_set", "label_values").get())
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: "marty_info_set")
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_info_set: \(error)")
+    }
+}
+
+@_cdecl("marty_family_kind")
+public func marty_family_kind(_ familyPointer: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_kind", "family") }
+    guard let out else { return nullArgument("marty_family_kind", "out") }
+    out.pointee = Int32(family(familyPointer).kind.rawValue)
+    return MARTY_OK
+}
+
+@_cdecl("marty_family_remove")
+public func marty_family_remove(
+    _ familyPointer: OpaquePointer?, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int
+) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_remove", "family") }
+    if values == nil && count != 0 { return nullArgument("marty_family_remove", "label_values") }
+    do {
+        try family(familyPointer).remove(nulTerminated: labelValues(values, count))
+        return MARTY_OK
+    } catch {
+        return fail(error, in: "marty_family_remove")
+    }
+}
+
+@_cdecl("marty_family_clear")
+public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_clear", "family") }
+    family(familyPointer).clear()
+    return MARTY_OK
+}
+
+@_cdecl("marty_family_release")
+public func marty_family_release(_ familyPointer: OpaquePointer?) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_release", "family") }
+    Unmanaged<MetricFamily>.fromOpaque(UnsafeRawPointer(familyPointer)).release()
+    return MARTY_OK
+}
+
+/// Label values as the core's byte-string view, without copying.
+func labelValues(_ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int) -> UnsafeBufferPointer<UnsafePointer<UInt8>?> {
+    guard let values, count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+    return UnsafeBufferPointer(
+        start: UnsafeRawPointer(values).assumingMemoryBound(to: UnsafePointer<UInt8>?.self), count: count)
+}

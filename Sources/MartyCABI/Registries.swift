@@ -1,0 +1,72 @@
+import MartyMetrics
+
+// marty_registry* is an Unmanaged<Registry>: retained for registries the caller made,
+// unretained for the default one, which lives as long as the process.
+
+func registry(_ pointer: OpaquePointer) -> Registry {
+    Unmanaged<Registry>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+}
+
+@_cdecl("marty_registry_default")
+public func marty_registry_default() -> OpaquePointer {
+    OpaquePointer(Unmanaged.passUnretained(Registry.default).toOpaque())
+}
+
+@_cdecl("marty_registry_new")
+public func marty_registry_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return nullArgument("marty_registry_new", "out") }
+    out.pointee = OpaquePointer(Unmanaged.passRetained(Registry()).toOpaque())
+    return MARTY_OK
+}
+
+@_cdecl("marty_registry_free")
+public func marty_registry_free(_ pointer: OpaquePointer?) -> Int32 {
+    guard let pointer else { return nullArgument("marty_registry_free", "registry") }
+    if registry(pointer) === Registry.default {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_registry_free: the default registry is never freed")
+    }
+    Unmanaged<Registry>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    return MARTY_OK
+}
+
+@_cdecl("marty_registry_register")
+public func marty_registry_register(_ registryPointer: OpaquePointer?, _ familyPointer: OpaquePointer?) -> Int32 {
+    guard let registryPointer else { return nullArgument("marty_registry_register", "registry") }
+    guard let familyPointer else { return nullArgument("marty_registry_register", "family") }
+    do {
+        try registry(registryPointer).register(family(familyPointer))
+        return MARTY_OK
+    } catch {
+        return fail(error, in: "marty_registry_register")
+    }
+}
+
+@_cdecl("marty_registry_unregister")
+public func marty_registry_unregister(_ registryPointer: OpaquePointer?, _ familyPointer: OpaquePointer?) -> Int32 {
+    guard let registryPointer else { return nullArgument("marty_registry_unregister", "registry") }
+    guard let familyPointer else { return nullArgument("marty_registry_unregister", "family") }
+    do {
+        try registry(registryPointer).unregister(family(familyPointer))
+        return MARTY_OK
+    } catch {
+        return fail(error, in: "marty_registry_unregister")
+    }
+}
+
+@_cdecl("marty_registry_render")
+public func marty_registry_render(
+    _ registryPointer: OpaquePointer?, _ format: Int32, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+    _ length: UnsafeMutablePointer<Int>?
+) -> Int32 {
+    guard let registryPointer else { return nullArgument("marty_registry_render", "registry") }
+    guard let out else { return nullArgument("marty_registry_render", "out") }
+    guard let format = ExpositionFormat(rawValue: Int(format)) else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "marty_registry_render: format \(format) is neither MARTY_FORMAT_TEXT (0) nor MARTY_FORMAT_OPENMETRICS (1)")
+    }
+    let rendered = registry(registryPointer).render(format).takeCString()
+    out.pointee = UnsafeMutableRawPointer(rendered.pointer).assumingMemoryBound(to: CChar.self)
+    length?.pointee = rendered.length
+    return MARTY_OK
+}

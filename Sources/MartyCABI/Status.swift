@@ -1,0 +1,114 @@
+import CMartyShims
+import Glibc
+import MartyMetrics
+
+// Status codes of include/marty_metrics.h; a MetricError's kind carries the same numbers.
+let MARTY_OK: Int32 = 0
+let MARTY_ERR_NULL_ARGUMENT: Int32 = 1
+let MARTY_ERR_INVALID_UTF8: Int32 = 5
+let MARTY_ERR_INVALID_VALUE: Int32 = 6
+let MARTY_ERR_WRONG_KIND: Int32 = 10
+let MARTY_ERR_INVALID_ARGUMENT: Int32 = 11
+
+/// Records `message` as the calling thread's error and returns `status`.
+@inline(never)
+func fail(_ status: Int32, _ message: String) -> Int32 {
+    let buffer = UnsafeMutableRawBufferPointer(start: cmarty_error_buffer(), count: Int(CMARTY_ERROR_MESSAGE_CAPACITY))
+    let utf8 = Array(message.utf8)
+    var length = min(utf8.count, buffer.count - 1)
+    // Never cut a UTF-8 sequence in half: back up to the start of a code point.
+    while length > 0 && length < utf8.count && (utf8[length] & 0xC0) == 0x80 { length -= 1 }
+    buffer.copyBytes(from: utf8[0..<length])
+    buffer[length] = 0
+    return status
+}
+
+@inline(never)
+func fail(_ error: MetricError, in function: StaticString) -> Int32 {
+    fail(Int32(error.kind.rawValue), "\(function): \(error.message)")
+}
+
+@inline(never)
+func nullArgument(_ function: StaticString, _ argument: StaticString) -> Int32 {
+    fail(MARTY_ERR_NULL_ARGUMENT, "\(function): \(argument) is NULL")
+}
+
+/// A C string as a Swift string, or the status to return: NULL and bad UTF-8 are refused.
+func string(
+    _ pointer: UnsafePointer<CChar>?, _ function: StaticString, _ argument: StaticString
+) -> Result<String, StatusError> {
+    guard let pointer else { return .failure(StatusError(nullArgument(function, argument))) }
+    guard let text = String(validatingCString: pointer) else {
+        return .failure(StatusError(fail(MARTY_ERR_INVALID_UTF8, "\(function): \(argument) is not valid UTF-8")))
+    }
+    return .success(text)
+}
+
+/// An array of `count` C strings as Swift strings; NULL is allowed only when `count` is 0.
+func strings(
+    _ pointer: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ function: StaticString, _ argument: StaticString
+) -> Result<[String], StatusError> {
+    if count == 0 { return .success([]) }
+    guard let pointer else { return .failure(StatusError(nullArgument(function, argument))) }
+    var result: [String] = []
+    result.reserveCapacity(count)
+    for index in 0..<count {
+        guard let element = pointer[index] else {
+            return .failure(StatusError(fail(MARTY_ERR_NULL_ARGUMENT, "\(function): \(argument)[\(index)] is NULL")))
+        }
+        guard let text = String(validatingCString: element) else {
+            return .failure(
+                StatusError(fail(MARTY_ERR_INVALID_UTF8, "\(function): \(argument)[\(index)] is not valid UTF-8")))
+        }
+        result.append(text)
+    }
+    return .success(result)
+}
+
+/// A status already recorded with `fail`.
+struct StatusError: Error {
+    let status: Int32
+    init(_ status: Int32) { self.status = status }
+}
+
+private let statusDescriptions: [StaticString] = [
+    "MARTY_OK: success",
+    "MARTY_ERR_NULL_ARGUMENT: a required pointer was NULL",
+    "MARTY_ERR_INVALID_NAME: a metric name broke a naming rule",
+    "MARTY_ERR_INVALID_LABEL: a label name broke a naming rule",
+    "MARTY_ERR_LABEL_COUNT: the label values do not match the family's label names",
+    "MARTY_ERR_INVALID_UTF8: a string was not valid UTF-8",
+    "MARTY_ERR_INVALID_VALUE: the value is not allowed here",
+    "MARTY_ERR_CONFLICT: the name clashes with a registered metric",
+    "MARTY_ERR_NOT_FOUND: no such series or registration",
+    "MARTY_ERR_INVALID_BUCKETS: histogram bounds must be finite and strictly increasing",
+    "MARTY_ERR_WRONG_KIND: the family is of another kind",
+    "MARTY_ERR_INVALID_ARGUMENT: an argument is out of its range",
+]
+
+@_cdecl("marty_errmsg")
+public func marty_errmsg() -> UnsafePointer<CChar> {
+    UnsafePointer(cmarty_error_buffer())
+}
+
+@_cdecl("marty_status_string")
+public func marty_status_string(_ status: Int32) -> UnsafePointer<CChar> {
+    let text: StaticString =
+        status >= 0 && Int(status) < statusDescriptions.count
+        ? statusDescriptions[Int(status)] : "unknown marty_metrics status code"
+    return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@_cdecl("marty_version")
+public func marty_version() -> UnsafePointer<CChar> {
+    let text: StaticString = "0.1.0"
+    return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@_cdecl("marty_version_number")
+public func marty_version_number() -> Int32 { 100 }
+
+@_cdecl("marty_free")
+public func marty_free(_ pointer: UnsafeMutableRawPointer?) {
+    free(pointer)
+}

@@ -1,0 +1,136 @@
+/// The exposition formats a registry renders.
+public enum ExpositionFormat: Int, Sendable {
+    /// Prometheus text format 0.0.4.
+    case text = 0
+    /// OpenMetrics 1.0 text.
+    case openMetrics = 1
+
+    public var contentType: String {
+        switch self {
+        case .text: return "text/plain; version=0.0.4; charset=utf-8"
+        case .openMetrics: return "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        }
+    }
+}
+
+extension Registry {
+    /// Renders every registered family, sorted by name, each family's series sorted by
+    /// label values.
+    public func render(_ format: ExpositionFormat = .text) -> ExpositionBuffer {
+        var buffer = ExpositionBuffer(capacity: 16 * 1024)
+        for family in sortedFamilies() {
+            Exposition.render(family, format: format, into: &buffer)
+        }
+        if format == .openMetrics {
+            buffer.append("# EOF\n" as StaticString)
+        }
+        return buffer
+    }
+
+    /// The rendering as a string, for tests and small tools.
+    public func renderString(_ format: ExpositionFormat = .text) -> String {
+        let buffer = render(format)
+        return buffer.withBytes { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// Writes families in the text formats. Recording types know nothing of this.
+enum Exposition {
+    static func render(_ family: MetricFamily, format: ExpositionFormat, into buffer: inout ExpositionBuffer) {
+        let series = family.sortedSeries()
+        let openMetrics = format == .openMetrics
+        // The name in HELP and TYPE: text 0.0.4 names the samples, OpenMetrics the family.
+        let metadataName: String
+        let typeName: StaticString
+        switch family.kind {
+        case .counter:
+            metadataName = openMetrics ? family.name : family.name + "_total"
+            typeName = "counter"
+        case .gauge:
+            metadataName = family.name
+            typeName = "gauge"
+        case .histogram:
+            metadataName = family.name
+            typeName = "histogram"
+        case .info:
+            metadataName = openMetrics ? family.name : family.name + "_info"
+            typeName = openMetrics ? "info" : "gauge"
+        }
+        buffer.append("# HELP " as StaticString)
+        buffer.append(metadataName)
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(Escaping.help(family.help, escapingQuotes: openMetrics))
+        buffer.append("\n# TYPE " as StaticString)
+        buffer.append(metadataName)
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(typeName)
+        buffer.append(UInt8(ascii: "\n"))
+
+        switch family.kind {
+        case .counter:
+            let sampleName = Array((family.name + "_total").utf8)
+            for item in series {
+                let counter = unsafeDowncast(item, to: Counter.self)
+                appendSample(sampleName, item, value: counter.value, into: &buffer)
+            }
+        case .gauge:
+            let sampleName = Array(family.name.utf8)
+            for item in series {
+                appendSample(sampleName, item, value: unsafeDowncast(item, to: Gauge.self).value, into: &buffer)
+            }
+        case .info:
+            let sampleName = Array((family.name + "_info").utf8)
+            for item in series {
+                appendSample(sampleName, item, value: 1, into: &buffer)
+            }
+        case .histogram:
+            renderHistogram(family, series, into: &buffer)
+        }
+    }
+
+    @inline(__always)
+    private static func appendSample(_ name: [UInt8], _ series: SeriesBase, value: Double, into buffer: inout ExpositionBuffer) {
+        buffer.append(name)
+        let labels = series.renderedLabels
+        if !labels.isEmpty {
+            buffer.append(UInt8(ascii: "{"))
+            buffer.append(labels)
+            buffer.append(UInt8(ascii: "}"))
+        }
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(sampleValue: value)
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    private static func renderHistogram(_ family: MetricFamily, _ series: [SeriesBase], into buffer: inout ExpositionBuffer) {
+        let bucketName = Array((family.name + "_bucket{").utf8)
+        let sumName = Array((family.name + "_sum").utf8)
+        let countName = Array((family.name + "_count").utf8)
+        // `le="…"} ` for every bucket, rendered once per scrape.
+        var bounds = family.bucketBounds.map { bound -> [UInt8] in
+            var scratch = ExpositionBuffer(capacity: 32)
+            scratch.append("le=\"" as StaticString)
+            scratch.append(bound: bound)
+            scratch.append("\"} " as StaticString)
+            return scratch.withBytes { Array($0) }
+        }
+        bounds.append(Array("le=\"+Inf\"} ".utf8))
+        for item in series {
+            let histogram = unsafeDowncast(item, to: Histogram.self)
+            let snapshot = histogram.snapshot()
+            let labels = item.renderedLabels
+            for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
+                buffer.append(bucketName)
+                if !labels.isEmpty {
+                    buffer.append(labels)
+                    buffer.append(UInt8(ascii: ","))
+                }
+                buffer.append(bounds[index])
+                buffer.append(decimal: cumulative)
+                buffer.append(UInt8(ascii: "\n"))
+            }
+            appendSample(sumName, item, value: snapshot.sum, into: &buffer)
+            appendSample(countName, item, value: Double(snapshot.count), into: &buffer)
+        }
+    }
+}

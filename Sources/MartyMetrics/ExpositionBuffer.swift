@@ -1,0 +1,124 @@
+import Glibc
+
+/// A growable byte buffer for rendering, cheaper per append than `[UInt8]`. Its storage is
+/// malloc'd, so the bytes can be handed to C callers and freed with `free`.
+public struct ExpositionBuffer: ~Copyable {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    public private(set) var count = 0
+    private var capacity: Int
+
+    public init(capacity: Int = 4096) {
+        self.capacity = max(capacity, 64)
+        base = malloc(self.capacity)!.assumingMemoryBound(to: UInt8.self)
+    }
+
+    deinit { free(base) }
+
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+
+    private mutating func grow(_ needed: Int) {
+        while capacity < needed { capacity *= 2 }
+        base = realloc(base, capacity)!.assumingMemoryBound(to: UInt8.self)
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        reserve(bytes.count)
+        (base + count).update(from: bytes.baseAddress!, count: bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { if !$0.isEmpty { append($0) } }
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBufferPointer { if !$0.isEmpty { append($0) } }
+    }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { if !$0.isEmpty { append($0) } }
+    }
+
+    /// Appends an unsigned integer in decimal.
+    mutating func append(decimal value: UInt64) {
+        reserve(20)
+        if value < 10 {
+            base[count] = UInt8(ascii: "0") &+ UInt8(value)
+            count += 1
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes of scratch
+        var length = 0
+        var remaining = value
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            while remaining > 0 {
+                scratch[31 - length] = UInt8(ascii: "0") &+ UInt8(remaining % 10)
+                remaining /= 10
+                length += 1
+            }
+            (base + count).update(from: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + 32 - length, count: length)
+        }
+        count += length
+    }
+
+    /// Appends a sample value: whole numbers without a fraction, others as the shortest
+    /// decimal that reads back to the same double, and `+Inf`, `-Inf`, `NaN` as the
+    /// formats spell them.
+    mutating func append(sampleValue value: Double) {
+        if value.isNaN {
+            append("NaN" as StaticString)
+        } else if value.isInfinite {
+            append(value < 0 ? "-Inf" as StaticString : "+Inf")
+        } else if value == value.rounded(.towardZero) && abs(value) < 1e15 {
+            if value < 0 || (value == 0 && value.sign == .minus) {
+                if value < 0 { append(UInt8(ascii: "-")) }
+                append(decimal: UInt64(-value))
+            } else {
+                append(decimal: UInt64(value))
+            }
+        } else {
+            append(value.description)
+        }
+    }
+
+    /// Appends a bucket bound as Python's `repr` and client_golang spell `le`: `1.0`,
+    /// `0.005`, `+Inf`.
+    mutating func append(bound value: Double) {
+        if value.isInfinite {
+            append(value < 0 ? "-Inf" as StaticString : "+Inf")
+        } else {
+            append(value.description)
+        }
+    }
+
+    /// The bytes written so far.
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: base, count: count))
+    }
+
+    /// Gives up the storage, NUL-terminated: the caller frees it with `free`.
+    public consuming func takeCString() -> (pointer: UnsafeMutablePointer<UInt8>, length: Int) {
+        append(0)
+        let result = (base, count - 1)
+        discard self
+        return result
+    }
+}

@@ -1,0 +1,37 @@
+import CMartyShims
+import Glibc
+
+/// A gauge series: one double that can be set, or moved up and down.
+public final class Gauge: SeriesBase, @unchecked Sendable {
+    /// A gauge is set as a whole, so it is not sharded: one cell of its own.
+    @usableFromInline let cell: UnsafeMutablePointer<UInt64>
+
+    override init(identity: SeriesIdentity) {
+        cell = .allocate(capacity: 1)
+        cell.initialize(to: 0)
+        super.init(identity: identity)
+    }
+
+    deinit { cell.deallocate() }
+
+    @inlinable
+    public func set(_ value: Double) { cmarty_store_double(cell, value) }
+
+    @inlinable
+    public func add(_ amount: Double) { cmarty_add_double(cell, amount) }
+
+    @inlinable
+    public func inc() { cmarty_add_double(cell, 1) }
+
+    @inlinable
+    public func dec() { cmarty_add_double(cell, -1) }
+
+    /// Sets the gauge to the current Unix time in seconds.
+    public func setToCurrentTime() {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        set(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+    }
+
+    public var value: Double { cmarty_load_double(cell) }
+}

@@ -1,0 +1,100 @@
+import CMartyShims
+
+/// Bucket bounds shared by every series of a histogram family.
+public struct HistogramBuckets: Sendable {
+    /// The Prometheus client defaults.
+    public static let defaultBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    /// Series may use this many cells per shard: bounds, +Inf and the sum.
+    static let maximumBoundCount = CellArena.stride - 2
+
+    public let bounds: [Double]
+
+    public init(_ bounds: [Double] = HistogramBuckets.defaultBounds) throws(MetricError) {
+        var previous = -Double.infinity
+        for bound in bounds {
+            guard bound.isFinite else {
+                throw MetricError(.invalidBuckets, "histogram bounds must be finite (+Inf is added by itself), got \(bound)")
+            }
+            guard bound > previous else {
+                throw MetricError(.invalidBuckets, "histogram bounds must be strictly increasing: \(bound) follows \(previous)")
+            }
+            previous = bound
+        }
+        guard bounds.count <= Self.maximumBoundCount else {
+            throw MetricError(.invalidBuckets, "a histogram has at most \(Self.maximumBoundCount) bounds, got \(bounds.count)")
+        }
+        self.bounds = bounds
+    }
+}
+
+/// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf)
+/// and the sum; `_count` is never stored but summed from the buckets, so a reading always
+/// shows `_count` equal to the `+Inf` bucket.
+public final class Histogram: SeriesBase, @unchecked Sendable {
+    @usableFromInline let cells: UnsafeMutablePointer<UInt64>
+    /// Owned by the family; outlives every series.
+    @usableFromInline let bounds: UnsafePointer<Double>
+    @usableFromInline let boundCount: Int
+
+    init(identity: SeriesIdentity, bounds: UnsafePointer<Double>, boundCount: Int) {
+        self.bounds = bounds
+        self.boundCount = boundCount
+        cells = CellArena.shared.allocate(width: boundCount + 2)
+        super.init(identity: identity)
+    }
+
+    deinit { CellArena.shared.release(cells, width: boundCount + 2) }
+
+    /// Records one observation; NaN is refused, infinities are counted.
+    @inlinable
+    public func observe(_ value: Double) throws(MetricError) {
+        guard !value.isNaN else {
+            throw MetricError(.invalidValue, "cannot observe NaN")
+        }
+        record(value)
+    }
+
+    @inlinable @inline(__always)
+    func record(_ value: Double) {
+        var bucket = 0
+        if boundCount <= 16 {
+            while bucket < boundCount && value > bounds[bucket] { bucket &+= 1 }
+        } else {
+            var high = boundCount
+            while bucket < high {
+                let middle = (bucket &+ high) >> 1
+                if value > bounds[middle] { bucket = middle &+ 1 } else { high = middle }
+            }
+        }
+        let shard = cells + Int(cmarty_thread_shard()) &* CellArena.stride
+        cmarty_add_u64(shard + bucket, 1)
+        cmarty_add_double(shard + (boundCount &+ 1), value)
+    }
+
+    /// A reading merged over all shards.
+    public struct Snapshot: Sendable, Equatable {
+        /// Cumulative counts, one per bound and a last one for +Inf.
+        public var cumulativeCounts: [UInt64]
+        public var sum: Double
+        public var count: UInt64 { cumulativeCounts.last ?? 0 }
+    }
+
+    public func snapshot() -> Snapshot {
+        var counts = [UInt64](repeating: 0, count: boundCount + 1)
+        var sum = 0.0
+        for shard in 0..<CellArena.shared.shardCount {
+            let cell = cells + shard * CellArena.stride
+            for bucket in 0...boundCount {
+                counts[bucket] &+= cmarty_load_u64(cell + bucket)
+            }
+            sum += cmarty_load_double(cell + boundCount + 1)
+        }
+        for bucket in 1..<counts.count {
+            counts[bucket] &+= counts[bucket - 1]
+        }
+        return Snapshot(cumulativeCounts: counts, sum: sum)
+    }
+
+    public var upperBounds: [Double] { Array(UnsafeBufferPointer(start: bounds, count: boundCount)) }
+}

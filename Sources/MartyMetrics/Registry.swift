@@ -1,0 +1,108 @@
+/// A set of families that are rendered together. `Registry.default` is the process-wide
+/// one; independent registries are for tests and for libraries that keep their own.
+public final class Registry: @unchecked Sendable {
+    public static let `default` = Registry()
+
+    private let lock = Lock()
+    private var families: [String: MetricFamily] = [:]
+    /// Every sample name a registered family produces, mapped to that family's name.
+    private var claimedNames: [String: String] = [:]
+    private var sortedCache: [MetricFamily]? = []
+
+    public init() {}
+
+    /// Registers a family. A clash of any sample name with a registered family is refused,
+    /// naming both.
+    public func register(_ family: MetricFamily) throws(MetricError) {
+        try lock.withLock { () throws(MetricError) in
+            if let existing = families[family.name] {
+                if existing === family {
+                    throw MetricError(.conflict, "\(family.name) is already registered")
+                }
+                throw MetricError(
+                    .conflict, "\(family.name) is already registered as \(describe(existing)); cannot register \(describe(family))")
+            }
+            for sample in Naming.sampleNames(of: family.name, kind: family.kind) {
+                if let owner = claimedNames[sample], let existing = families[owner] {
+                    throw MetricError(
+                        .conflict,
+                        "\(describe(family)) clashes with the registered \(describe(existing)): both would expose \(sample)")
+                }
+            }
+            families[family.name] = family
+            for sample in Naming.sampleNames(of: family.name, kind: family.kind) {
+                claimedNames[sample] = family.name
+            }
+            sortedCache = nil
+        }
+    }
+
+    /// Removes a family; its series keep recording, unseen.
+    public func unregister(_ family: MetricFamily) throws(MetricError) {
+        try lock.withLock { () throws(MetricError) in
+            guard let existing = families[family.name], existing === family else {
+                throw MetricError(.notFound, "\(family.name) is not registered in this registry")
+            }
+            families[family.name] = nil
+            for sample in Naming.sampleNames(of: family.name, kind: family.kind) where claimedNames[sample] == family.name {
+                claimedNames[sample] = nil
+            }
+            sortedCache = nil
+        }
+    }
+
+    /// Registered families sorted by name.
+    public func sortedFamilies() -> [MetricFamily] {
+        lock.withLock {
+            if let sortedCache { return sortedCache }
+            let sorted = families.values.sorted { $0.name < $1.name }
+            sortedCache = sorted
+            return sorted
+        }
+    }
+
+    private func describe(_ family: MetricFamily) -> String {
+        let kind: String
+        switch family.kind {
+        case .counter: kind = "counter"
+        case .gauge: kind = "gauge"
+        case .histogram: kind = "histogram"
+        case .info: kind = "info"
+        }
+        let labels = family.labelNames.isEmpty ? "" : " {\(family.labelNames.joined(separator: ", "))}"
+        return "\(kind) \(family.name)\(labels)"
+    }
+
+    // MARK: Creating and registering families
+
+    /// A counter family. A trailing `_total` is dropped, as prometheus_client does: the
+    /// exposition adds it.
+    public func counter(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> CounterFamily {
+        let base = name.hasSuffix("_total") ? String(name.dropLast(6)) : name
+        return try add(CounterFamily(name: base, help: help, labelNames: labelNames, kind: .counter))
+    }
+
+    public func gauge(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> GaugeFamily {
+        try add(GaugeFamily(name: name, help: help, labelNames: labelNames, kind: .gauge))
+    }
+
+    /// A histogram family; `buckets` defaults to the Prometheus defaults.
+    public func histogram(
+        _ name: String, help: String, labelNames: [String] = [], buckets: HistogramBuckets? = nil
+    ) throws(MetricError) -> HistogramFamily {
+        let bounds = buckets.map(\.bounds) ?? HistogramBuckets.defaultBounds
+        return try add(HistogramFamily(name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds))
+    }
+
+    /// An info family, exposed as the gauge `<name>_info` with value 1. A trailing `_info`
+    /// is dropped, as prometheus_client does.
+    public func info(_ name: String, help: String, labelNames: [String]) throws(MetricError) -> InfoFamily {
+        let base = name.hasSuffix("_info") ? String(name.dropLast(5)) : name
+        return try add(InfoFamily(name: base, help: help, labelNames: labelNames, kind: .info))
+    }
+
+    private func add<F: MetricFamily>(_ family: F) throws(MetricError) -> F {
+        try register(family)
+        return family
+    }
+}

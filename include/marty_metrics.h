@@ -1,0 +1,244 @@
+/*
+ * marty_metrics.h — the C interface of libmarty_metrics, the Marty platform's embedded
+ * metrics engine.
+ *
+ * Conventions (the same for every function below):
+ *
+ *  - Every call that can fail returns an int status: MARTY_OK (0) or one of the MARTY_ERR_*
+ *    codes. On failure, marty_errmsg() returns a message for the calling thread that says
+ *    what was wrong; out-parameters are left untouched.
+ *  - NULL where a handle or string is required is MARTY_ERR_NULL_ARGUMENT, never a crash.
+ *  - Strings are UTF-8 and NUL-terminated. The library copies them and never keeps the
+ *    caller's pointer. Bytes that are not valid UTF-8 are MARTY_ERR_INVALID_UTF8.
+ *  - Memory the library hands out (rendered expositions) is freed with marty_free().
+ *  - Handles are opaque. A registry is owned by whoever created it. A family handle returned
+ *    by a *_family_new call holds one reference owned by the caller (release it with
+ *    marty_family_release); the registry it is registered in holds its own. Series handles
+ *    (marty_counter, marty_gauge, marty_histogram) are borrowed from their family and stay
+ *    valid as long as the family does, even after the series is removed or the family is
+ *    unregistered: recording into such a handle is then harmless and invisible.
+ *  - Recording on a series handle (inc, add, set, observe) takes no lock and allocates
+ *    nothing; it is safe from any number of threads at once.
+ *  - Loading the library starts no thread and installs no signal handler.
+ *
+ * Naming rules (checked at creation, each failure names the rule):
+ *  - metric names match [a-zA-Z_:][a-zA-Z0-9_:]*;
+ *  - label names match [a-zA-Z_][a-zA-Z0-9_]*, do not start with "__" (reserved), are not
+ *    repeated within one family, and are not "le" on a histogram;
+ *  - a counter's name does not end in "_total" (it is added on exposition), and no name ends
+ *    in a suffix that its exposition would produce for another family
+ *    (_bucket, _count, _sum on histograms; _created is reserved).
+ */
+#ifndef MARTY_METRICS_H
+#define MARTY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Version ------------------------------------------------------------------------- */
+
+#define MARTY_METRICS_VERSION_MAJOR 0
+#define MARTY_METRICS_VERSION_MINOR 1
+#define MARTY_METRICS_VERSION_PATCH 0
+#define MARTY_METRICS_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
+#define MARTY_METRICS_VERSION_NUMBER 100
+
+/* The version of the library actually loaded, as "MAJOR.MINOR.PATCH". Never NULL. */
+const char *marty_version(void);
+
+/* The loaded library's MARTY_METRICS_VERSION_NUMBER. */
+int marty_version_number(void);
+
+/* ---- Status codes and errors ----------------------------------------------------------- */
+
+enum marty_status {
+    MARTY_OK = 0,
+    MARTY_ERR_NULL_ARGUMENT = 1,   /* a required pointer was NULL */
+    MARTY_ERR_INVALID_NAME = 2,    /* a metric name broke a naming rule */
+    MARTY_ERR_INVALID_LABEL = 3,   /* a label name broke a naming rule */
+    MARTY_ERR_LABEL_COUNT = 4,     /* label values given do not match the family's label names */
+    MARTY_ERR_INVALID_UTF8 = 5,    /* a string was not valid UTF-8 */
+    MARTY_ERR_INVALID_VALUE = 6,   /* a negative counter add, a NaN observation, ... */
+    MARTY_ERR_CONFLICT = 7,        /* the name is already registered (message names the clash) */
+    MARTY_ERR_NOT_FOUND = 8,       /* no such series or registration */
+    MARTY_ERR_INVALID_BUCKETS = 9, /* histogram bounds not finite and strictly increasing */
+    MARTY_ERR_WRONG_KIND = 10,     /* e.g. marty_counter_get on a gauge family */
+    MARTY_ERR_INVALID_ARGUMENT = 11 /* any other argument out of its range */
+};
+
+/*
+ * The message for the last failed call on the calling thread, in UTF-8. Valid until the
+ * next marty_* call on the same thread. "" if no call on this thread has failed yet.
+ */
+const char *marty_errmsg(void);
+
+/* A fixed description of a status code ("MARTY_ERR_NULL_ARGUMENT: ..."). Never NULL. */
+const char *marty_status_string(int status);
+
+/* Frees memory returned by the library (e.g. by marty_registry_render). NULL is a no-op. */
+void marty_free(void *pointer);
+
+/* ---- Registries ------------------------------------------------------------------------- */
+
+typedef struct marty_registry marty_registry;
+
+/* The process-wide default registry. Never NULL; never freed. */
+marty_registry *marty_registry_default(void);
+
+/* Creates an empty, independent registry. Free it with marty_registry_free. */
+int marty_registry_new(marty_registry **out);
+
+/*
+ * Frees a registry made by marty_registry_new. Families registered in it stay valid for as
+ * long as their callers hold them. Freeing the default registry or NULL is MARTY_ERR_INVALID_ARGUMENT
+ * resp. MARTY_ERR_NULL_ARGUMENT and changes nothing.
+ */
+int marty_registry_free(marty_registry *registry);
+
+/* ---- Families ---------------------------------------------------------------------------- */
+
+/* A named metric of one kind with fixed label names: the parent of its series. */
+typedef struct marty_family marty_family;
+
+enum marty_kind {
+    MARTY_KIND_COUNTER = 0,
+    MARTY_KIND_GAUGE = 1,
+    MARTY_KIND_HISTOGRAM = 2,
+    MARTY_KIND_INFO = 3
+};
+
+/*
+ * Creates a counter family and registers it in `registry`. `help` may be "" but not NULL.
+ * `label_names` may be NULL when `label_count` is 0. The name is given without "_total";
+ * the exposition adds it. A name already registered in `registry` is MARTY_ERR_CONFLICT.
+ */
+int marty_counter_family_new(marty_registry *registry, const char *name, const char *help,
+                             const char *const *label_names, size_t label_count,
+                             marty_family **out);
+
+/* Creates a gauge family; arguments as for marty_counter_family_new. */
+int marty_gauge_family_new(marty_registry *registry, const char *name, const char *help,
+                           const char *const *label_names, size_t label_count,
+                           marty_family **out);
+
+/*
+ * Creates a histogram family. `bounds` are the upper bounds of the buckets, finite and
+ * strictly increasing; the +Inf bucket is always added. bounds == NULL with bound_count == 0
+ * gives the Prometheus defaults (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10).
+ */
+int marty_histogram_family_new(marty_registry *registry, const char *name, const char *help,
+                               const char *const *label_names, size_t label_count,
+                               const double *bounds, size_t bound_count, marty_family **out);
+
+/*
+ * Creates an info family: exposed as the gauge `<name>_info` with value 1, as
+ * prometheus_client does. Set its labels with marty_info_set.
+ */
+int marty_info_family_new(marty_registry *registry, const char *name, const char *help,
+                          const char *const *label_names, size_t label_count,
+                          marty_family **out);
+
+/* Replaces the info family's single series by the one with these label values. */
+int marty_info_set(marty_family *family, const char *const *label_values, size_t label_count);
+
+/* The family's kind (a marty_kind) into *out. */
+int marty_family_kind(const marty_family *family, int *out);
+
+/*
+ * Removes the series with these label values from the family. Its handle stays valid but no
+ * longer shows. MARTY_ERR_NOT_FOUND if there is no such series.
+ */
+int marty_family_remove(marty_family *family, const char *const *label_values,
+                        size_t label_count);
+
+/* Removes every series of the family (handles stay valid, as for marty_family_remove). */
+int marty_family_clear(marty_family *family);
+
+/* Registers an unregistered family in `registry` (MARTY_ERR_CONFLICT on a clash). */
+int marty_registry_register(marty_registry *registry, marty_family *family);
+
+/* Removes the family from `registry`; MARTY_ERR_NOT_FOUND if it is not registered there. */
+int marty_registry_unregister(marty_registry *registry, marty_family *family);
+
+/*
+ * Drops the caller's reference to the family. The family and its series handles are freed
+ * when no registry holds it either. Series handles of a released family must not be used.
+ */
+int marty_family_release(marty_family *family);
+
+/* ---- Series: looking up a child by label values ------------------------------------------ */
+
+typedef struct marty_counter marty_counter;
+typedef struct marty_gauge marty_gauge;
+typedef struct marty_histogram marty_histogram;
+
+/*
+ * Returns the series with these label values, creating it on first use. The count must equal
+ * the family's number of label names (0 and NULL for an unlabelled family). Looking up an
+ * existing series takes no lock. The handle is borrowed from the family (see above).
+ */
+int marty_counter_get(marty_family *family, const char *const *label_values,
+                      size_t label_count, marty_counter **out);
+int marty_gauge_get(marty_family *family, const char *const *label_values,
+                    size_t label_count, marty_gauge **out);
+int marty_histogram_get(marty_family *family, const char *const *label_values,
+                        size_t label_count, marty_histogram **out);
+
+/* ---- Recording (lock-free, allocation-free) ---------------------------------------------- */
+
+/* Adds 1. */
+int marty_counter_inc(marty_counter *counter);
+/* Adds a non-negative integer. */
+int marty_counter_add_int(marty_counter *counter, uint64_t amount);
+/* Adds a finite non-negative amount; negative or NaN is MARTY_ERR_INVALID_VALUE. */
+int marty_counter_add(marty_counter *counter, double amount);
+/* The current total into *out. */
+int marty_counter_value(const marty_counter *counter, double *out);
+
+int marty_gauge_set(marty_gauge *gauge, double value);
+int marty_gauge_inc(marty_gauge *gauge);
+int marty_gauge_dec(marty_gauge *gauge);
+/* Adds `amount` (may be negative). */
+int marty_gauge_add(marty_gauge *gauge, double amount);
+/* Sets the gauge to the current Unix time in seconds. */
+int marty_gauge_set_to_current_time(marty_gauge *gauge);
+int marty_gauge_value(const marty_gauge *gauge, double *out);
+
+/* Records one observation; NaN is MARTY_ERR_INVALID_VALUE (infinities are counted). */
+int marty_histogram_observe(marty_histogram *histogram, double value);
+
+/*
+ * A consistent reading of the histogram: `cumulative_counts` receives bucket_count() + 1
+ * cumulative counts (the last is +Inf and equals *count). Any out pointer may be NULL.
+ * `capacity` is the length of `cumulative_counts`; too small is MARTY_ERR_INVALID_ARGUMENT.
+ */
+int marty_histogram_read(const marty_histogram *histogram, uint64_t *cumulative_counts,
+                         size_t capacity, uint64_t *count, double *sum);
+
+/* The number of finite bucket bounds of the histogram into *out. */
+int marty_histogram_bucket_count(const marty_histogram *histogram, size_t *out);
+
+/* ---- Exposition -------------------------------------------------------------------------- */
+
+enum marty_format {
+    MARTY_FORMAT_TEXT = 0,       /* Prometheus text format 0.0.4 */
+    MARTY_FORMAT_OPENMETRICS = 1 /* OpenMetrics 1.0 text */
+};
+
+/*
+ * Renders every family of the registry, sorted by name and label values, into a new
+ * NUL-terminated buffer (*out, freed with marty_free) of *length bytes (without the NUL).
+ * `length` may be NULL.
+ */
+int marty_registry_render(marty_registry *registry, int format, char **out, size_t *length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MARTY_METRICS_H */
