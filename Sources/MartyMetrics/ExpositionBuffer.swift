@@ -88,10 +88,10 @@ public struct ExpositionBuffer: ~Copyable {
         } else if value.isInfinite {
             append(value < 0 ? "-Inf" as StaticString : "+Inf")
         } else if value == value.rounded(.towardZero) && abs(value) < 1e15 {
-            if value < 0 || (value == 0 && value.sign == .minus) {
-                if value < 0 { append(UInt8(ascii: "-")) }
+            if value < 0 {
+                append(UInt8(ascii: "-"))
                 append(decimal: UInt64(-value))
-            } else {
+            } else {  // -0.0 too: it equals 0
                 append(decimal: UInt64(value))
             }
         } else {

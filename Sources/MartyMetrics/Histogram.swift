@@ -28,18 +28,34 @@ public struct HistogramBuckets: Sendable {
     }
 }
 
+/// Bucket bounds in raw memory, shared by a family's series, each of which keeps it alive
+/// (a Swift caller may hold a series longer than its family).
+final class BoundsStorage: Sendable {
+    nonisolated(unsafe) let pointer: UnsafeMutablePointer<Double>
+    let count: Int
+
+    init(_ bounds: [Double]) {
+        count = bounds.count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(from: bounds, count: count)
+    }
+
+    deinit { pointer.deallocate() }
+}
+
 /// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf)
 /// and the sum; `_count` is never stored but summed from the buckets, so a reading always
 /// shows `_count` equal to the `+Inf` bucket.
 public final class Histogram: SeriesBase, @unchecked Sendable {
     @usableFromInline let cells: UnsafeMutablePointer<UInt64>
-    /// Owned by the family; outlives every series.
     @usableFromInline let bounds: UnsafePointer<Double>
     @usableFromInline let boundCount: Int
+    private let boundsStorage: BoundsStorage
 
-    init(identity: SeriesIdentity, bounds: UnsafePointer<Double>, boundCount: Int) {
-        self.bounds = bounds
-        self.boundCount = boundCount
+    init(identity: SeriesIdentity, bounds: BoundsStorage) {
+        boundsStorage = bounds
+        self.bounds = UnsafePointer(bounds.pointer)
+        self.boundCount = bounds.count
         cells = CellArena.shared.allocate(width: boundCount + 2)
         super.init(identity: identity)
     }

@@ -28,7 +28,7 @@ public class MetricFamily: @unchecked Sendable {
     private var live: [SeriesBase] = []
     private var removed: [SeriesBase] = []
     private var sortedCache: [SeriesBase]? = []
-    private let boundsStorage: UnsafeMutablePointer<Double>
+    private let boundsStorage: BoundsStorage
 
     init(name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = []) throws(MetricError) {
         try Naming.checkMetricName(name)
@@ -38,8 +38,7 @@ public class MetricFamily: @unchecked Sendable {
         self.labelNames = labelNames
         self.kind = kind
         self.bucketBounds = bucketBounds
-        boundsStorage = .allocate(capacity: max(bucketBounds.count, 1))
-        boundsStorage.initialize(from: bucketBounds, count: bucketBounds.count)
+        boundsStorage = BoundsStorage(bucketBounds)
         currentTable = .allocate(capacity: 1)
         let table = SeriesTable(capacity: 8)
         tables.append(table)
@@ -47,7 +46,6 @@ public class MetricFamily: @unchecked Sendable {
     }
 
     deinit {
-        boundsStorage.deallocate()
         currentTable.deallocate()
     }
 
@@ -55,7 +53,7 @@ public class MetricFamily: @unchecked Sendable {
         switch kind {
         case .counter: return Counter(identity: identity)
         case .gauge: return Gauge(identity: identity)
-        case .histogram: return Histogram(identity: identity, bounds: boundsStorage, boundCount: bucketBounds.count)
+        case .histogram: return Histogram(identity: identity, bounds: boundsStorage)
         case .info: return InfoSeries(identity: identity)
         }
     }

@@ -1,0 +1,132 @@
+import Testing
+
+@testable import MartyMetrics
+
+@Suite struct ExpositionTests {
+    @Test func smallRegistryRendersExactText() throws {
+        let registry = Registry()
+        let requests = try registry.counter("http_requests", help: "Requests served.", labelNames: ["method", "code"])
+        try requests.labels("GET", "200").inc(by: 3)
+        try requests.labels("GET", "404").inc()
+        try requests.labels("DELETE", "200").add(0.5)
+        let temperature = try registry.gauge("temperature_celsius", help: "Temperature.")
+        try temperature.labels().set(-3.25)
+        let latency = try registry.histogram(
+            "latency_seconds", help: "Latency.", labelNames: ["route"], buckets: HistogramBuckets([0.1, 1]))
+        let root = try latency.labels("/")
+        try root.observe(0.05)
+        try root.observe(0.1)  // on a bound: counts in that bucket
+        try root.observe(2)
+        let info = try registry.info("build", help: "Build facts.", labelNames: ["version"])
+        try info.set(["1.2.3"])
+
+        #expect(
+            registry.renderString() == """
+                # HELP build_info Build facts.
+                # TYPE build_info gauge
+                build_info{version="1.2.3"} 1
+                # HELP http_requests_total Requests served.
+                # TYPE http_requests_total counter
+                http_requests_total{method="DELETE",code="200"} 0.5
+                http_requests_total{method="GET",code="200"} 3
+                http_requests_total{method="GET",code="404"} 1
+                # HELP latency_seconds Latency.
+                # TYPE latency_seconds histogram
+                latency_seconds_bucket{route="/",le="0.1"} 2
+                latency_seconds_bucket{route="/",le="1.0"} 2
+                latency_seconds_bucket{route="/",le="+Inf"} 3
+                latency_seconds_sum{route="/"} 2.15
+                latency_seconds_count{route="/"} 3
+                # HELP temperature_celsius Temperature.
+                # TYPE temperature_celsius gauge
+                temperature_celsius -3.25
+
+                """)
+    }
+
+    @Test func openMetricsNamesCounterFamiliesWithoutTotalAndEndsWithEOF() throws {
+        let registry = Registry()
+        try registry.counter("jobs_total", help: "Jobs \"done\".").labels().inc()
+        try registry.info("build", help: "Build.", labelNames: ["version"]).set(["1"])
+        #expect(
+            registry.renderString(.openMetrics) == """
+                # HELP build Build.
+                # TYPE build info
+                build_info{version="1"} 1
+                # HELP jobs Jobs \\"done\\".
+                # TYPE jobs counter
+                jobs_total 1
+                # EOF
+
+                """)
+    }
+
+    @Test func labelValuesEscapeBackslashQuoteAndNewline() throws {
+        let registry = Registry()
+        let family = try registry.gauge("g", help: "", labelNames: ["v"])
+        try family.labels("a\\b").set(1)
+        try family.labels("say \"hi\"").set(2)
+        try family.labels("two\nlines").set(3)
+        try family.labels("日本 é").set(4)
+        let lines = registry.renderString().split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(
+            lines == [
+                #"g{v="a\\b"} 1"#,
+                #"g{v="say \"hi\""} 2"#,
+                #"g{v="two\nlines"} 3"#,
+                #"g{v="日本 é"} 4"#,
+            ])
+    }
+
+    @Test func helpEscapesBackslashAndNewlineAndOnlyOpenMetricsEscapesQuotes() throws {
+        let registry = Registry()
+        _ = try registry.gauge("g", help: "back\\slash\nnew \"quoted\"")
+        #expect(registry.renderString().hasPrefix(#"# HELP g back\\slash\nnew "quoted""# + "\n"))
+        #expect(registry.renderString(.openMetrics).hasPrefix(#"# HELP g back\\slash\nnew \"quoted\""# + "\n"))
+    }
+
+    @Test(arguments: [
+        (Double.infinity, "+Inf"), (-Double.infinity, "-Inf"), (Double.nan, "NaN"), (0.1, "0.1"),
+        (-0.0, "0"), (0, "0"), (1e-05, "1e-05"), (1e20, "1e+20"), (123_456_789_012_345, "123456789012345"),
+        (-42, "-42"), (2.5, "2.5"),
+    ])
+    func sampleValuesAreSpelledAsTheFormatsSay(value: Double, expected: String) throws {
+        let registry = Registry()
+        try registry.gauge("g", help: "").labels().set(value)
+        #expect(registry.renderString().hasSuffix("\ng \(expected)\n"))
+    }
+
+    @Test func familiesAndSeriesAreSorted() throws {
+        let registry = Registry()
+        let b = try registry.gauge("b", help: "", labelNames: ["x", "y"])
+        _ = try registry.gauge("a", help: "")
+        for (x, y) in [("b", "1"), ("a", "2"), ("ab", "0"), ("a", "10"), ("", "z")] {
+            try b.labels(x, y).set(1)
+        }
+        let samples = registry.renderString().split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(
+            samples == [
+                #"b{x="",y="z"} 1"#, #"b{x="a",y="10"} 1"#, #"b{x="a",y="2"} 1"#, #"b{x="ab",y="0"} 1"#,
+                #"b{x="b",y="1"} 1"#,
+            ])
+        #expect(registry.renderString().hasPrefix("# HELP a \n# TYPE a gauge\n# HELP b"))
+    }
+
+    @Test func emptyRegistryRendersNothingAndOpenMetricsOnlyEOF() {
+        let registry = Registry()
+        #expect(registry.renderString() == "")
+        #expect(registry.renderString(.openMetrics) == "# EOF\n")
+    }
+
+    @Test func unregisteredFamilyDisappearsButKeepsRecording() throws {
+        let registry = Registry()
+        let family = try registry.counter("c", help: "")
+        let counter = try family.labels()
+        try registry.unregister(family)
+        counter.inc()
+        #expect(registry.renderString() == "")
+        #expect(counter.value == 1)
+        try registry.register(family)
+        #expect(registry.renderString().contains("c_total 1\n"))
+    }
+}
