@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (the Swift functions carry the C names they export, as the header spells them)
+
 import MartyMetrics
 
 // marty_family* is an Unmanaged<MetricFamily> holding the caller's reference.
@@ -134,7 +137,9 @@ public func marty_family_release(_ familyPointer: OpaquePointer?) -> Int32 {
 }
 
 /// Label values as the core's byte-string view, without copying.
-func labelValues(_ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int) -> UnsafeBufferPointer<UnsafePointer<UInt8>?> {
+func labelValues(_ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int) -> UnsafeBufferPointer<
+    UnsafePointer<UInt8>?
+> {
     guard let values, count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
     return UnsafeBufferPointer(
         start: UnsafeRawPointer(values).assumingMemoryBound(to: UnsafePointer<UInt8>?.self), count: count)

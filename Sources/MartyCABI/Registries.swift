@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (the Swift functions carry the C names they export, as the header spells them)
+
 import MartyMetrics
 
 // marty_registry* is an Unmanaged<Registry>: retained for registries the caller made,

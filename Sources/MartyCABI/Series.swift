@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (the Swift functions carry the C names they export, as the header spells them)
+
 import MartyMetrics
 
 // Series handles are unretained pointers to Counter, Gauge and Histogram objects, borrowed

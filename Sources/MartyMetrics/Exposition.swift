@@ -89,7 +89,9 @@ enum Exposition {
     }
 
     @inline(__always)
-    private static func appendSample(_ name: [UInt8], _ series: SeriesBase, value: Double, into buffer: inout ExpositionBuffer) {
+    private static func appendSample(
+        _ name: [UInt8], _ series: SeriesBase, value: Double, into buffer: inout ExpositionBuffer
+    ) {
         buffer.append(name)
         let labels = series.renderedLabels
         if !labels.isEmpty {
@@ -102,7 +104,9 @@ enum Exposition {
         buffer.append(UInt8(ascii: "\n"))
     }
 
-    private static func renderHistogram(_ family: MetricFamily, _ series: [SeriesBase], into buffer: inout ExpositionBuffer) {
+    private static func renderHistogram(
+        _ family: MetricFamily, _ series: [SeriesBase], into buffer: inout ExpositionBuffer
+    ) {
         let bucketName = Array((family.name + "_bucket{").utf8)
         let sumName = Array((family.name + "_sum").utf8)
         let countName = Array((family.name + "_count").utf8)

@@ -74,7 +74,8 @@ public struct ExpositionBuffer: ~Copyable {
                 remaining /= 10
                 length += 1
             }
-            (base + count).update(from: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + 32 - length, count: length)
+            (base + count).update(
+                from: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + 32 - length, count: length)
         }
         count += length
     }

@@ -14,15 +14,18 @@ public struct HistogramBuckets: Sendable {
         var previous = -Double.infinity
         for bound in bounds {
             guard bound.isFinite else {
-                throw MetricError(.invalidBuckets, "histogram bounds must be finite (+Inf is added by itself), got \(bound)")
+                throw MetricError(
+                    .invalidBuckets, "histogram bounds must be finite (+Inf is added by itself), got \(bound)")
             }
             guard bound > previous else {
-                throw MetricError(.invalidBuckets, "histogram bounds must be strictly increasing: \(bound) follows \(previous)")
+                throw MetricError(
+                    .invalidBuckets, "histogram bounds must be strictly increasing: \(bound) follows \(previous)")
             }
             previous = bound
         }
         guard bounds.count <= Self.maximumBoundCount else {
-            throw MetricError(.invalidBuckets, "a histogram has at most \(Self.maximumBoundCount) bounds, got \(bounds.count)")
+            throw MetricError(
+                .invalidBuckets, "a histogram has at most \(Self.maximumBoundCount) bounds, got \(bounds.count)")
         }
         self.bounds = bounds
     }

@@ -30,7 +30,9 @@ public class MetricFamily: @unchecked Sendable {
     private var sortedCache: [SeriesBase]? = []
     private let boundsStorage: BoundsStorage
 
-    init(name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = []) throws(MetricError) {
+    init(name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = [])
+        throws(MetricError)
+    {
         try Naming.checkMetricName(name)
         try Naming.checkLabelNames(labelNames, kind: kind, metric: name)
         self.name = name
@@ -64,7 +66,8 @@ public class MetricFamily: @unchecked Sendable {
         guard count == labelNames.count else {
             throw MetricError(
                 .labelCount,
-                "\(name) has \(labelNames.count) label name(s) [\(labelNames.joined(separator: ", "))] but \(count) value(s) were given")
+                "\(name) has \(labelNames.count) label name(s) [\(labelNames.joined(separator: ", "))] but \(count) value(s) were given"
+            )
         }
     }
 
@@ -128,7 +131,9 @@ public class MetricFamily: @unchecked Sendable {
     /// The series for label values given as NUL-terminated UTF-8 strings, created on first
     /// use. Existing series are found without a lock and without allocating; a new series'
     /// values are checked for valid UTF-8.
-    public func series(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError) -> SeriesBase {
+    public func series(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError)
+        -> SeriesBase
+    {
         try checkCount(values.count)
         var hasher = LabelHasher()
         for value in values {
@@ -161,8 +166,10 @@ public class MetricFamily: @unchecked Sendable {
         if let found = probe(hash: hash, matches) { return found }
         return try create(hash: hash, matches: matches) { () throws(MetricError) in
             try values.enumerated().map { (index, value) throws(MetricError) in
-                guard let text = String(validatingCString: UnsafeRawPointer(value!).assumingMemoryBound(to: CChar.self)) else {
-                    throw MetricError(.invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
+                guard let text = String(validatingCString: UnsafeRawPointer(value!).assumingMemoryBound(to: CChar.self))
+                else {
+                    throw MetricError(
+                        .invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
                 }
                 return Array(text.utf8)
             }
@@ -221,7 +228,8 @@ public class MetricFamily: @unchecked Sendable {
         var strings: [String] = []
         for (index, value) in values.enumerated() {
             guard let value else { throw MetricError(.invalidArgument, "label value of \(name) is NULL") }
-            guard let text = String(validatingCString: UnsafeRawPointer(value).assumingMemoryBound(to: CChar.self)) else {
+            guard let text = String(validatingCString: UnsafeRawPointer(value).assumingMemoryBound(to: CChar.self))
+            else {
                 throw MetricError(.invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
             }
             strings.append(text)

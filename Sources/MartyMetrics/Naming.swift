@@ -6,7 +6,8 @@ enum Naming {
             throw MetricError(.invalidName, "metric name is empty")
         }
         for (offset, byte) in name.utf8.enumerated() {
-            let allowed = isLetter(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
+            let allowed =
+                isLetter(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
                 || (offset > 0 && isDigit(byte))
             if !allowed {
                 throw MetricError(
@@ -35,7 +36,8 @@ enum Naming {
             }
             if name.hasPrefix("__") {
                 throw MetricError(
-                    .invalidLabel, "label name \"\(name)\" of \(metric) is reserved: names starting with __ are Prometheus' own")
+                    .invalidLabel,
+                    "label name \"\(name)\" of \(metric) is reserved: names starting with __ are Prometheus' own")
             }
             if kind == .histogram && name == "le" {
                 throw MetricError(

@@ -20,13 +20,16 @@ public final class Registry: @unchecked Sendable {
                     throw MetricError(.conflict, "\(family.name) is already registered")
                 }
                 throw MetricError(
-                    .conflict, "\(family.name) is already registered as \(describe(existing)); cannot register \(describe(family))")
+                    .conflict,
+                    "\(family.name) is already registered as \(describe(existing)); cannot register \(describe(family))"
+                )
             }
             for sample in Naming.sampleNames(of: family.name, kind: family.kind) {
                 if let owner = claimedNames[sample], let existing = families[owner] {
                     throw MetricError(
                         .conflict,
-                        "\(describe(family)) clashes with the registered \(describe(existing)): both would expose \(sample)")
+                        "\(describe(family)) clashes with the registered \(describe(existing)): both would expose \(sample)"
+                    )
                 }
             }
             families[family.name] = family
@@ -44,7 +47,8 @@ public final class Registry: @unchecked Sendable {
                 throw MetricError(.notFound, "\(family.name) is not registered in this registry")
             }
             families[family.name] = nil
-            for sample in Naming.sampleNames(of: family.name, kind: family.kind) where claimedNames[sample] == family.name {
+            for sample in Naming.sampleNames(of: family.name, kind: family.kind)
+            where claimedNames[sample] == family.name {
                 claimedNames[sample] = nil
             }
             sortedCache = nil
@@ -91,7 +95,8 @@ public final class Registry: @unchecked Sendable {
         _ name: String, help: String, labelNames: [String] = [], buckets: HistogramBuckets? = nil
     ) throws(MetricError) -> HistogramFamily {
         let bounds = buckets.map(\.bounds) ?? HistogramBuckets.defaultBounds
-        return try add(HistogramFamily(name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds))
+        return try add(
+            HistogramFamily(name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds))
     }
 
     /// An info family, exposed as the gauge `<name>_info` with value 1. A trailing `_info`

@@ -18,11 +18,13 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     for index in 0..<count {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(Box(body, index)).toOpaque()
-        let status = pthread_create(&thread, nil, { argument in
-            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-            box.body(box.index)
-            return nil
-        }, box)
+        let status = pthread_create(
+            &thread, nil,
+            { argument in
+                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+                box.body(box.index)
+                return nil
+            }, box)
         precondition(status == 0)
         threads.append(thread)
     }
@@ -74,7 +76,8 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
                     var previous = -1
                     var infBucket = -1
                     var count = -2
-                    for line in text.split(separator: "\n") where line.hasPrefix("h_bucket") || line.hasPrefix("h_count") {
+                    for line in text.split(separator: "\n")
+                    where line.hasPrefix("h_bucket") || line.hasPrefix("h_count") {
                         let value = Int(line.split(separator: " ").last!)!
                         if line.hasPrefix("h_bucket") {
                             if value < previous { progress.problems += 1 }

@@ -14,7 +14,8 @@ import Testing
             _ = try Registry().gauge(name, help: "")
         } throws: { error in
             let error = error as! MetricError
-            return error.kind == .invalidName && (error.message.contains("[a-zA-Z_:]") || error.message.contains("empty"))
+            return error.kind == .invalidName
+                && (error.message.contains("[a-zA-Z_:]") || error.message.contains("empty"))
         }
     }
 
