@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh Debian 12 machine that has the Swift toolchain,
+# then runs every test: Swift (swift test), C (CTest, through CMake), and the independent
+# judges of the exposition (prometheus_client's parsers and promtool, in a venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n==== %s\n' "$*"; }
+
+# ---- System packages --------------------------------------------------------------------
+packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus python3-venv)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "Installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- Python venv for the judges ---------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  step "Creating .venv"
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r Tests/judges/requirements.txt
+
+# ---- Swift --------------------------------------------------------------------------------
+step "swift format lint"
+swift format lint --strict -r Sources Tests/MartyMetricsTests Package.swift
+
+step "swift build (a warning in our own code fails the run)"
+swift build 2>&1 | tee .build-log.txt | tail -n 3
+if grep -E "^$root/(Sources|Tests)/.*: warning:" .build-log.txt; then
+  echo "warnings in marty-metrics' own code (above)"
+  exit 1
+fi
+
+step "swift test"
+swift test
+
+# ---- C library, C tests, install ---------------------------------------------------------
+step "CMake + CTest"
+cmake -S . -B build-cmake -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-cmake
+ctest --test-dir build-cmake --output-on-failure
+
+# ---- Independent judges -------------------------------------------------------------------
+step "Judges: prometheus_client parsers and promtool"
+MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" .venv/bin/python -m pytest -q Tests/judges
