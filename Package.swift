@@ -12,12 +12,27 @@ let sharedLibraryLinkerFlags = [
 let package = Package(
     name: "marty-metrics",
     products: [
+        .library(name: "MartyEndpoint", targets: ["MartyEndpoint"]),
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0")
     ],
     targets: [
         .target(name: "CMartyShims"),
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
+        .systemLibrary(name: "CZlib"),
+        .target(
+            name: "MartyEndpoint",
+            dependencies: [
+                "MartyMetrics", "CZlib",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "MartyCABI",
             dependencies: ["MartyMetrics", "CMartyShims"],
@@ -25,5 +40,6 @@ let package = Package(
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics"]),
+        .testTarget(name: "MartyEndpointTests", dependencies: ["MartyEndpoint", "MartyMetrics", "CZlib"]),
     ]
 )

@@ -25,9 +25,11 @@
  *  - metric names match [a-zA-Z_:][a-zA-Z0-9_:]*;
  *  - label names match [a-zA-Z_][a-zA-Z0-9_]*, do not start with "__" (reserved), are not
  *    repeated within one family, and are not "le" on a histogram;
- *  - a counter's name does not end in "_total" (it is added on exposition), and no name ends
- *    in a suffix that its exposition would produce for another family
- *    (_bucket, _count, _sum on histograms; _created is reserved).
+ *  - a counter's name is given without "_total": a trailing "_total" is dropped (as
+ *    prometheus_client does) and the exposition adds it;
+ *  - no sample name a family exposes (x_total and x_created for a counter x; x_bucket,
+ *    x_count, x_sum and x_created for a histogram x; x_info for an info x) may equal one that
+ *    a registered family exposes: MARTY_ERR_CONFLICT names both.
  */
 #ifndef MARTY_METRICS_H
 #define MARTY_METRICS_H
@@ -68,7 +70,9 @@ enum marty_status {
     MARTY_ERR_NOT_FOUND = 8,       /* no such series or registration */
     MARTY_ERR_INVALID_BUCKETS = 9, /* histogram bounds not finite and strictly increasing */
     MARTY_ERR_WRONG_KIND = 10,     /* e.g. marty_counter_get on a gauge family */
-    MARTY_ERR_INVALID_ARGUMENT = 11 /* any other argument out of its range */
+    MARTY_ERR_INVALID_ARGUMENT = 11, /* any other argument out of its range */
+    MARTY_ERR_ADDRESS_IN_USE = 12,  /* a port the endpoint was to listen on is taken */
+    MARTY_ERR_SYSTEM = 13           /* the operating system refused (socket, thread, ...) */
 };
 
 /*
@@ -128,7 +132,7 @@ int marty_gauge_family_new(marty_registry *registry, const char *name, const cha
 
 /*
  * Creates a histogram family. `bounds` are the upper bounds of the buckets, finite and
- * strictly increasing; the +Inf bucket is always added. bounds == NULL with bound_count == 0
+ * strictly increasing, at most 4094 of them; the +Inf bucket is always added. bounds == NULL with bound_count == 0
  * gives the Prometheus defaults (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10).
  */
 int marty_histogram_family_new(marty_registry *registry, const char *name, const char *help,
@@ -137,7 +141,8 @@ int marty_histogram_family_new(marty_registry *registry, const char *name, const
 
 /*
  * Creates an info family: exposed as the gauge `<name>_info` with value 1, as
- * prometheus_client does. Set its labels with marty_info_set.
+ * prometheus_client's Info does (a name already ending in _info gets the suffix again, as
+ * there). Set its labels with marty_info_set.
  */
 int marty_info_family_new(marty_registry *registry, const char *name, const char *help,
                           const char *const *label_names, size_t label_count,
@@ -193,7 +198,7 @@ int marty_histogram_get(marty_family *family, const char *const *label_values,
 
 /* Adds 1. */
 int marty_counter_inc(marty_counter *counter);
-/* Adds a non-negative integer. */
+/* Adds a whole number (amounts of 2^32 and more are added in floating point). */
 int marty_counter_add_int(marty_counter *counter, uint64_t amount);
 /* Adds a finite non-negative amount; negative or NaN is MARTY_ERR_INVALID_VALUE. */
 int marty_counter_add(marty_counter *counter, double amount);

@@ -87,6 +87,8 @@ private let statusDescriptions: [StaticString] = [
     "MARTY_ERR_INVALID_BUCKETS: histogram bounds must be finite and strictly increasing",
     "MARTY_ERR_WRONG_KIND: the family is of another kind",
     "MARTY_ERR_INVALID_ARGUMENT: an argument is out of its range",
+    "MARTY_ERR_ADDRESS_IN_USE: a port the endpoint was to listen on is taken",
+    "MARTY_ERR_SYSTEM: the operating system refused",
 ]
 
 @_cdecl("marty_errmsg")

@@ -28,8 +28,17 @@ public final class Counter: SeriesBase, @unchecked Sendable {
     /// Adds a whole number.
     @inlinable
     public func inc(by amount: UInt64) {
-        cmarty_add_u64(shardCells, amount)
+        // Huge amounts go to the float cell, so that no integer cell can wrap around.
+        if amount < Self.largestIntegerIncrement {
+            cmarty_add_u64(shardCells, amount)
+        } else {
+            cmarty_add_double(shardCells + 1, Double(amount))
+        }
     }
+
+    /// Whole increments below this go to the integer cells: 2^64 of them would take
+    /// centuries, so those cells cannot wrap.
+    @usableFromInline static let largestIntegerIncrement: UInt64 = 1 << 32
 
     /// Adds a finite amount that is not negative.
     @inlinable
@@ -37,7 +46,7 @@ public final class Counter: SeriesBase, @unchecked Sendable {
         guard amount >= 0 else {  // false for NaN too
             throw MetricError(.invalidValue, "counters only go up: cannot add \(amount)")
         }
-        if amount < 18_446_744_073_709_551_616.0, amount == amount.rounded(.towardZero) {
+        if amount < 4_294_967_296.0, amount == amount.rounded(.towardZero) {
             cmarty_add_u64(shardCells, UInt64(amount))
         } else {
             cmarty_add_double(shardCells + 1, amount)
@@ -47,12 +56,19 @@ public final class Counter: SeriesBase, @unchecked Sendable {
     /// The total over all shards.
     public var value: Double {
         var whole: UInt64 = 0
+        var wholeOverflowed = 0.0
         var fraction = 0.0
         for shard in 0..<CellArena.shared.shardCount {
             let cell = cells + shard * CellArena.stride
-            whole &+= cmarty_load_u64(cell)
+            let (sum, overflow) = whole.addingReportingOverflow(cmarty_load_u64(cell))
+            if overflow {
+                wholeOverflowed += Double(whole)
+                whole = cmarty_load_u64(cell)
+            } else {
+                whole = sum
+            }
             fraction += cmarty_load_double(cell + 1)
         }
-        return Double(whole) + fraction
+        return wholeOverflowed + Double(whole) + fraction
     }
 }

@@ -100,14 +100,11 @@ public struct ExpositionBuffer: ~Copyable {
         }
     }
 
-    /// Appends a bucket bound as Python's `repr` and client_golang spell `le`: `1.0`,
-    /// `0.005`, `+Inf`.
+    /// Appends a bucket bound in the canonical form of OpenMetrics (Go's `%g` with the
+    /// shortest digits, plus `.0` on whole numbers): `1.0`, `0.005`, `100000.0`, `1e+06`,
+    /// `+Inf`. Text 0.0.4 readers accept the same spelling.
     mutating func append(bound value: Double) {
-        if value.isInfinite {
-            append(value < 0 ? "-Inf" as StaticString : "+Inf")
-        } else {
-            append(value.description)
-        }
+        append(CanonicalNumber.format(value))
     }
 
     /// The bytes written so far.

@@ -144,7 +144,8 @@ public final class HealthRegistry: @unchecked Sendable {
         guard !name.isEmpty else { throw MetricError(.invalidName, "health check name is empty") }
     }
 
-    static func now() -> Double {
+    /// The current Unix time in seconds.
+    public static func now() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

@@ -12,6 +12,10 @@ public struct MetricError: Error, Equatable, CustomStringConvertible, Sendable {
         case invalidBuckets = 9
         case wrongKind = 10
         case invalidArgument = 11
+        /// A port the endpoint was to listen on is taken.
+        case addressInUse = 12
+        /// The operating system refused (socket, bind, thread creation, …).
+        case system = 13
     }
 
     public let kind: Kind

@@ -55,6 +55,11 @@ public final class Registry: @unchecked Sendable {
         }
     }
 
+    /// The registered family with this (base) name.
+    public func family(named name: String) -> MetricFamily? {
+        lock.withLock { families[name] }
+    }
+
     /// Registered families sorted by name.
     public func sortedFamilies() -> [MetricFamily] {
         lock.withLock {
@@ -99,11 +104,10 @@ public final class Registry: @unchecked Sendable {
             HistogramFamily(name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds))
     }
 
-    /// An info family, exposed as the gauge `<name>_info` with value 1. A trailing `_info`
-    /// is dropped, as prometheus_client does.
+    /// An info family, exposed as the gauge `<name>_info` with value 1 (as prometheus_client's
+    /// `Info`, which also keeps a name that already ends in `_info`).
     public func info(_ name: String, help: String, labelNames: [String]) throws(MetricError) -> InfoFamily {
-        let base = name.hasSuffix("_info") ? String(name.dropLast(5)) : name
-        return try add(InfoFamily(name: base, help: help, labelNames: labelNames, kind: .info))
+        try add(InfoFamily(name: name, help: help, labelNames: labelNames, kind: .info))
     }
 
     private func add<F: MetricFamily>(_ family: F) throws(MetricError) -> F {

@@ -130,3 +130,26 @@ import Testing
         #expect(registry.renderString().contains("c_total 1\n"))
     }
 }
+
+@Suite struct CanonicalNumberTests {
+    // The OpenMetrics 1.0 "Canonical Numbers" examples, and Go's FormatFloat(v, 'g', -1, 64).
+    @Test(arguments: [
+        (0.0, "0.0"), (1, "1.0"), (0.005, "0.005"), (0.0001, "0.0001"), (0.00001, "1e-05"), (100_000, "100000.0"),
+        (1e6, "1e+06"), (1e10, "1e+10"), (123_456_789, "1.23456789e+08"), (2.5, "2.5"), (-3, "-3.0"),
+        (0.000123, "0.000123"), (1.5e-7, "1.5e-07"), (1e100, "1e+100"), (Double.infinity, "+Inf"),
+        (-Double.infinity, "-Inf"),
+    ])
+    func bucketBoundsUseCanonicalNumbers(value: Double, expected: String) {
+        #expect(CanonicalNumber.format(value) == expected)
+    }
+
+    @Test func countersPastTwoToTheSixtyFourDoNotWrap() throws {
+        let counter = try Registry().counter("c", help: "").labels()
+        counter.inc(by: 1 << 63)
+        counter.inc(by: 1 << 63)
+        counter.inc()
+        #expect(counter.value == 18_446_744_073_709_551_617.0)
+        try counter.add(9.3e18)
+        #expect(counter.value > 2.7e19)
+    }
+}

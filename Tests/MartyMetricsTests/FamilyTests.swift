@@ -104,7 +104,7 @@ import Testing
 
     @Test func infoSetReplacesItsSeries() throws {
         let registry = Registry()
-        let info = try registry.info("service_info", help: "", labelNames: ["version"])
+        let info = try registry.info("service", help: "", labelNames: ["version"])
         try info.set(["1"])
         try info.set(["2"])
         #expect(throws: MetricError.self) { try info.set(["1", "2"]) }

@@ -1,0 +1,2 @@
+// The system zlib (Debian: zlib1g-dev), for gzip-encoded /metrics responses.
+#include <zlib.h>

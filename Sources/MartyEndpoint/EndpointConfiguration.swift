@@ -1,0 +1,107 @@
+import Glibc
+import MartyMetrics
+
+/// How to start the endpoint. For ports and bind address an explicit value wins, then the
+/// environment (`MARTY_METRICS_PORT`, `MARTY_HEALTH_PORT`, `MARTY_METRICS_BIND`), then the
+/// seed's table for the service. `MARTY_METRICS_ENABLED=false` starts no listener.
+public struct EndpointConfiguration: Sendable {
+    /// The Marty service name: the `service` label and the key into the port table.
+    public var service: String
+    /// nil: `MARTY_METRICS_BIND`, else "0.0.0.0".
+    public var bindAddress: String?
+    /// nil: `MARTY_METRICS_PORT`, else the table's metrics port. 0 asks for an ephemeral port.
+    public var metricsPort: Int?
+    /// nil: `MARTY_HEALTH_PORT`, else the table's health port. 0 asks for an ephemeral port.
+    public var healthPort: Int?
+    /// Serve the health paths on a listener of their own (the seed's layout). When false,
+    /// or when no health port is known, the metrics listener serves them too.
+    public var separateHealthListener = true
+    public var registry: Registry = .default
+    public var health: HealthRegistry = .default
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeoutSeconds = 10.0
+    /// Connections beyond this many at once are closed on accept.
+    public var maxConnections = 256
+    /// Request bodies beyond this many bytes get 413.
+    public var maxBodyBytes = 64 * 1024
+    /// Request headers beyond this many bytes get 431.
+    public var maxHeaderBytes = 16 * 1024
+    /// How long `shutdown` lets in-flight responses finish.
+    public var shutdownGraceSeconds = 2.0
+
+    /// Reads the environment; tests replace it rather than the process' environment.
+    var environment: @Sendable (String) -> String? = EndpointConfiguration.processEnvironment
+
+    public init(service: String, bindAddress: String? = nil, metricsPort: Int? = nil, healthPort: Int? = nil) {
+        self.service = service
+        self.bindAddress = bindAddress
+        self.metricsPort = metricsPort
+        self.healthPort = healthPort
+    }
+
+    /// Whether `MARTY_METRICS_ENABLED` leaves the endpoint on (anything but
+    /// false/0/no/off, case-insensitive; unset means on).
+    public var isEnabledByEnvironment: Bool {
+        guard let value = environment("MARTY_METRICS_ENABLED")?.lowercased() else { return true }
+        return !["false", "0", "no", "off"].contains(value.trimmingSpaces)
+    }
+
+    /// The address and ports to bind, after explicit values, environment and table.
+    struct Resolved {
+        var bindAddress: String
+        var metricsPort: Int
+        var healthPort: Int?
+    }
+
+    func resolve() throws(MetricError) -> Resolved {
+        guard !service.isEmpty else { throw MetricError(.invalidArgument, "service name is empty") }
+        let table = ServicePorts.forService(service)
+        let bind = bindAddress ?? environment("MARTY_METRICS_BIND") ?? "0.0.0.0"
+        let metricsFromEnvironment = try port(fromEnvironment: "MARTY_METRICS_PORT")
+        guard let metrics = metricsPort ?? metricsFromEnvironment ?? table?.metrics else {
+            throw MetricError(
+                .invalidArgument,
+                "\(service) is not in the Marty port table: give a metrics port (argument or MARTY_METRICS_PORT)")
+        }
+        try Self.checkPort(metrics, "metrics port")
+        var health: Int? = nil
+        if separateHealthListener {
+            let healthFromEnvironment = try port(fromEnvironment: "MARTY_HEALTH_PORT")
+            health = healthPort ?? healthFromEnvironment ?? table?.health
+            if let health { try Self.checkPort(health, "health port") }
+            if let port = health, port != 0, port == metrics {
+                health = nil  // one listener serves both
+            }
+        }
+        return Resolved(bindAddress: bind, metricsPort: metrics, healthPort: health)
+    }
+
+    private static func checkPort(_ port: Int, _ what: String) throws(MetricError) {
+        guard (0...65535).contains(port) else {
+            throw MetricError(.invalidArgument, "\(what) \(port) is outside 0...65535")
+        }
+    }
+
+    private func port(fromEnvironment name: String) throws(MetricError) -> Int? {
+        guard let text = environment(name) else { return nil }
+        guard let port = Int(text.trimmingSpaces), (0...65535).contains(port) else {
+            throw MetricError(.invalidArgument, "\(name)=\(text) is not a port number (0...65535)")
+        }
+        return port
+    }
+
+    @Sendable static func processEnvironment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var scalars = Substring(self)
+        while scalars.first == " " || scalars.first == "\t" { scalars = scalars.dropFirst() }
+        while scalars.last == " " || scalars.last == "\t" { scalars = scalars.dropLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,247 @@
+import MartyMetrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What every connection's handler needs; shared, read-only.
+struct EndpointContext: Sendable {
+    let service: String
+    let registry: Registry
+    let health: HealthRegistry
+    let healthStatus: Gauge
+    let threadPool: NIOThreadPool
+    let startedAt: Double
+    let maxBodyBytes: Int
+    let inFlight: InFlightCounter
+}
+
+/// Answers one connection's requests. Rendering and health checks run on the thread
+/// pool, never on the event loop; the pipelining handler in front keeps one request at a
+/// time per connection.
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let endpoint: EndpointContext
+    private let servesMetrics: Bool
+    private var request: HTTPRequestHead?
+    private var bodyBytes = 0
+    private var refused = false
+
+    init(endpoint: EndpointContext, servesMetrics: Bool) {
+        self.endpoint = endpoint
+        self.servesMetrics = servesMetrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+            bodyBytes = 0
+            refused = false
+        case .body(let body):
+            // Bodies are read and dropped; only their size matters.
+            bodyBytes += body.readableBytes
+            if bodyBytes > endpoint.maxBodyBytes && !refused, let head = request {
+                refused = true
+                respond(
+                    context, head, .payloadTooLarge, text: "request body over \(endpoint.maxBodyBytes) bytes\n",
+                    close: true)
+            }
+        case .end:
+            guard let head = request, !refused else { return }
+            request = nil
+            route(context, head)
+        }
+    }
+
+    private enum Route {
+        case metrics, health, live, ready
+    }
+
+    private func route(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        let path =
+            head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let target: Route
+        switch path {
+        case "/metrics" where servesMetrics: target = .metrics
+        case "/health": target = .health
+        case "/health/live": target = .live
+        case "/health/ready": target = .ready
+        default:
+            respond(context, head, .notFound, text: "not found: \(path)\n")
+            return
+        }
+        guard head.method == .GET || head.method == .HEAD else {
+            var headers = HTTPHeaders()
+            headers.add(name: "Allow", value: "GET, HEAD")
+            respond(
+                context, head, .methodNotAllowed, text: "method \(head.method) not allowed\n", extraHeaders: headers)
+            return
+        }
+        let endpoint = self.endpoint
+        let allocator = context.channel.allocator
+        let accept = head.headers.first(name: "Accept")
+        let acceptEncoding = head.headers.first(name: "Accept-Encoding")
+        endpoint.inFlight.begin()
+        let work = endpoint.threadPool.runIfActive(eventLoop: context.eventLoop) { () -> Response in
+            Self.answer(target, endpoint, allocator, accept: accept, acceptEncoding: acceptEncoding)
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        work.whenComplete { result in
+            let (handler, context) = bound.value
+            switch result {
+            case .success(let response):
+                handler.write(context, head, response)
+            case .failure:
+                handler.respond(context, head, .serviceUnavailable, text: "shutting down\n", close: true)
+            }
+            endpoint.inFlight.end()
+        }
+    }
+
+    struct Response: Sendable {
+        var status: HTTPResponseStatus
+        var contentType: String
+        var body: ByteBuffer
+        var gzipped = false
+    }
+
+    /// Runs on the thread pool.
+    private static func answer(
+        _ target: Route, _ endpoint: EndpointContext, _ allocator: ByteBufferAllocator, accept: String?,
+        acceptEncoding: String?
+    ) -> Response {
+        let report = endpoint.health.report()
+        endpoint.healthStatus.set(report.healthy ? 1 : 0)
+        switch target {
+        case .metrics:
+            let format = ContentNegotiation.format(accept: accept)
+            let rendered = endpoint.registry.render(format)
+            return rendered.withBytes { bytes in
+                if ContentNegotiation.allowsGzip(acceptEncoding: acceptEncoding),
+                    let compressed = Gzip.compress(UnsafeRawBufferPointer(bytes))
+                {
+                    return Response(
+                        status: .ok, contentType: format.contentType, body: allocator.buffer(bytes: compressed),
+                        gzipped: true)
+                }
+                var buffer = allocator.buffer(capacity: bytes.count)
+                buffer.writeBytes(UnsafeRawBufferPointer(bytes))
+                return Response(status: .ok, contentType: format.contentType, body: buffer)
+            }
+        case .health:
+            let json = report.json(
+                service: endpoint.service, uptimeSeconds: HealthRegistry.now() - endpoint.startedAt,
+                timestamp: HealthRegistry.now())
+            return Response(
+                status: .ok, contentType: "application/json", body: allocator.buffer(string: json + "\n"))
+        case .live, .ready:
+            let isLive = target == .live
+            let passing = isLive ? report.live : report.ready
+            let json = report.probeJSON(service: endpoint.service, live: isLive)
+            return Response(
+                status: passing ? .ok : .serviceUnavailable, contentType: "application/json",
+                body: allocator.buffer(string: json + "\n"))
+        }
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ response: Response) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
+        if response.gzipped { headers.add(name: "Content-Encoding", value: "gzip") }
+        if response.contentType.hasPrefix("text/plain") || response.contentType.hasPrefix("application/openmetrics") {
+            headers.add(name: "Vary", value: "Accept, Accept-Encoding")
+        }
+        send(context, head, response.status, headers: headers, body: response.body, close: false)
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ status: HTTPResponseStatus, text: String,
+        extraHeaders: HTTPHeaders = [:], close: Bool = false
+    ) {
+        var headers = extraHeaders
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        let body = context.channel.allocator.buffer(string: text)
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        send(context, head, status, headers: headers, body: body, close: close)
+    }
+
+    private func send(
+        _ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ status: HTTPResponseStatus, headers: HTTPHeaders,
+        body: ByteBuffer, close: Bool
+    ) {
+        var headers = headers
+        let keepAlive = head.isKeepAlive && !close
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // A client that connected and went quiet: let the slot go.
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A peer that went away mid-response, or any other I/O error: nothing to answer.
+        context.close(promise: nil)
+    }
+}
+
+/// Answers requests the HTTP decoder rejects: 431 for oversized headers, 400 otherwise,
+/// then lets the decoder close the connection (as NIO's own protocol error handler does).
+final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var responseStarted = false
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if !responseStarted {
+            let tooLarge = parserError == .headerOverflow
+            let status: HTTPResponseStatus = tooLarge ? .requestHeaderFieldsTooLarge : .badRequest
+            let text = tooLarge ? "request headers too large\n" : "malformed HTTP request\n"
+            let headers = HTTPHeaders([
+                ("Connection", "close"), ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", String(text.utf8.count)),
+            ])
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: responseStarted = true
+        case .end: responseStarted = false
+        case .body: break
+        }
+        context.write(data, promise: promise)
+    }
+}

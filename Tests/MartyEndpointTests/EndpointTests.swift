@@ -1,0 +1,331 @@
+import CZlib
+import Glibc
+import Synchronization
+import Testing
+
+@testable import MartyEndpoint
+@testable import MartyMetrics
+
+/// An endpoint on 127.0.0.1 with ephemeral ports, blind to the process environment.
+func startEndpoint(
+    registry: Registry = Registry(), health: HealthRegistry = HealthRegistry(), separateHealth: Bool = true,
+    configure: (inout EndpointConfiguration) -> Void = { _ in }
+) throws -> MetricsEndpoint {
+    var configuration = EndpointConfiguration(
+        service: "test-service", bindAddress: "127.0.0.1", metricsPort: 0, healthPort: 0)
+    configuration.separateHealthListener = separateHealth
+    configuration.registry = registry
+    configuration.health = health
+    configuration.environment = { _ in nil }
+    configure(&configuration)
+    return try MetricsEndpoint.start(configuration)
+}
+
+let prometheus2Accept =
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    + "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+let prometheus3Accept =
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    + "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+    + "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+
+@Suite struct EndpointTests {
+    @Test func metricsAnswersTextByDefaultWithExactLength() throws {
+        let registry = Registry()
+        try registry.counter("jobs", help: "Jobs.").labels().inc(by: 7)
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let response = try get(endpoint.metricsPort, "/metrics")
+        #expect(response.status == 200)
+        #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(response.header("Content-Length") == String(response.body.count))
+        #expect(response.text.contains("\njobs_total 7\n"))
+        #expect(response.text.contains("marty_service_health_status{service=\"test-service\"} 1\n"))
+        #expect(!response.text.contains("# EOF"))
+    }
+
+    @Test func headAnswersTheHeadersOfGetWithoutABody() throws {
+        let registry = Registry()
+        try registry.gauge("g", help: "").labels().set(1)
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let full = try get(endpoint.metricsPort, "/metrics")
+        let connection = try RawConnection(port: endpoint.metricsPort)
+        defer { connection.closeConnection() }
+        connection.send("HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let raw = connection.receive()
+        let head = HTTPResponse.parseAll(raw, headOnly: true)[0]
+        #expect(head.status == 200)
+        #expect(head.header("Content-Length") == String(full.body.count))
+        #expect(raw.count == raw.firstRange(of: Array("\r\n\r\n".utf8))!.upperBound, "HEAD sent a body")
+    }
+
+    @Test(arguments: [
+        (prometheus2Accept, true), (prometheus3Accept, true), ("text/plain;version=0.0.4", false), ("*/*", false),
+        ("application/json", false), ("text/plain;q=0.9,application/openmetrics-text;version=1.0.0;q=0.8", false),
+        ("application/openmetrics-text", true), ("application/openmetrics-text;version=2.0.0", false),
+    ])
+    func contentNegotiationFollowsTheAcceptRanking(accept: String, openMetrics: Bool) throws {
+        let registry = Registry()
+        try registry.counter("jobs", help: "Jobs.").labels().inc()
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let response = try get(endpoint.metricsPort, "/metrics", headers: ["Accept": accept])
+        #expect(response.status == 200)
+        if openMetrics {
+            #expect(response.header("Content-Type") == "application/openmetrics-text; version=1.0.0; charset=utf-8")
+            #expect(response.text.hasSuffix("# EOF\n"))
+            #expect(response.text.contains("# TYPE jobs counter\n"))
+        } else {
+            #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+            #expect(response.text.contains("# TYPE jobs_total counter\n"))
+        }
+    }
+
+    @Test func gzipRoundTripsWhenAcceptEncodingAllowsIt() throws {
+        let registry = Registry()
+        let family = try registry.counter("c", help: "", labelNames: ["i"])
+        for index in 0..<500 { try family.labels(String(index)).inc() }
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let plain = try get(endpoint.metricsPort, "/metrics")
+        let zipped = try get(endpoint.metricsPort, "/metrics", headers: ["Accept-Encoding": "gzip, deflate"])
+        #expect(zipped.header("Content-Encoding") == "gzip")
+        #expect(zipped.body.count < plain.body.count / 3)
+        #expect(gunzip(zipped.body) == plain.body)
+        let refused = try get(endpoint.metricsPort, "/metrics", headers: ["Accept-Encoding": "gzip;q=0, identity"])
+        #expect(refused.header("Content-Encoding") == nil)
+    }
+
+    @Test func healthEndpointsAnswerTheSeedsJSONAndProbeStatus() throws {
+        let health = HealthRegistry()
+        try health.set("grpc_server", healthy: true)
+        try health.set("database", healthy: false, message: "down", probe: .readiness)
+        let endpoint = try startEndpoint(health: health)
+        defer { endpoint.shutdown() }
+        let healthPort = try #require(endpoint.healthPort)
+        for port in [endpoint.metricsPort, healthPort] {
+            let document = try get(port, "/health")
+            #expect(document.status == 200)
+            #expect(document.header("Content-Type") == "application/json")
+            for key in [
+                "\"service\":\"test-service\"", "\"healthy\":false", "\"ready\":false", "\"live\":true",
+                "\"uptime_seconds\":", "\"checks\":{\"database\":false,\"grpc_server\":true}", "\"timestamp\":",
+            ] {
+                #expect(document.text.contains(key), "missing \(key) in \(document.text)")
+            }
+            #expect(try get(port, "/health/live").status == 200)
+            let ready = try get(port, "/health/ready")
+            #expect(ready.status == 503)
+            #expect(ready.text.contains("\"failing\":[\"database\"]"))
+        }
+        // The health listener serves the probes only.
+        #expect(try get(healthPort, "/metrics").status == 404)
+        try health.set("database", healthy: true, probe: .readiness)
+        #expect(try get(healthPort, "/health/ready").status == 200)
+    }
+
+    @Test func unknownPathsAre404AndOtherMethods405WithAllow() throws {
+        let endpoint = try startEndpoint()
+        defer { endpoint.shutdown() }
+        let missing = try get(endpoint.metricsPort, "/nope")
+        #expect(missing.status == 404)
+        #expect(missing.header("Content-Length") == String(missing.body.count))
+        for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+            let refused = try get(endpoint.metricsPort, "/metrics", method: method)
+            #expect(refused.status == 405)
+            #expect(refused.header("Allow") == "GET, HEAD")
+        }
+        #expect(try get(endpoint.metricsPort, "/metrics?name[]=x").status == 200)
+    }
+
+    @Test func healthStatusGaugeFollowsTheHealthState() throws {
+        let registry = Registry()
+        let health = HealthRegistry()
+        let endpoint = try startEndpoint(registry: registry, health: health)
+        defer { endpoint.shutdown() }
+        try health.set("database", healthy: false)
+        #expect(
+            try get(endpoint.metricsPort, "/metrics").text.contains(
+                "marty_service_health_status{service=\"test-service\"} 0\n"))
+        try health.set("database", healthy: true)
+        #expect(
+            try get(endpoint.metricsPort, "/metrics").text.contains(
+                "marty_service_health_status{service=\"test-service\"} 1\n"))
+    }
+
+    @Test func scrapesWhileTwoThreadsRecordLoseNothing() throws {
+        let registry = Registry()
+        let counter = try registry.counter("work", help: "").labels()
+        let histogram = try registry.histogram("latency", help: "").labels()
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let perThread = 200_000
+        let scrapes = Atomic<Int>(0)
+        onThreads(3) { thread in
+            if thread == 2 {
+                for _ in 0..<30 {
+                    if let response = try? get(endpoint.metricsPort, "/metrics"), response.status == 200 {
+                        scrapes.add(1, ordering: .relaxed)
+                    }
+                }
+            } else {
+                for _ in 0..<perThread {
+                    counter.inc()
+                    try! histogram.observe(0.2)
+                }
+            }
+        }
+        #expect(scrapes.load(ordering: .relaxed) == 30)
+        let text = try get(endpoint.metricsPort, "/metrics").text
+        #expect(text.contains("\nwork_total \(2 * perThread)\n"))
+        #expect(text.contains("\nlatency_count \(2 * perThread)\n"))
+        #expect(text.contains("latency_bucket{le=\"+Inf\"} \(2 * perThread)\n"))
+    }
+
+    @Test func startStopStartAgainOnTheSamePort() throws {
+        let first = try startEndpoint(separateHealth: false)
+        let port = first.metricsPort
+        #expect(try get(port, "/metrics").status == 200)
+        first.shutdown()
+        first.shutdown()  // idempotent
+        #expect(!first.isRunning)
+        #expect(throws: RawHTTPError.self) { _ = try get(port, "/metrics") }
+        let second = try startEndpoint(separateHealth: false) { $0.metricsPort = port }
+        defer { second.shutdown() }
+        #expect(try get(port, "/health/live").status == 200)
+    }
+
+    @Test func shutdownFromAnotherThreadWhileScraping() throws {
+        let endpoint = try startEndpoint()
+        let port = endpoint.metricsPort
+        onThreads(3) { thread in
+            if thread == 0 {
+                usleep(20_000)
+                endpoint.shutdown()
+            } else {
+                for _ in 0..<20 { _ = try? get(port, "/metrics") }
+                endpoint.shutdown()
+            }
+        }
+        #expect(!endpoint.isRunning)
+    }
+
+    @Test func aTakenPortIsAClearError() throws {
+        let blocker = try startEndpoint(separateHealth: false)
+        defer { blocker.shutdown() }
+        #expect {
+            _ = try startEndpoint(separateHealth: false) { $0.metricsPort = blocker.metricsPort }
+        } throws: { error in
+            let error = error as! MetricError
+            return error.kind == .addressInUse
+                && error.message.contains("metrics port \(blocker.metricsPort) on 127.0.0.1 is already in use")
+        }
+    }
+
+    @Test func aTakenTablePortNamesTheMartyServicesItBelongsTo() throws {
+        // csca-service's health port is document-signer's gRPC port in the seed's table.
+        #expect(ServicePorts.owners(of: 8082) == "csca-service's health port and document-signer's gRPC port")
+        #expect(ServicePorts.owners(of: 10080) == "trust-anchor's metrics port")
+        #expect(ServicePorts.owners(of: 1234) == nil)
+        guard let blocker = try? ListeningSocket.open(address: "127.0.0.1", port: 8082, role: "test") else {
+            return  // something else on this machine holds 8082: the text is checked above
+        }
+        defer { close(blocker.descriptor) }
+        #expect {
+            _ = try startEndpoint { configuration in
+                configuration.service = "csca-service"
+                configuration.metricsPort = 0
+                configuration.healthPort = nil  // the table's: 8082
+            }
+        } throws: { error in
+            (error as! MetricError).message.contains(
+                "health port 8082 on 127.0.0.1 is already in use (the Marty port table gives 8082 to csca-service's health port and document-signer's gRPC port)"
+            )
+        }
+    }
+
+    @Test func portsComeFromArgumentThenEnvironmentThenTable() throws {
+        var configuration = EndpointConfiguration(service: "csca-service")
+        configuration.environment = { _ in nil }
+        var resolved = try configuration.resolve()
+        #expect(resolved.metricsPort == 9081 && resolved.healthPort == 8082 && resolved.bindAddress == "0.0.0.0")
+        configuration.environment = {
+            ["MARTY_METRICS_PORT": "19081", "MARTY_HEALTH_PORT": "18082", "MARTY_METRICS_BIND": "127.0.0.1"][$0]
+        }
+        resolved = try configuration.resolve()
+        #expect(resolved.metricsPort == 19081 && resolved.healthPort == 18082 && resolved.bindAddress == "127.0.0.1")
+        configuration.metricsPort = 29081
+        configuration.bindAddress = "::1"
+        resolved = try configuration.resolve()
+        #expect(resolved.metricsPort == 29081 && resolved.healthPort == 18082 && resolved.bindAddress == "::1")
+        configuration.environment = { ["MARTY_HEALTH_PORT": "eighty"][$0] }
+        #expect(throws: MetricError.self) { _ = try configuration.resolve() }
+        var unknown = EndpointConfiguration(service: "my-daemon")
+        unknown.environment = { _ in nil }
+        #expect {
+            _ = try unknown.resolve()
+        } throws: { error in
+            (error as! MetricError).message.contains("not in the Marty port table")
+        }
+    }
+
+    @Test func disabledByEnvironmentListensNowhereAndStopIsANoOp() throws {
+        let endpoint = try startEndpoint { $0.environment = { ["MARTY_METRICS_ENABLED": "False"][$0] } }
+        #expect(!endpoint.isEnabled)
+        #expect(endpoint.metricsPort == 0)
+        endpoint.shutdown()
+        endpoint.shutdown()
+    }
+}
+
+/// Decompresses gzip data with zlib.
+func gunzip(_ data: [UInt8]) -> [UInt8] {
+    var stream = z_stream()
+    guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return [] }
+    defer { inflateEnd(&stream) }
+    var output: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    var input = data
+    input.withUnsafeMutableBufferPointer { inputBuffer in
+        stream.next_in = inputBuffer.baseAddress
+        stream.avail_in = uInt(inputBuffer.count)
+        while true {
+            let status = chunk.withUnsafeMutableBufferPointer { out -> Int32 in
+                stream.next_out = out.baseAddress
+                stream.avail_out = uInt(out.count)
+                return inflate(&stream, Z_NO_FLUSH)
+            }
+            output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+            if status != Z_OK { break }
+        }
+    }
+    return output
+}
+
+/// Runs `body(thread)` on `count` POSIX threads at once and waits for all of them.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: (Int) -> Void
+        let index: Int
+        init(_ body: @escaping (Int) -> Void, _ index: Int) {
+            self.body = body
+            self.index = index
+        }
+    }
+    var threads: [pthread_t] = []
+    for index in 0..<count {
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Box(body, index)).toOpaque()
+        let status = pthread_create(
+            &thread, nil,
+            { argument in
+                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+                box.body(box.index)
+                return nil
+            }, box)
+        precondition(status == 0)
+        threads.append(thread)
+    }
+    for thread in threads { pthread_join(thread, nil) }
+}
