@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "MartyCABI",
-            dependencies: ["MartyMetrics", "CMartyShims"],
+            dependencies: ["MartyMetrics", "MartyEndpoint", "CMartyShims"],
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),

@@ -29,7 +29,7 @@
  *    prometheus_client does) and the exposition adds it;
  *  - no sample name a family exposes (x_total and x_created for a counter x; x_bucket,
  *    x_count, x_sum and x_created for a histogram x; x_info for an info x) may equal one that
- *    a registered family exposes: MARTY_ERR_CONFLICT names both.
+ *    another family in the registry exposes: that is MARTY_ERR_CONFLICT, naming both.
  */
 #ifndef MARTY_METRICS_H
 #define MARTY_METRICS_H
@@ -117,7 +117,8 @@ enum marty_kind {
 };
 
 /*
- * Creates a counter family and registers it in `registry`. `help` may be "" but not NULL.
+ * Creates a counter family and registers it in `registry`. An unlabelled family has its one
+ * series from the start (exposed at 0). `help` may be "" but not NULL.
  * `label_names` may be NULL when `label_count` is 0. The name is given without "_total";
  * the exposition adds it. A name already registered in `registry` is MARTY_ERR_CONFLICT.
  */
@@ -200,7 +201,8 @@ int marty_histogram_get(marty_family *family, const char *const *label_values,
 int marty_counter_inc(marty_counter *counter);
 /* Adds a whole number (amounts of 2^32 and more are added in floating point). */
 int marty_counter_add_int(marty_counter *counter, uint64_t amount);
-/* Adds a finite non-negative amount; negative or NaN is MARTY_ERR_INVALID_VALUE. */
+/* Adds a non-negative amount (+Inf too, as prometheus_client allows); negative or NaN is
+ * MARTY_ERR_INVALID_VALUE. */
 int marty_counter_add(marty_counter *counter, double amount);
 /* The current total into *out. */
 int marty_counter_value(const marty_counter *counter, double *out);
@@ -236,11 +238,102 @@ enum marty_format {
 };
 
 /*
- * Renders every family of the registry, sorted by name and label values, into a new
+ * Renders every family of the registry, sorted by the family's name as created (a counter
+ * without its _total) and then by label values, into a new
  * NUL-terminated buffer (*out, freed with marty_free) of *length bytes (without the NUL).
  * `length` may be NULL.
  */
 int marty_registry_render(marty_registry *registry, int format, char **out, size_t *length);
+
+/* ---- Health checks ------------------------------------------------------------------------ */
+
+/* Which probes a check counts for. */
+enum marty_probe {
+    MARTY_PROBE_BOTH = 0,     /* liveness and readiness */
+    MARTY_PROBE_LIVENESS = 1, /* /health/live only */
+    MARTY_PROBE_READINESS = 2 /* /health/ready only */
+};
+
+/*
+ * Sets a named check of the process's health registry (what /health, /health/live and
+ * /health/ready report). `healthy` is 0 or 1; `message` may be NULL. With
+ * `time_to_live_seconds` > 0 the check fails once that long passes without another set; 0
+ * means it never goes stale.
+ */
+int marty_health_set(const char *name, int healthy, const char *message, int probe,
+                     double time_to_live_seconds);
+
+/*
+ * A check answered at probe time: returns non-zero when healthy, and may write a
+ * NUL-terminated message of at most `message_capacity` bytes (including the NUL) into
+ * `message`. It runs on a thread of the library's, never on the caller's.
+ */
+typedef int (*marty_health_callback)(void *user_data, char *message, size_t message_capacity);
+
+/*
+ * Registers a callback check. It must answer within `timeout_seconds` (> 0) or the check
+ * fails ("timed out"); while a timed-out run is still going it is not started again.
+ * `user_data` is passed back as is and must stay valid until the check is removed.
+ */
+int marty_health_register_callback(const char *name, marty_health_callback callback,
+                                   void *user_data, int probe, double timeout_seconds);
+
+/* Removes a check; MARTY_ERR_NOT_FOUND if there is none by that name. */
+int marty_health_remove(const char *name);
+
+/* Evaluates every check now (callbacks included). Each out pointer may be NULL. */
+int marty_health_status(int *healthy, int *live, int *ready);
+
+/* ---- The embedded HTTP endpoint ------------------------------------------------------------ */
+
+typedef struct marty_endpoint marty_endpoint;
+
+/* Take the port from the environment (MARTY_METRICS_PORT / MARTY_HEALTH_PORT), else from the
+ * Marty port table for the service. */
+#define MARTY_PORT_DEFAULT (-1)
+
+/* Options of marty_endpoint_start. Fill with marty_endpoint_options_init, then set fields. */
+typedef struct marty_endpoint_options {
+    size_t struct_size;           /* set by marty_endpoint_options_init */
+    const char *service;          /* required: the service label and the port table's key */
+    const char *bind_address;     /* NULL: MARTY_METRICS_BIND, else "0.0.0.0" */
+    int metrics_port;             /* MARTY_PORT_DEFAULT, 0 (ephemeral) or a port */
+    int health_port;              /* MARTY_PORT_DEFAULT, 0 (ephemeral) or a port */
+    int separate_health_listener; /* 1 (default): health probes on their own port too */
+    marty_registry *registry;     /* NULL: the default registry */
+    double idle_timeout_seconds;  /* quiet connections are closed after this; 0: 10 s */
+    int max_connections;          /* per listener; 0: 256 */
+} marty_endpoint_options;
+
+/* Fills `options` with the defaults (service NULL, ports MARTY_PORT_DEFAULT, ...). */
+void marty_endpoint_options_init(marty_endpoint_options *options);
+
+/*
+ * Starts the endpoint on threads of its own and returns at once: GET/HEAD /metrics (text
+ * 0.0.4, or OpenMetrics 1.0 when Accept ranks it first; gzip when Accept-Encoding allows),
+ * /health, /health/live, /health/ready on the metrics port, and the health paths on the
+ * health port. A taken port is MARTY_ERR_ADDRESS_IN_USE with a message naming the port and
+ * the Marty service the table gives it to. With MARTY_METRICS_ENABLED=false nothing listens,
+ * the call succeeds and the ports read 0. Free the endpoint with marty_endpoint_free.
+ */
+int marty_endpoint_start(const marty_endpoint_options *options, marty_endpoint **out);
+
+/* The bound metrics port (0 when disabled). */
+int marty_endpoint_metrics_port(const marty_endpoint *endpoint, int *out);
+
+/* The bound health port; 0 when the metrics listener serves the health paths alone. */
+int marty_endpoint_health_port(const marty_endpoint *endpoint, int *out);
+
+/*
+ * Stops gracefully: readiness fails first, the listeners close, in-flight responses finish,
+ * the threads end and the ports are free. Idempotent and safe from any thread; in a child
+ * made by fork() it returns at once (the child closes its inherited sockets at fork).
+ * Recording keeps working after the endpoint stops.
+ */
+int marty_endpoint_stop(marty_endpoint *endpoint);
+
+/* Stops the endpoint if it runs and frees the handle. */
+int marty_endpoint_free(marty_endpoint *endpoint);
 
 #ifdef __cplusplus
 }

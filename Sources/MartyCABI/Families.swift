@@ -88,6 +88,11 @@ public func marty_info_set(
     guard let info = family(familyPointer) as? InfoFamily else {
         return fail(MARTY_ERR_WRONG_KIND, "marty_info_set: \(family(familyPointer).name) is not an info family")
     }
+    guard count == info.labelNames.count else {
+        return fail(
+            Int32(MetricError.Kind.labelCount.rawValue),
+            "marty_info_set: \(info.name) has \(info.labelNames.count) label name(s) but \(count) value(s) were given")
+    }
     do {
         try info.set(strings(values, count, "marty_info_set", "label_values").get())
         return MARTY_OK
@@ -114,6 +119,12 @@ public func marty_family_remove(
 ) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_remove", "family") }
     if values == nil && count != 0 { return nullArgument("marty_family_remove", "label_values") }
+    if count < 0 { return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_family_remove: label_count is out of range") }
+    if count == family(familyPointer).labelNames.count {
+        for index in 0..<count where values![index] == nil {
+            return fail(MARTY_ERR_NULL_ARGUMENT, "marty_family_remove: label_values[\(index)] is NULL")
+        }
+    }
     do {
         try family(familyPointer).remove(nulTerminated: labelValues(values, count))
         return MARTY_OK

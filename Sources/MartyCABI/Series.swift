@@ -21,6 +21,12 @@ private func getSeries(
         guard family.kind == expected else {
             return fail(MARTY_ERR_WRONG_KIND, "\(function): \(family.name) is a \(family.kind), not a \(expected)")
         }
+        // Only a count that matches says how many values may be read.
+        if count == family.labelNames.count {
+            for index in 0..<count where values![index] == nil {
+                return fail(MARTY_ERR_NULL_ARGUMENT, "\(function): label_values[\(index)] is NULL")
+            }
+        }
         do throws(MetricError) {
             let series = try family.series(nulTerminated: labelValues(values, count))
             out.pointee = OpaquePointer(Unmanaged.passUnretained(series).toOpaque())

@@ -52,6 +52,10 @@ func strings(
     _ pointer: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ function: StaticString, _ argument: StaticString
 ) -> Result<[String], StatusError> {
     if count == 0 { return .success([]) }
+    guard count > 0 else {
+        return .failure(
+            StatusError(fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): the count of \(argument) is out of range")))
+    }
     guard let pointer else { return .failure(StatusError(nullArgument(function, argument))) }
     var result: [String] = []
     result.reserveCapacity(count)

@@ -156,12 +156,9 @@ public final class MetricsEndpoint: @unchecked Sendable {
                 channel.closeFuture.whenComplete { _ in connectionCount.closed() }
                 if open > limit {
                     // Over the limit: say so and hang up, so the server keeps answering others.
-                    let body = "too many connections\n"
-                    let text =
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                        + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-                    let buffer = channel.allocator.buffer(string: text)
-                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler())
+                    }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
@@ -233,4 +230,22 @@ final class ConnectionCount: Sendable {
     /// Returns the count including the new connection.
     func opened() -> Int { count.add(1, ordering: .relaxed).newValue }
     func closed() { count.subtract(1, ordering: .relaxed) }
+}
+
+/// Answers 503 on a connection over the limit, then closes it.
+final class RefuseConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        let body = "too many connections\n"
+        let text =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(channel.allocator.buffer(string: text))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

@@ -45,6 +45,8 @@ public class MetricFamily: @unchecked Sendable {
         let table = SeriesTable(capacity: 8)
         tables.append(table)
         currentTable.initialize(to: UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()))
+        // An unlabelled metric shows from the start (at 0), as in prometheus_client.
+        if labelNames.isEmpty { _ = try? series([]) }
     }
 
     deinit {
@@ -71,8 +73,10 @@ public class MetricFamily: @unchecked Sendable {
         }
     }
 
+    /// Probes the current table for an entry with this hash that `matcher` accepts. Generic
+    /// rather than a closure so that the lookup allocates nothing.
     @inline(__always)
-    private func probe(hash: UInt64, _ matches: (SeriesBase) -> Bool) -> SeriesBase? {
+    private func probe<M: SeriesMatcher>(hash: UInt64, _ matcher: M) -> SeriesBase? {
         let tableAddress = UnsafeRawPointer(bitPattern: cmarty_load_acquire_word(currentTable))!
         return Unmanaged<SeriesTable>.fromOpaque(tableAddress)._withUnsafeGuaranteedRef { table in
             var index = Int(truncatingIfNeeded: hash) & table.mask
@@ -82,7 +86,7 @@ public class MetricFamily: @unchecked Sendable {
                 if word != SeriesTable.removed {
                     let series = Unmanaged<SeriesBase>.fromOpaque(UnsafeRawPointer(bitPattern: word)!)
                         .takeUnretainedValue()
-                    if series.hash == hash && matches(series) { return series }
+                    if series.hash == hash && matcher.matches(series) { return series }
                 }
                 index = (index &+ 1) & table.mask
             }
@@ -98,34 +102,19 @@ public class MetricFamily: @unchecked Sendable {
         return hasher.value
     }
 
-    private static func series(_ series: SeriesBase, matches values: [String]) -> Bool {
-        series.storage.withUnsafeBufferPointer { key in
-            var offset = 0
-            for value in values {
-                for byte in value.utf8 {
-                    if offset >= series.keyLength || key[offset] != byte { return false }
-                    offset += 1
-                }
-                if offset >= series.keyLength || key[offset] != 0xFF { return false }
-                offset += 1
-            }
-            return offset == series.keyLength
-        }
-    }
-
     /// The series for these label values, created on first use.
     public func series(_ values: [String]) throws(MetricError) -> SeriesBase {
         try checkCount(values.count)
         let hash = Self.hash(values)
-        let matches = { (series: SeriesBase) -> Bool in Self.series(series, matches: values) }
-        if let found = probe(hash: hash, matches) { return found }
-        return try create(hash: hash, matches: matches) { () throws(MetricError) in values.map { Array($0.utf8) } }
+        let matcher = StringsMatcher(values: values)
+        if let found = probe(hash: hash, matcher) { return found }
+        return try create(hash: hash, matcher) { () throws(MetricError) in values.map { Array($0.utf8) } }
     }
 
     /// The live series for these label values, if there is one.
     public func existingSeries(_ values: [String]) -> SeriesBase? {
         guard values.count == labelNames.count else { return nil }
-        return probe(hash: Self.hash(values)) { Self.series($0, matches: values) }
+        return probe(hash: Self.hash(values), StringsMatcher(values: values))
     }
 
     /// The series for label values given as NUL-terminated UTF-8 strings, created on first
@@ -147,24 +136,9 @@ public class MetricFamily: @unchecked Sendable {
             hasher.add(0xFF)
         }
         let hash = hasher.value
-        let matches = { (series: SeriesBase) -> Bool in
-            series.storage.withUnsafeBufferPointer { key in
-                var offset = 0
-                for value in values {
-                    var byte = value!
-                    while byte.pointee != 0 {
-                        if offset >= series.keyLength || key[offset] != byte.pointee { return false }
-                        offset += 1
-                        byte += 1
-                    }
-                    if offset >= series.keyLength || key[offset] != 0xFF { return false }
-                    offset += 1
-                }
-                return offset == series.keyLength
-            }
-        }
-        if let found = probe(hash: hash, matches) { return found }
-        return try create(hash: hash, matches: matches) { () throws(MetricError) in
+        let matcher = NulTerminatedMatcher(values: values)
+        if let found = probe(hash: hash, matcher) { return found }
+        return try create(hash: hash, matcher) { () throws(MetricError) in
             try values.enumerated().map { (index, value) throws(MetricError) in
                 guard let text = String(validatingCString: UnsafeRawPointer(value!).assumingMemoryBound(to: CChar.self))
                 else {
@@ -176,12 +150,12 @@ public class MetricFamily: @unchecked Sendable {
         }
     }
 
-    private func create(
-        hash: UInt64, matches: (SeriesBase) -> Bool, valueBytes: () throws(MetricError) -> [[UInt8]]
+    private func create<M: SeriesMatcher>(
+        hash: UInt64, _ matcher: M, valueBytes: () throws(MetricError) -> [[UInt8]]
     ) throws(MetricError) -> SeriesBase {
         let bytes = try valueBytes()
         return lock.withLock {
-            if let found = probe(hash: hash, matches) { return found }
+            if let found = probe(hash: hash, matcher) { return found }
             let series = makeSeries(SeriesIdentity(labelNames: labelNames, valueBytes: bytes))
             var table = tables[tables.count - 1]
             if (table.used + 1) * 2 > table.capacity {
@@ -296,5 +270,52 @@ extension Family where Series == InfoSeries {
         try checkCount(values.count)
         clear()
         _ = try series(values)
+    }
+}
+
+/// Compares label values with a series' key bytes (values each followed by 0xFF).
+protocol SeriesMatcher {
+    func matches(_ series: SeriesBase) -> Bool
+}
+
+struct StringsMatcher: SeriesMatcher {
+    let values: [String]
+
+    @inline(__always)
+    func matches(_ series: SeriesBase) -> Bool {
+        series.storage.withUnsafeBufferPointer { key in
+            var offset = 0
+            for value in values {
+                for byte in value.utf8 {
+                    if offset >= series.keyLength || key[offset] != byte { return false }
+                    offset += 1
+                }
+                if offset >= series.keyLength || key[offset] != 0xFF { return false }
+                offset += 1
+            }
+            return offset == series.keyLength
+        }
+    }
+}
+
+struct NulTerminatedMatcher: SeriesMatcher {
+    let values: UnsafeBufferPointer<UnsafePointer<UInt8>?>
+
+    @inline(__always)
+    func matches(_ series: SeriesBase) -> Bool {
+        series.storage.withUnsafeBufferPointer { key in
+            var offset = 0
+            for value in values {
+                var byte = value!
+                while byte.pointee != 0 {
+                    if offset >= series.keyLength || key[offset] != byte.pointee { return false }
+                    offset += 1
+                    byte += 1
+                }
+                if offset >= series.keyLength || key[offset] != 0xFF { return false }
+                offset += 1
+            }
+            return offset == series.keyLength
+        }
     }
 }

@@ -106,10 +106,18 @@ import Testing
         let samples = registry.renderString().split(separator: "\n").filter { !$0.hasPrefix("#") }
         #expect(
             samples == [
-                #"b{x="",y="z"} 1"#, #"b{x="a",y="10"} 1"#, #"b{x="a",y="2"} 1"#, #"b{x="ab",y="0"} 1"#,
+                "a 0", #"b{x="",y="z"} 1"#, #"b{x="a",y="10"} 1"#, #"b{x="a",y="2"} 1"#, #"b{x="ab",y="0"} 1"#,
                 #"b{x="b",y="1"} 1"#,
             ])
-        #expect(registry.renderString().hasPrefix("# HELP a \n# TYPE a gauge\n# HELP b"))
+        #expect(registry.renderString().hasPrefix("# HELP a \n# TYPE a gauge\na 0\n# HELP b"))
+    }
+
+    @Test func unlabelledFamiliesShowZeroFromTheStart() throws {
+        let registry = Registry()
+        _ = try registry.counter("c", help: "")
+        _ = try registry.histogram("h", help: "", buckets: HistogramBuckets([1]))
+        #expect(registry.renderString().contains("\nc_total 0\n"))
+        #expect(registry.renderString().contains("\nh_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n"))
     }
 
     @Test func emptyRegistryRendersNothingAndOpenMetricsOnlyEOF() {

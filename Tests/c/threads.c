@@ -10,6 +10,7 @@
  *     each (counters, gauges and histograms), while the reader renders the registry.
  *  3. removal and re-creation of series while other threads record and look up: no crash,
  *     and afterwards the family is consistent.
+ *  4. many waves of short-lived threads: what a thread recorded is not lost when it exits.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -552,11 +553,66 @@ static void part3(void) {
     marty_family_release(churn);
 }
 
+/* ---- Part 4: short-lived threads ------------------------------------------------------- */
+
+/* Threads that record and exit, many times over: what a thread recorded outlives it. */
+#define WAVES 50
+#define WAVE_OPS 5000
+
+static marty_counter *wave_counter;
+static marty_histogram *wave_histogram;
+
+static void *wave_worker(void *arg) {
+    struct worker_result *r = arg;
+    for (int i = 0; i < WAVE_OPS; i++) {
+        WORKER_CALL(r, marty_counter_inc(wave_counter));
+        WORKER_CALL(r, marty_histogram_observe(wave_histogram, (i & 1) ? 0.5 : 5.0));
+    }
+    return NULL;
+}
+
+static void part4(void) {
+    marty_family *fc = NULL, *fh = NULL;
+    const double bounds[1] = {1};
+    if (marty_counter_family_new(registry, "thr_waves", "", NULL, 0, &fc) != MARTY_OK ||
+        marty_histogram_family_new(registry, "thr_wave_sizes", "", NULL, 0, bounds, 1, &fh) != MARTY_OK ||
+        marty_counter_get(fc, NULL, 0, &wave_counter) != MARTY_OK ||
+        marty_histogram_get(fh, NULL, 0, &wave_histogram) != MARTY_OK) {
+        EXPECT(0, "part 4 setup failed: %s", marty_errmsg());
+        return;
+    }
+    struct worker_result results[THREADS];
+    memset(results, 0, sizeof results);
+    for (int wave = 0; wave < WAVES; wave++) {
+        pthread_t threads[THREADS];
+        for (int t = 0; t < THREADS; t++) pthread_create(&threads[t], NULL, wave_worker, &results[t]);
+        for (int t = 0; t < THREADS; t++) pthread_join(threads[t], NULL);
+    }
+    long bad = 0;
+    for (int t = 0; t < THREADS; t++) bad += results[t].bad_status;
+    EXPECT(bad == 0, "part 4: %ld recording calls failed", bad);
+    const double total = (double)WAVES * THREADS * WAVE_OPS;
+    double v = -1;
+    EXPECT_OK(marty_counter_value(wave_counter, &v));
+    EXPECT(v == total, "part 4: %d waves of %d short-lived threads: counter %.17g, expected %.17g",
+           WAVES, THREADS, v, total);
+    uint64_t cumulative[2] = {0}, count = 0;
+    double sum = -1;
+    EXPECT_OK(marty_histogram_read(wave_histogram, cumulative, 2, &count, &sum));
+    EXPECT(count == total && cumulative[0] == total / 2 && cumulative[1] == total && sum == total / 2 * 5.5,
+           "part 4: histogram count %llu buckets %llu,%llu sum %.17g; expected %.17g, %.17g,%.17g, %.17g",
+           (unsigned long long)count, (unsigned long long)cumulative[0],
+           (unsigned long long)cumulative[1], sum, total, total / 2, total, total / 2 * 5.5);
+    marty_family_release(fc);
+    marty_family_release(fh);
+}
+
 int main(void) {
     REQUIRE_OK(marty_registry_new(&registry));
     part1();
     part2();
     part3();
+    part4();
     marty_registry_free(registry);
     return marty_test_summary();
 }

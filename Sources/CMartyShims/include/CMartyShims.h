@@ -6,6 +6,10 @@
 #define CMARTY_SHIMS_H
 
 #include <stdint.h>
+
+// The public header, so that the C interface module sees its option structs and callback
+// types exactly as C callers do.
+#include "../../../include/marty_metrics.h"
 #include <string.h>
 
 #ifdef __cplusplus

@@ -1,0 +1,97 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (the Swift functions carry the C names they export, as the header spells them)
+
+import CMartyShims
+import MartyEndpoint
+import MartyMetrics
+
+// marty_endpoint* is a retained Unmanaged<MetricsEndpoint>.
+
+private func endpoint(_ pointer: OpaquePointer) -> MetricsEndpoint {
+    Unmanaged<MetricsEndpoint>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+}
+
+@_cdecl("marty_endpoint_options_init")
+public func marty_endpoint_options_init(_ options: UnsafeMutablePointer<marty_endpoint_options>?) {
+    guard let options else { return }
+    options.pointee = marty_endpoint_options(
+        struct_size: MemoryLayout<marty_endpoint_options>.size, service: nil, bind_address: nil,
+        metrics_port: MARTY_PORT_DEFAULT, health_port: MARTY_PORT_DEFAULT, separate_health_listener: 1,
+        registry: nil, idle_timeout_seconds: 0, max_connections: 0)
+}
+
+@_cdecl("marty_endpoint_start")
+public func marty_endpoint_start(
+    _ options: UnsafePointer<marty_endpoint_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    let function: StaticString = "marty_endpoint_start"
+    guard let options else { return nullArgument(function, "options") }
+    guard let out else { return nullArgument(function, "out") }
+    guard options.pointee.struct_size == MemoryLayout<marty_endpoint_options>.size else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT, "\(function): options were not filled by marty_endpoint_options_init")
+    }
+    let given = options.pointee
+    do {
+        let service = try string(given.service, function, "options->service").get()
+        var configuration = EndpointConfiguration(service: service)
+        if given.bind_address != nil {
+            configuration.bindAddress = try string(given.bind_address, function, "options->bind_address").get()
+        }
+        configuration.metricsPort = try port(given.metrics_port, "metrics_port")
+        configuration.healthPort = try port(given.health_port, "health_port")
+        configuration.separateHealthListener = given.separate_health_listener != 0
+        if let registryPointer = given.registry { configuration.registry = registry(registryPointer) }
+        if given.idle_timeout_seconds != 0 { configuration.idleTimeoutSeconds = given.idle_timeout_seconds }
+        if given.max_connections != 0 { configuration.maxConnections = Int(given.max_connections) }
+        let started = try MetricsEndpoint.start(configuration)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(started).toOpaque())
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: function)
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
+    }
+}
+
+private func port(_ value: Int32, _ field: String) throws -> Int? {
+    if value == MARTY_PORT_DEFAULT { return nil }
+    guard (0...65535).contains(value) else {
+        throw StatusError(
+            fail(MARTY_ERR_INVALID_ARGUMENT, "marty_endpoint_start: options->\(field) \(value) is not a port"))
+    }
+    return Int(value)
+}
+
+@_cdecl("marty_endpoint_metrics_port")
+public func marty_endpoint_metrics_port(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guard let pointer else { return nullArgument("marty_endpoint_metrics_port", "endpoint") }
+    guard let out else { return nullArgument("marty_endpoint_metrics_port", "out") }
+    out.pointee = Int32(endpoint(pointer).metricsPort)
+    return MARTY_OK
+}
+
+@_cdecl("marty_endpoint_health_port")
+public func marty_endpoint_health_port(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guard let pointer else { return nullArgument("marty_endpoint_health_port", "endpoint") }
+    guard let out else { return nullArgument("marty_endpoint_health_port", "out") }
+    out.pointee = Int32(endpoint(pointer).healthPort ?? 0)
+    return MARTY_OK
+}
+
+@_cdecl("marty_endpoint_stop")
+public func marty_endpoint_stop(_ pointer: OpaquePointer?) -> Int32 {
+    guard let pointer else { return nullArgument("marty_endpoint_stop", "endpoint") }
+    endpoint(pointer).shutdown()
+    return MARTY_OK
+}
+
+@_cdecl("marty_endpoint_free")
+public func marty_endpoint_free(_ pointer: OpaquePointer?) -> Int32 {
+    guard let pointer else { return nullArgument("marty_endpoint_free", "endpoint") }
+    endpoint(pointer).shutdown()
+    Unmanaged<MetricsEndpoint>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    return MARTY_OK
+}

@@ -1,0 +1,104 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (the Swift functions carry the C names they export, as the header spells them)
+
+import CMartyShims
+import MartyMetrics
+
+// The health calls act on the process's default health registry, the one the endpoint
+// reports by default.
+
+private func probe(_ value: Int32, _ function: StaticString) throws -> HealthRegistry.Probe {
+    guard let probe = HealthRegistry.Probe(rawValue: Int(value)) else {
+        throw StatusError(
+            fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): probe \(value) is not a MARTY_PROBE_* value"))
+    }
+    return probe
+}
+
+@_cdecl("marty_health_set")
+public func marty_health_set(
+    _ name: UnsafePointer<CChar>?, _ healthy: Int32, _ message: UnsafePointer<CChar>?, _ probeValue: Int32,
+    _ timeToLive: Double
+) -> Int32 {
+    let function: StaticString = "marty_health_set"
+    do {
+        let name = try string(name, function, "name").get()
+        let text = message == nil ? nil : try string(message, function, "message").get()
+        guard timeToLive >= 0 else {
+            return fail(MARTY_ERR_INVALID_VALUE, "\(function): time_to_live_seconds must not be negative")
+        }
+        try HealthRegistry.default.set(
+            name, healthy: healthy != 0, message: text, probe: probe(probeValue, function),
+            timeToLive: timeToLive == 0 ? nil : timeToLive)
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: function)
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
+    }
+}
+
+/// A C callback and its user data; the caller promises they are safe to call from any thread.
+private struct CCallback: @unchecked Sendable {
+    let function: marty_health_callback
+    let userData: UnsafeMutableRawPointer?
+}
+
+@_cdecl("marty_health_register_callback")
+public func marty_health_register_callback(
+    _ name: UnsafePointer<CChar>?, _ callback: marty_health_callback?, _ userData: UnsafeMutableRawPointer?,
+    _ probeValue: Int32, _ timeout: Double
+) -> Int32 {
+    let function: StaticString = "marty_health_register_callback"
+    guard let callback else { return nullArgument(function, "callback") }
+    do {
+        let name = try string(name, function, "name").get()
+        let check = CCallback(function: callback, userData: userData)
+        try HealthRegistry.default.register(name, probe: probe(probeValue, function), timeout: timeout) {
+            var message = [CChar](repeating: 0, count: 512)
+            let healthy = message.withUnsafeMutableBufferPointer {
+                check.function(check.userData, $0.baseAddress, $0.count)
+            }
+            message[message.count - 1] = 0
+            let text =
+                message.withUnsafeBufferPointer { String(validatingCString: $0.baseAddress!) }
+                ?? "(message is not valid UTF-8)"
+            return (healthy != 0, text.isEmpty ? nil : text)
+        }
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: function)
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
+    }
+}
+
+@_cdecl("marty_health_remove")
+public func marty_health_remove(_ name: UnsafePointer<CChar>?) -> Int32 {
+    let function: StaticString = "marty_health_remove"
+    do {
+        try HealthRegistry.default.remove(string(name, function, "name").get())
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: function)
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
+    }
+}
+
+@_cdecl("marty_health_status")
+public func marty_health_status(
+    _ healthy: UnsafeMutablePointer<Int32>?, _ live: UnsafeMutablePointer<Int32>?, _ ready: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+    let report = HealthRegistry.default.report()
+    healthy?.pointee = report.healthy ? 1 : 0
+    live?.pointee = report.live ? 1 : 0
+    ready?.pointee = report.ready ? 1 : 0
+    return MARTY_OK
+}
