@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "MartyEndpoint", targets: ["MartyEndpoint"]),
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
+        .executable(name: "marty-demo", targets: ["marty-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0")
@@ -39,6 +40,7 @@ let package = Package(
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
+        .executableTarget(name: "marty-demo", dependencies: ["MartyEndpoint", "MartyMetrics"], path: "examples/demo"),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics"]),
         .testTarget(name: "MartyEndpointTests", dependencies: ["MartyEndpoint", "MartyMetrics", "CZlib"]),
     ]
