@@ -245,6 +245,45 @@ enum marty_format {
  */
 int marty_registry_render(marty_registry *registry, int format, char **out, size_t *length);
 
+/* ---- The Marty catalog ---------------------------------------------------------------------- */
+
+/* The catalog of Marty metrics for one service (see README: marty_grpc_requests_total,
+ * marty_grpc_request_duration_seconds, marty_grpc_errors_total, marty_grpc_active_connections,
+ * marty_service_health_status, marty_last_successful_operation_timestamp,
+ * marty_service_cpu_usage_percent, marty_service_memory_usage_bytes,
+ * marty_database_connections_active, marty_service_info) plus the process_* metrics. */
+typedef struct marty_service_metrics marty_service_metrics;
+
+/*
+ * Registers the catalog for `service` in `registry` (NULL: the default registry) on the first
+ * call, with `version` (NULL: "unknown") in marty_service_info; later calls for the same
+ * service and registry return the same handle. The handle lives as long as the process.
+ * MARTY_ERR_CONFLICT if a catalog name is registered with another type or labels.
+ */
+int marty_service_metrics_register(marty_registry *registry, const char *service,
+                                   const char *version, marty_service_metrics **out);
+
+/*
+ * Records one finished gRPC call: marty_grpc_requests_total{method, status} (status is the
+ * gRPC status code name: "OK", "NOT_FOUND", ...), the duration (seconds; negative: not
+ * recorded), and marty_grpc_errors_total{method, error_type} unless error_type is NULL.
+ */
+int marty_service_record_call(marty_service_metrics *metrics, const char *method,
+                              const char *status, double duration_seconds,
+                              const char *error_type);
+
+/* Sets marty_last_successful_operation_timestamp{operation} to now. */
+int marty_service_record_successful_operation(marty_service_metrics *metrics,
+                                              const char *operation);
+
+/* marty_grpc_active_connections + 1 / - 1: a call (or connection) began / ended. */
+int marty_service_call_started(marty_service_metrics *metrics);
+int marty_service_call_finished(marty_service_metrics *metrics);
+
+/* Sets marty_database_connections_active{database} (database NULL: "default"). */
+int marty_service_set_database_connections(marty_service_metrics *metrics, const char *database,
+                                           double count);
+
 /* ---- Health checks ------------------------------------------------------------------------ */
 
 /* Which probes a check counts for. */

@@ -17,6 +17,7 @@ extension Registry {
     /// Renders every registered family, sorted by name, each family's series sorted by
     /// label values.
     public func render(_ format: ExpositionFormat = .text) -> ExpositionBuffer {
+        runCollectors()
         var buffer = ExpositionBuffer(capacity: 16 * 1024)
         for family in sortedFamilies() {
             Exposition.render(family, format: format, into: &buffer)

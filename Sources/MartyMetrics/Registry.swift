@@ -8,6 +8,7 @@ public final class Registry: @unchecked Sendable {
     /// Every sample name a registered family produces, mapped to that family's name.
     private var claimedNames: [String: String] = [:]
     private var sortedCache: [MetricFamily]? = []
+    private var collectors: [@Sendable () -> Void] = []
 
     public init() {}
 
@@ -53,6 +54,16 @@ public final class Registry: @unchecked Sendable {
             }
             sortedCache = nil
         }
+    }
+
+    /// Adds a function run before every rendering, to refresh values read from elsewhere
+    /// (the process collector reads /proc). It runs on the rendering thread.
+    public func addCollector(_ collect: @escaping @Sendable () -> Void) {
+        lock.withLock { collectors.append(collect) }
+    }
+
+    func runCollectors() {
+        for collect in lock.withLock({ collectors }) { collect() }
     }
 
     /// The registered family with this (base) name.

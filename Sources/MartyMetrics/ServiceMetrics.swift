@@ -1,0 +1,144 @@
+/// The Marty catalog: every Marty metric, with its fixed name, type and labels, registered
+/// once per registry and service. Callers record through methods, so no one can spell a
+/// name or a label differently by accident.
+public final class ServiceMetrics: @unchecked Sendable {
+    /// The seed's request-duration buckets: they start at 1 ms.
+    public static let durationBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    public let service: String
+    public let requests: CounterFamily
+    public let requestDuration: HistogramFamily
+    public let errors: CounterFamily
+    public let activeConnections: Gauge
+    public let healthStatus: Gauge
+    public let lastSuccessfulOperation: GaugeFamily
+    public let cpuUsagePercent: Gauge
+    public let memoryUsageBytes: Gauge
+    public let databaseConnections: GaugeFamily
+    public let info: InfoFamily
+
+    private static let lock = Lock()
+    nonisolated(unsafe) private static var registered: [ObjectIdentifier: [String: ServiceMetrics]] = [:]
+
+    /// The catalog for `service` in `registry`, registered on first use (with the process
+    /// collector) and shared afterwards. `version` and `extraInfo` go into
+    /// `marty_service_info` on first registration.
+    public static func register(
+        service: String, version: String = "unknown", extraInfo: [String: String] = [:],
+        registry: Registry = .default
+    ) throws(MetricError) -> ServiceMetrics {
+        guard !service.isEmpty else { throw MetricError(.invalidArgument, "service name is empty") }
+        return try lock.withLock { () throws(MetricError) -> ServiceMetrics in
+            if let existing = registered[ObjectIdentifier(registry)]?[service] { return existing }
+            let metrics = try ServiceMetrics(
+                service: service, version: version, extraInfo: extraInfo, registry: registry)
+            registered[ObjectIdentifier(registry), default: [:]][service] = metrics
+            return metrics
+        }
+    }
+
+    private init(service: String, version: String, extraInfo: [String: String], registry: Registry) throws(MetricError)
+    {
+        self.service = service
+        // Families are shared by every service registered in the same registry.
+        requests = try Self.family(registry, "marty_grpc_requests", ["service", "method", "status"]) {
+            () throws(MetricError) in
+            try registry.counter(
+                "marty_grpc_requests_total", help: "Total gRPC requests", labelNames: ["service", "method", "status"])
+        }
+        requestDuration = try Self.family(registry, "marty_grpc_request_duration_seconds", ["service", "method"]) {
+            () throws(MetricError) in
+            try registry.histogram(
+                "marty_grpc_request_duration_seconds", help: "gRPC request duration in seconds",
+                labelNames: ["service", "method"], buckets: HistogramBuckets(Self.durationBuckets))
+        }
+        errors = try Self.family(registry, "marty_grpc_errors", ["service", "method", "error_type"]) {
+            () throws(MetricError) in
+            try registry.counter(
+                "marty_grpc_errors_total", help: "Total gRPC errors", labelNames: ["service", "method", "error_type"])
+        }
+        activeConnections = try Self.family(registry, "marty_grpc_active_connections", ["service"]) {
+            () throws(MetricError) in
+            try registry.gauge(
+                "marty_grpc_active_connections", help: "Number of active gRPC connections", labelNames: ["service"])
+        }.labels(service)
+        healthStatus = try Self.family(registry, "marty_service_health_status", ["service"]) { () throws(MetricError) in
+            try registry.gauge(
+                "marty_service_health_status", help: "Service health status (1=healthy, 0=unhealthy)",
+                labelNames: ["service"])
+        }.labels(service)
+        lastSuccessfulOperation = try Self.family(
+            registry, "marty_last_successful_operation_timestamp", ["service", "operation"]
+        ) { () throws(MetricError) in
+            try registry.gauge(
+                "marty_last_successful_operation_timestamp", help: "Unix time of the last successful operation",
+                labelNames: ["service", "operation"])
+        }
+        cpuUsagePercent = try Self.family(registry, "marty_service_cpu_usage_percent", ["service"]) {
+            () throws(MetricError) in
+            try registry.gauge("marty_service_cpu_usage_percent", help: "CPU usage percentage", labelNames: ["service"])
+        }.labels(service)
+        memoryUsageBytes = try Self.family(registry, "marty_service_memory_usage_bytes", ["service"]) {
+            () throws(MetricError) in
+            try registry.gauge(
+                "marty_service_memory_usage_bytes", help: "Memory usage in bytes", labelNames: ["service"])
+        }.labels(service)
+        databaseConnections = try Self.family(registry, "marty_database_connections_active", ["service", "database"]) {
+            () throws(MetricError) in
+            try registry.gauge(
+                "marty_database_connections_active", help: "Active database connections",
+                labelNames: ["service", "database"])
+        }
+        let infoLabels = ["service", "version"] + extraInfo.keys.sorted()
+        info = try Self.family(registry, "marty_service", infoLabels) { () throws(MetricError) in
+            try registry.info("marty_service", help: "Service metadata", labelNames: infoLabels)
+        }
+        if info.labelNames == infoLabels {
+            _ = try info.labels([service, version] + extraInfo.keys.sorted().map { extraInfo[$0]! })
+        }
+        healthStatus.set(1)
+        ProcessCollector.install(in: registry, cpuPercent: cpuUsagePercent, memoryBytes: memoryUsageBytes)
+    }
+
+    /// The family registered under `name` (by an earlier service in this registry, or by
+    /// the endpoint) if it has the catalog's type and labels, else the one `make` registers.
+    private static func family<F: MetricFamily>(
+        _ registry: Registry, _ name: String, _ labelNames: [String], _ make: () throws(MetricError) -> F
+    ) throws(MetricError) -> F {
+        guard let existing = registry.family(named: name) else { return try make() }
+        guard let typed = existing as? F, typed.labelNames == labelNames else {
+            throw MetricError(
+                .conflict,
+                "\(name) is already registered with another type or labels than the Marty catalog's [\(labelNames.joined(separator: ", "))]"
+            )
+        }
+        return typed
+    }
+
+    /// Records one finished gRPC call into every series it belongs to: the request count
+    /// by status code name, the duration, and the error count when `errorType` is given.
+    public func recordCall(method: String, status: String, durationSeconds: Double, errorType: String? = nil)
+        throws(MetricError)
+    {
+        try requests.labels(service, method, status).inc()
+        if durationSeconds >= 0 { try requestDuration.labels(service, method).observe(durationSeconds) }
+        if let errorType { try errors.labels(service, method, errorType).inc() }
+    }
+
+    /// Sets `marty_last_successful_operation_timestamp{operation}` to now.
+    public func recordSuccessfulOperation(_ operation: String) throws(MetricError) {
+        try lastSuccessfulOperation.labels(service, operation).setToCurrentTime()
+    }
+
+    /// A call or connection began (`marty_grpc_active_connections` + 1) …
+    public func callStarted() { activeConnections.inc() }
+
+    /// … and ended.
+    public func callFinished() { activeConnections.dec() }
+
+    public func setDatabaseConnections(_ count: Double, database: String = "default") throws(MetricError) {
+        try databaseConnections.labels(service, database).set(count)
+    }
+
+    public func setHealthy(_ healthy: Bool) { healthStatus.set(healthy ? 1 : 0) }
+}

@@ -1,0 +1,91 @@
+import Testing
+
+@testable import MartyMetrics
+
+@Suite struct CatalogTests {
+    @Test func oneCallRecordsAFinishedRPCIntoEverySeries() throws {
+        let registry = Registry()
+        let metrics = try ServiceMetrics.register(service: "csca-service", version: "1.2.3", registry: registry)
+        let method = "/csca.CscaService/GetCertificate"
+        try metrics.recordCall(method: method, status: "OK", durationSeconds: 0.0005)
+        try metrics.recordCall(method: method, status: "NOT_FOUND", durationSeconds: 0.02, errorType: "not_found")
+        let text = registry.renderString()
+        #expect(text.contains(#"marty_grpc_requests_total{service="csca-service",method="\#(method)",status="OK"} 1"#))
+        #expect(
+            text.contains(
+                #"marty_grpc_requests_total{service="csca-service",method="\#(method)",status="NOT_FOUND"} 1"#))
+        #expect(
+            text.contains(
+                #"marty_grpc_errors_total{service="csca-service",method="\#(method)",error_type="not_found"} 1"#))
+        #expect(
+            text.contains(
+                #"marty_grpc_request_duration_seconds_bucket{service="csca-service",method="\#(method)",le="0.001"} 1"#)
+        )
+        #expect(
+            text.contains(#"marty_grpc_request_duration_seconds_count{service="csca-service",method="\#(method)"} 2"#))
+        #expect(text.contains(#"marty_service_info{service="csca-service",version="1.2.3"} 1"#))
+        #expect(text.contains(#"marty_service_health_status{service="csca-service"} 1"#))
+    }
+
+    @Test func theCatalogHasEveryNameOfTheSeedWithItsType() throws {
+        let registry = Registry()
+        let metrics = try ServiceMetrics.register(service: "pkd-service", registry: registry)
+        try metrics.recordSuccessfulOperation("sync")
+        try metrics.setDatabaseConnections(3, database: "postgres")
+        metrics.callStarted()
+        let text = registry.renderString()
+        for (name, type) in [
+            ("marty_grpc_requests_total", "counter"), ("marty_grpc_request_duration_seconds", "histogram"),
+            ("marty_grpc_errors_total", "counter"), ("marty_grpc_active_connections", "gauge"),
+            ("marty_service_health_status", "gauge"), ("marty_last_successful_operation_timestamp", "gauge"),
+            ("marty_service_cpu_usage_percent", "gauge"), ("marty_service_memory_usage_bytes", "gauge"),
+            ("marty_database_connections_active", "gauge"), ("marty_service_info", "gauge"),
+            ("process_cpu_seconds_total", "counter"), ("process_resident_memory_bytes", "gauge"),
+            ("process_virtual_memory_bytes", "gauge"), ("process_open_fds", "gauge"), ("process_max_fds", "gauge"),
+            ("process_start_time_seconds", "gauge"),
+        ] {
+            #expect(text.contains("# TYPE \(name) \(type)\n"), "missing \(name)")
+        }
+        #expect(text.contains(#"marty_grpc_active_connections{service="pkd-service"} 1"#))
+        #expect(text.contains(#"marty_database_connections_active{service="pkd-service",database="postgres"} 3"#))
+    }
+
+    @Test func registeringTwiceSharesAndTwoServicesShareFamilies() throws {
+        let registry = Registry()
+        let first = try ServiceMetrics.register(service: "a", registry: registry)
+        #expect(try ServiceMetrics.register(service: "a", registry: registry) === first)
+        let second = try ServiceMetrics.register(service: "b", registry: registry)
+        #expect(second.requests === first.requests)
+        try second.recordCall(method: "m", status: "OK", durationSeconds: 0.1)
+        #expect(registry.renderString().contains(#"marty_grpc_requests_total{service="b",method="m",status="OK"} 1"#))
+    }
+
+    @Test func aClashingFamilyIsAClearError() throws {
+        let registry = Registry()
+        _ = try registry.counter("marty_grpc_requests_total", help: "", labelNames: ["method"])
+        #expect {
+            _ = try ServiceMetrics.register(service: "x", registry: registry)
+        } throws: { error in
+            (error as! MetricError).message.contains("another type or labels than the Marty catalog's")
+        }
+    }
+
+    @Test func processMetricsReadProc() throws {
+        guard let stat = ProcessCollector.readStat() else {
+            Issue.record("cannot read /proc/self/stat")
+            return
+        }
+        #expect(stat.residentBytes > 1_000_000)
+        #expect(stat.virtualBytes >= stat.residentBytes)
+        #expect(stat.startTimeSeconds > 1_600_000_000 && stat.startTimeSeconds <= HealthRegistry.now())
+        #expect(ProcessCollector.countOpenFileDescriptors() >= 3)
+        let registry = Registry()
+        try ProcessCollector.install(in: registry)
+        var spin = 0.0
+        for index in 0..<3_000_000 { spin += Double(index).squareRoot() }
+        #expect(spin > 0)
+        let text = registry.renderString()
+        let cpuLine = text.split(separator: "\n").first { $0.hasPrefix("process_cpu_seconds_total ") }!
+        #expect(Double(cpuLine.split(separator: " ")[1])! > 0)
+    }
+}
