@@ -13,17 +13,23 @@ let package = Package(
     name: "marty-metrics",
     products: [
         .library(name: "MartyEndpoint", targets: ["MartyEndpoint"]),
+        .library(name: "MartySwiftMetrics", targets: ["MartySwiftMetrics"]),
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
         .executable(name: "marty-demo", targets: ["marty-demo"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0")
+        .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
     ],
     targets: [
         .target(name: "CMartyShims"),
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
         .systemLibrary(name: "CZlib"),
+        .target(
+            name: "MartySwiftMetrics",
+            dependencies: ["MartyMetrics", .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
         .target(
             name: "MartyEndpoint",
             dependencies: [
@@ -42,6 +48,12 @@ let package = Package(
         ),
         .executableTarget(name: "marty-demo", dependencies: ["MartyEndpoint", "MartyMetrics"], path: "examples/demo"),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics"]),
+        .testTarget(
+            name: "MartySwiftMetricsTests",
+            dependencies: [
+                "MartySwiftMetrics", "MartyMetrics", .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(name: "MartyEndpointTests", dependencies: ["MartyEndpoint", "MartyMetrics", "CZlib"]),
     ]
 )

@@ -53,6 +53,16 @@ public final class Counter: SeriesBase, @unchecked Sendable {
         }
     }
 
+    /// Sets the counter back to 0 (for swift-metrics' `reset`). Increments racing with it
+    /// may survive it.
+    public func reset() {
+        for shard in 0..<CellArena.shared.shardCount {
+            let cell = cells + shard * CellArena.stride
+            cmarty_store_u64(cell, 0)
+            cmarty_store_double(cell + 1, 0)
+        }
+    }
+
     /// The total over all shards.
     public var value: Double {
         var whole: UInt64 = 0
