@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "MartyEndpoint", targets: ["MartyEndpoint"]),
         .library(name: "MartySwiftMetrics", targets: ["MartySwiftMetrics"]),
+        .library(name: "MartyGRPC", targets: ["MartyGRPC"]),
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
         .executable(name: "marty-demo", targets: ["marty-demo"]),
@@ -21,6 +22,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
     ],
     targets: [
         .target(name: "CMartyShims"),
@@ -48,6 +51,17 @@ let package = Package(
         ),
         .executableTarget(name: "marty-demo", dependencies: ["MartyEndpoint", "MartyMetrics"], path: "examples/demo"),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics"]),
+        .target(
+            name: "MartyGRPC",
+            dependencies: ["MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2")]
+        ),
+        .testTarget(
+            name: "MartyGRPCTests",
+            dependencies: [
+                "MartyGRPC", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ]
+        ),
         .testTarget(
             name: "MartySwiftMetricsTests",
             dependencies: [
