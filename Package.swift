@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
         .executable(name: "marty-demo", targets: ["marty-demo"]),
+        .executable(name: "marty-swift-example", targets: ["marty-swift-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0"),
@@ -50,6 +51,17 @@ let package = Package(
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .executableTarget(name: "marty-demo", dependencies: ["MartyEndpoint", "MartyMetrics"], path: "examples/demo"),
+        .executableTarget(
+            name: "marty-swift-example",
+            dependencies: [
+                "MartyEndpoint", "MartyGRPC", "MartyMetrics", "MartySwiftMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "examples/swift",
+            exclude: ["run.sh"]
+        ),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics"]),
         .target(
             name: "MartyGRPC",

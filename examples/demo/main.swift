@@ -8,6 +8,7 @@ import Glibc
 import MartyEndpoint
 import MartyMetrics
 
+setvbuf(stdout, nil, _IOLBF, 0)
 let service = CommandLine.arguments.dropFirst().first ?? "csca-service"
 let registry = Registry.default
 let health = HealthRegistry.default
