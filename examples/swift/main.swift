@@ -14,7 +14,12 @@ import MartyMetrics
 import MartySwiftMetrics
 import Metrics
 
-setvbuf(stdout, nil, _IOLBF, 0)
+/// Prints a line at once, even when standard output is a file.
+func say(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(1, $0, strlen($0)) }
+}
+
 let service = "trust-anchor"
 let ports = ServicePorts.forService(service)!
 
@@ -52,10 +57,10 @@ if getenv("MARTY_METRICS_BIND") == nil { configuration.bindAddress = "127.0.0.1"
 let endpoint = try MetricsEndpoint.start(configuration)
 let grpcPort = Int(getenv("MARTY_GRPC_PORT").map { String(cString: $0) } ?? "") ?? ports.grpc
 
-print("marty-swift-example: \(service) gRPC on 127.0.0.1:\(grpcPort); try")
-print("  curl http://127.0.0.1:\(endpoint.metricsPort)/metrics")
-if let health = endpoint.healthPort { print("  curl http://127.0.0.1:\(health)/health") }
-print("Ctrl-C stops.")
+say("marty-swift-example: \(service) gRPC on 127.0.0.1:\(grpcPort); try")
+say("  curl http://127.0.0.1:\(endpoint.metricsPort)/metrics")
+if let health = endpoint.healthPort { say("  curl http://127.0.0.1:\(health)/health") }
+say("Ctrl-C stops.")
 
 try await withGRPCServer(
     transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext),
