@@ -52,3 +52,12 @@ ctest --test-dir build-cmake --output-on-failure
 # ---- Independent judges -------------------------------------------------------------------
 step "Judges: prometheus_client parsers and promtool"
 MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" .venv/bin/python -m pytest -q Tests/judges
+
+# ---- Deployment examples ------------------------------------------------------------------
+step "Deployment: Helm chart, Prometheus config and alert rules, Grafana dashboard, C service, end to end with a real Prometheus"
+.venv/bin/pip install -q --disable-pip-version-check -r Tests/deploy/requirements.txt
+swift build --product marty-demo 2>&1 | tail -n 1
+MARTY_DEMO_BINARY="$(swift build --show-bin-path)/marty-demo" \
+MARTY_C_SERVICE_BINARY="$root/build-cmake/examples/marty_c_service" \
+MARTY_CMAKE_BUILD_DIR="$root/build-cmake" \
+  .venv/bin/python -m pytest -q Tests/deploy

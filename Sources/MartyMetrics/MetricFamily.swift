@@ -13,7 +13,8 @@ public enum MetricKind: Int, Sendable {
 /// the family's lock. A series, once created, lives as long as its family, even after it
 /// is removed: C callers hold borrowed pointers to series and must never see one freed.
 public class MetricFamily: @unchecked Sendable {
-    /// The base name: a counter's without `_total`, an info's without `_info`.
+    /// The base name: a counter's without `_total`, an info's without the `_info` its
+    /// exposition adds.
     public let name: String
     public let help: String
     public let labelNames: [String]
