@@ -28,6 +28,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CMartyShims"),
+        .target(name: "CMartyRecording", dependencies: ["CMartyShims"]),
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
         .systemLibrary(name: "CZlib"),
         .target(
@@ -46,7 +47,7 @@ let package = Package(
         ),
         .target(
             name: "MartyCABI",
-            dependencies: ["MartyMetrics", "MartyEndpoint", "CMartyShims"],
+            dependencies: ["MartyMetrics", "MartyEndpoint", "CMartyShims", "CMartyRecording"],
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),

@@ -12,7 +12,7 @@ final class CellArena: @unchecked Sendable {
     static let shared = CellArena()
 
     /// Cells per shard in one chunk: the largest `width` one series may ask for.
-    @inlinable static var stride: Int { 4096 }
+    @inlinable static var stride: Int { Int(CMARTY_CELL_STRIDE) }
 
     let shardCount: Int
     private let lock = Lock()

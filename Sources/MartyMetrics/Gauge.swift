@@ -1,10 +1,10 @@
 import CMartyShims
-import Glibc
 
 /// A gauge series: one double that can be set, or moved up and down.
 public final class Gauge: SeriesBase, @unchecked Sendable {
-    /// A gauge is set as a whole, so it is not sharded: one cell of its own.
-    @usableFromInline let cell: UnsafeMutablePointer<UInt64>
+    /// A gauge is set as a whole, so it is not sharded: one cell of its own. C callers'
+    /// handles point at it.
+    public let cell: UnsafeMutablePointer<UInt64>
 
     override init(identity: SeriesIdentity) {
         cell = .allocate(capacity: 1)
@@ -28,9 +28,7 @@ public final class Gauge: SeriesBase, @unchecked Sendable {
 
     /// Sets the gauge to the current Unix time in seconds.
     public func setToCurrentTime() {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        set(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+        set(cmarty_unix_time())
     }
 
     public var value: Double { cmarty_load_double(cell) }

@@ -54,16 +54,23 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
     @usableFromInline let bounds: UnsafePointer<Double>
     @usableFromInline let boundCount: Int
     private let boundsStorage: BoundsStorage
+    /// What a C caller's handle points at.
+    public let cHandle: UnsafeMutablePointer<cmarty_histogram>
 
     init(identity: SeriesIdentity, bounds: BoundsStorage) {
         boundsStorage = bounds
         self.bounds = UnsafePointer(bounds.pointer)
         self.boundCount = bounds.count
         cells = CellArena.shared.allocate(width: boundCount + 2)
+        cHandle = .allocate(capacity: 1)
+        cHandle.initialize(to: cmarty_histogram(cells: cells, bounds: self.bounds, bound_count: boundCount))
         super.init(identity: identity)
     }
 
-    deinit { CellArena.shared.release(cells, width: boundCount + 2) }
+    deinit {
+        cHandle.deallocate()
+        CellArena.shared.release(cells, width: boundCount + 2)
+    }
 
     /// Records one observation; NaN is refused, infinities are counted.
     @inlinable
@@ -76,19 +83,7 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
 
     @inlinable @inline(__always)
     func record(_ value: Double) {
-        var bucket = 0
-        if boundCount <= 16 {
-            while bucket < boundCount && value > bounds[bucket] { bucket &+= 1 }
-        } else {
-            var high = boundCount
-            while bucket < high {
-                let middle = (bucket &+ high) >> 1
-                if value > bounds[middle] { bucket = middle &+ 1 } else { high = middle }
-            }
-        }
-        let shard = cells + Int(cmarty_thread_shard()) &* CellArena.stride
-        cmarty_add_u64(shard + bucket, 1)
-        cmarty_add_double(shard + (boundCount &+ 1), value)
+        cmarty_histogram_record(cells, bounds, boundCount, value)
     }
 
     /// A reading merged over all shards.

@@ -1,11 +1,14 @@
-// Small C helpers for Swift: relaxed atomics on raw cells and the calling thread's shard
-// index (static inline, so Swift inlines them into the recording paths), and the
-// thread-local error message of the C interface.
+// Small C helpers: relaxed atomics on raw cells, the calling thread's shard index, the
+// recording operations on a series' cells (static inline, so that both the Swift core and the
+// C entry points of the shared library inline the one implementation), and the thread-local
+// error message of the C interface.
 
 #ifndef CMARTY_SHIMS_H
 #define CMARTY_SHIMS_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 // The public header, so that the C interface module sees its option structs and callback
 // types exactly as C callers do.
@@ -72,8 +75,10 @@ uint32_t cmarty_shard_count(void);
 // Assigns the calling thread a shard (round robin) and returns it.
 uint32_t cmarty_assign_thread_shard(void);
 
-// The calling thread's shard plus one; 0 until the thread first records.
-extern __thread uint32_t cmarty_thread_shard_plus_one;
+// The calling thread's shard plus one; 0 until the thread first records. Initial-exec: one
+// instruction to read from any thread; it costs 4 bytes of the static TLS that a dlopen'ed
+// library may use.
+extern __thread uint32_t cmarty_thread_shard_plus_one __attribute__((tls_model("initial-exec")));
 
 // The calling thread's shard, in [0, cmarty_shard_count()).
 static inline uint32_t cmarty_thread_shard(void) {
@@ -82,6 +87,95 @@ static inline uint32_t cmarty_thread_shard(void) {
         return cmarty_assign_thread_shard();
     }
     return shard_plus_one - 1;
+}
+
+// ---- Recording on a series' cells -----------------------------------------------------------
+//
+// A series has `width` cells in every shard; shard s's cells start CMARTY_CELL_STRIDE cells
+// after shard s-1's (see CellArena.swift). A counter's cells are [whole count, fractional
+// sum (double bits)]; a histogram's are [bucket counts..., +Inf count, sum (double bits)].
+
+#define CMARTY_CELL_STRIDE 4096
+
+// Whole increments below this go to the integer cell (2^64 of them would take centuries),
+// larger ones to the float cell, so that no integer cell can wrap.
+#define CMARTY_LARGEST_WHOLE_INCREMENT (UINT64_C(1) << 32)
+
+static inline uint64_t *cmarty_shard_cells(uint64_t *cells) {
+    return cells + (size_t)cmarty_thread_shard() * CMARTY_CELL_STRIDE;
+}
+
+// Adds a whole number to a counter.
+static inline void cmarty_counter_add_whole(uint64_t *cells, uint64_t amount) {
+    uint64_t *shard = cmarty_shard_cells(cells);
+    if (__builtin_expect(amount < CMARTY_LARGEST_WHOLE_INCREMENT, 1)) {
+        cmarty_add_u64(shard, amount);
+    } else {
+        cmarty_add_double(shard + 1, (double)amount);
+    }
+}
+
+// Adds an amount already checked to be >= 0 (not NaN) to a counter.
+static inline void cmarty_counter_add_checked(uint64_t *cells, double amount) {
+    if (amount < (double)CMARTY_LARGEST_WHOLE_INCREMENT && amount == (double)(uint64_t)amount) {
+        cmarty_add_u64(cmarty_shard_cells(cells), (uint64_t)amount);
+    } else {
+        cmarty_add_double(cmarty_shard_cells(cells) + 1, amount);
+    }
+}
+
+// A counter's total over all shards.
+static inline double cmarty_counter_value(const uint64_t *cells) {
+    uint64_t whole = 0;
+    double overflowed = 0, fraction = 0;
+    uint32_t shards = cmarty_shard_count();
+    for (uint32_t shard = 0; shard < shards; shard++) {
+        const uint64_t *cell = cells + (size_t)shard * CMARTY_CELL_STRIDE;
+        uint64_t sum;
+        if (__builtin_add_overflow(whole, cmarty_load_u64(cell), &sum)) {
+            overflowed += (double)whole;
+            sum = cmarty_load_u64(cell);
+        }
+        whole = sum;
+        fraction += cmarty_load_double(cell + 1);
+    }
+    return overflowed + (double)whole + fraction;
+}
+
+// What a histogram handle of the C interface points at: owned by its Swift series.
+typedef struct cmarty_histogram {
+    uint64_t *cells;
+    const double *bounds;
+    size_t bound_count;
+} cmarty_histogram;
+
+// Records a value that is not NaN: one bucket count and the sum, in the thread's shard.
+static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds, size_t bound_count,
+                                           double value) {
+    size_t bucket = 0;
+    if (bound_count <= 16) {
+        while (bucket < bound_count && value > bounds[bucket]) bucket++;
+    } else {
+        size_t high = bound_count;
+        while (bucket < high) {
+            size_t middle = (bucket + high) / 2;
+            if (value > bounds[middle]) {
+                bucket = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+    }
+    uint64_t *shard = cmarty_shard_cells(cells);
+    cmarty_add_u64(shard + bucket, 1);
+    cmarty_add_double(shard + bound_count + 1, value);
+}
+
+// Unix time in seconds.
+static inline double cmarty_unix_time(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 // The calling thread's last error message for marty_errmsg(), NUL-terminated.
