@@ -69,20 +69,23 @@ enum Exposition {
 
         switch family.kind {
         case .counter:
-            let sampleName = Array((family.name + "_total").utf8)
-            for item in series {
-                let counter = unsafeDowncast(item, to: Counter.self)
-                appendSample(sampleName, item, value: counter.value, into: &buffer)
+            Array((family.name + "_total").utf8).withUnsafeBufferPointer { sampleName in
+                forEach(series) { item in
+                    let counter = unsafeDowncast(item, to: Counter.self)
+                    appendSample(sampleName, item, value: counter.value, into: &buffer)
+                }
             }
         case .gauge:
-            let sampleName = Array(family.name.utf8)
-            for item in series {
-                appendSample(sampleName, item, value: unsafeDowncast(item, to: Gauge.self).value, into: &buffer)
+            Array(family.name.utf8).withUnsafeBufferPointer { sampleName in
+                forEach(series) { item in
+                    appendSample(sampleName, item, value: unsafeDowncast(item, to: Gauge.self).value, into: &buffer)
+                }
             }
         case .info:
-            let sampleName = Array((family.name + "_info").utf8)
-            for item in series {
-                appendSample(sampleName, item, value: 1, into: &buffer)
+            Array((family.name + "_info").utf8).withUnsafeBufferPointer { sampleName in
+                forEach(series) { item in
+                    appendSample(sampleName, item, value: 1, into: &buffer)
+                }
             }
         case .histogram:
             renderHistogram(family, series, into: &buffer)
@@ -91,18 +94,29 @@ enum Exposition {
 
     @inline(__always)
     private static func appendSample(
-        _ name: [UInt8], _ series: SeriesBase, value: Double, into buffer: inout ExpositionBuffer
+        _ name: UnsafeBufferPointer<UInt8>, _ series: SeriesBase, value: Double, into buffer: inout ExpositionBuffer
     ) {
         buffer.append(name)
-        let labels = series.renderedLabels
-        if !labels.isEmpty {
-            buffer.append(UInt8(ascii: "{"))
-            buffer.append(labels)
-            buffer.append(UInt8(ascii: "}"))
+        series.withRenderedLabels { labels in
+            if !labels.isEmpty {
+                buffer.append(UInt8(ascii: "{"))
+                buffer.append(labels)
+                buffer.append(UInt8(ascii: "}"))
+            }
         }
         buffer.append(UInt8(ascii: " "))
         buffer.append(sampleValue: value)
         buffer.append(UInt8(ascii: "\n"))
+    }
+
+    /// Calls `body` with each series, unretained: `series` keeps them alive.
+    @inline(__always)
+    private static func forEach(_ series: [SeriesBase], _ body: (SeriesBase) -> Void) {
+        series.withUnsafeBufferPointer { items in
+            for index in items.indices {
+                Unmanaged.passUnretained(items[index])._withUnsafeGuaranteedRef(body)
+            }
+        }
     }
 
     private static func renderHistogram(
@@ -120,22 +134,26 @@ enum Exposition {
             return scratch.withBytes { Array($0) }
         }
         bounds.append(Array("le=\"+Inf\"} ".utf8))
-        for item in series {
-            let histogram = unsafeDowncast(item, to: Histogram.self)
-            let snapshot = histogram.snapshot()
-            let labels = item.renderedLabels
-            for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
-                buffer.append(bucketName)
-                if !labels.isEmpty {
-                    buffer.append(labels)
-                    buffer.append(UInt8(ascii: ","))
+        sumName.withUnsafeBufferPointer { sumName in
+            countName.withUnsafeBufferPointer { countName in
+                forEach(series) { item in
+                    let snapshot = unsafeDowncast(item, to: Histogram.self).snapshot()
+                    item.withRenderedLabels { labels in
+                        for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
+                            buffer.append(bucketName)
+                            if !labels.isEmpty {
+                                buffer.append(labels)
+                                buffer.append(UInt8(ascii: ","))
+                            }
+                            buffer.append(bounds[index])
+                            buffer.append(decimal: cumulative)
+                            buffer.append(UInt8(ascii: "\n"))
+                        }
+                    }
+                    appendSample(sumName, item, value: snapshot.sum, into: &buffer)
+                    appendSample(countName, item, value: Double(snapshot.count), into: &buffer)
                 }
-                buffer.append(bounds[index])
-                buffer.append(decimal: cumulative)
-                buffer.append(UInt8(ascii: "\n"))
             }
-            appendSample(sumName, item, value: snapshot.sum, into: &buffer)
-            appendSample(countName, item, value: Double(snapshot.count), into: &buffer)
         }
     }
 }

@@ -57,7 +57,7 @@ public struct ExpositionBuffer: ~Copyable {
         text.withUTF8 { if !$0.isEmpty { append($0) } }
     }
 
-    /// Appends an unsigned integer in decimal.
+    /// Appends an unsigned integer in decimal, two digits at a time.
     mutating func append(decimal value: UInt64) {
         reserve(20)
         if value < 10 {
@@ -65,20 +65,42 @@ public struct ExpositionBuffer: ~Copyable {
             count += 1
             return
         }
-        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes of scratch
-        var length = 0
+        var length = 1
+        var probe = value
+        while probe >= 10 {
+            probe /= 10
+            length += 1
+        }
         var remaining = value
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            while remaining > 0 {
-                scratch[31 - length] = UInt8(ascii: "0") &+ UInt8(remaining % 10)
-                remaining /= 10
-                length += 1
+        var end = count + length
+        Self.digitPairs.withUnsafeBufferPointer { pairs in
+            while remaining >= 100 {
+                let pair = Int(remaining % 100) &* 2
+                remaining /= 100
+                end -= 2
+                base[end] = pairs[pair]
+                base[end + 1] = pairs[pair + 1]
             }
-            (base + count).update(
-                from: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + 32 - length, count: length)
+            if remaining >= 10 {
+                let pair = Int(remaining) &* 2
+                base[end - 2] = pairs[pair]
+                base[end - 1] = pairs[pair + 1]
+            } else {
+                base[end - 1] = UInt8(ascii: "0") &+ UInt8(remaining)
+            }
         }
         count += length
     }
+
+    /// "00", "01", …, "99" as bytes.
+    private static let digitPairs: [UInt8] = {
+        var pairs: [UInt8] = []
+        for number in 0..<100 {
+            pairs.append(UInt8(ascii: "0") + UInt8(number / 10))
+            pairs.append(UInt8(ascii: "0") + UInt8(number % 10))
+        }
+        return pairs
+    }()
 
     /// Appends a sample value: whole numbers without a fraction, others as the shortest
     /// decimal that reads back to the same double, and `+Inf`, `-Inf`, `NaN` as the

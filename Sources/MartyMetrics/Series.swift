@@ -20,7 +20,11 @@ open class SeriesBase: @unchecked Sendable {
         }
     }
 
-    var renderedLabels: ArraySlice<UInt8> { storage[keyLength...] }
+    /// The rendered `name="value",…` pairs, without copying or retaining them.
+    @inline(__always)
+    func withRenderedLabels<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        storage.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[keyLength...])) }
+    }
 }
 
 /// Label values turned into a series' key, hash and rendered label pairs.

@@ -161,3 +161,14 @@ import Testing
         #expect(counter.value > 2.7e19)
     }
 }
+
+@Suite struct DecimalTests {
+    @Test(arguments: [0, 7, 10, 99, 100, 101, 999, 1000, 65536, 1_234_567, 10_000_000_000, UInt64.max] as [UInt64])
+    func wholeNumbersAreWrittenExactly(value: UInt64) {
+        var buffer = ExpositionBuffer(capacity: 8)
+        buffer.append(decimal: value)
+        buffer.append(UInt8(ascii: ","))
+        buffer.append(decimal: value)
+        #expect(buffer.withBytes { String(decoding: $0, as: UTF8.self) } == "\(value),\(value)")
+    }
+}
