@@ -10,6 +10,9 @@ let package = Package(
         // is called (a path dependency's identity is otherwise its folder name).
         .package(name: "marty-metrics", path: ".."),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        // The swift-metrics API itself (CoreMetrics.Counter, Timer), for the swift-metrics rows:
+        // the same version marty-metrics' MartySwiftMetrics is built against.
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
     ],
     targets: [
         // C loops that call the C ABI of a dlopen'ed libmarty_metrics.so through the
@@ -24,7 +27,18 @@ let package = Package(
             dependencies: [
                 "CMartyBench",
                 .product(name: "MartyMetrics", package: "marty-metrics"),
+                .product(name: "MartySwiftMetrics", package: "marty-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+        ),
+        // The HTTP rows' marty-metrics server: MetricsEndpoint serving the same series as the
+        // peers in Benchmarks/http, and the endpoint's idle cost in this host process.
+        .executableTarget(
+            name: "marty-http-serve",
+            dependencies: [
+                .product(name: "MartyEndpoint", package: "marty-metrics"),
+                .product(name: "MartyMetrics", package: "marty-metrics"),
             ],
         ),
     ],

@@ -159,7 +159,7 @@ public class MetricFamily: @unchecked Sendable {
             if let found = probe(hash: hash, matcher) { return found }
             let series = makeSeries(SeriesIdentity(labelNames: labelNames, valueBytes: bytes))
             var table = tables[tables.count - 1]
-            if (table.used + 1) * 2 > table.capacity {
+            if (table.used + 1) * 10 > table.capacity * 7 {  // keep the load under 0.7
                 table = rebuiltTable(minimumLive: live.count + 1)
             }
             table.insert(series)
@@ -172,7 +172,7 @@ public class MetricFamily: @unchecked Sendable {
     /// A fresh table holding the live series, published for readers. Caller holds the lock.
     private func rebuiltTable(minimumLive: Int) -> SeriesTable {
         var capacity = 8
-        while capacity < minimumLive * 4 { capacity *= 2 }
+        while capacity < minimumLive * 2 { capacity *= 2 }
         let table = SeriesTable(capacity: capacity)
         for series in live { table.insert(series) }
         tables.append(table)

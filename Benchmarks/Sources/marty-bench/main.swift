@@ -4,7 +4,8 @@
 //
 // Options: --lib PATH (libmarty_metrics.so for the C-ABI rows; also $MARTY_METRICS_LIB),
 //          --quick (0.05 s per figure, fewer repetitions: a smoke run, not for figures),
-//          --sections LIST (e.g. exposition,memory; default all),
+//          --sections LIST (recording,threads,swift-metrics,create,exposition,memory; default all;
+//          the HTTP rows are Benchmarks/http, run by Benchmarks/run.sh),
 //          --profile SCENARIO (one scenario, untimed, for valgrind --tool=callgrind).
 //
 // Every figure comes from a tight loop timed with clock_gettime(CLOCK_MONOTONIC) and
@@ -13,9 +14,11 @@
 // the targets are printed for comparison only.
 
 import CMartyBench
+import CoreMetrics
 import Foundation
 import Glibc
 import MartyMetrics
+import MartySwiftMetrics
 import Prometheus
 
 // MARK: Options
@@ -27,7 +30,7 @@ let profileScenarios = [
 
 var libraryPath = ProcessInfo.processInfo.environment["MARTY_METRICS_LIB"]
 var profileScenario: String?
-let allSections = ["recording", "threads", "create", "exposition", "memory"]
+let allSections = ["recording", "threads", "swift-metrics", "create", "exposition", "memory"]
 var sections = Set(allSections)
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -131,7 +134,7 @@ if let libraryPath {
     print("C ABI: not measured: no --lib path and no MARTY_METRICS_LIB (Benchmarks/run.sh passes it)")
 }
 print(
-    "targets (issue): counter inc <=3 ns via C and no slower than swift-prometheus; 2 threads <=1.5x single; histogram observe <=10 ns (2 threads <=15 ns); lookup+inc 2 labels <=50 ns; create <=2 us flat 1k->100k; exposition <=40 ns/counter line, <=60 ns/histogram line; memory ~200 B/counter series, ~1 KiB/histogram series. Printed for comparison, not asserted."
+    "targets (issue): counter inc <=3 ns via C and no slower than swift-prometheus; 2 threads <=1.5x single; histogram observe <=10 ns (2 threads <=15 ns); lookup+inc 2 labels <=50 ns; create <=2 us flat 1k->100k; exposition <=40 ns/counter line, <=60 ns/histogram line; memory ~200 B/counter series, ~1 KiB/histogram series; swift-metrics Counter.increment() and Timer.recordNanoseconds through MartyMetricsFactory at most PrometheusMetricsFactory's time per op. Printed for comparison, not asserted."
 )
 print()
 
@@ -380,6 +383,135 @@ if sections.contains("threads") {
     say(
         "   cpu close to wall: the threads really ran side by side; wall ~2x cpu (others ~1): time-sliced, not contention."
     )
+    say()
+
+}
+
+// MARK: 10. The swift-metrics API
+
+if sections.contains("swift-metrics") {
+
+    say(
+        "SWIFT-METRICS API (ns/op, one thread)       marty wall  marty cpu  s-prom wall s-prom cpu  marty/s-prom"
+    )
+    rule()
+    // Each backend in a registry of its own; handles built with an explicit factory, so no
+    // MetricsSystem.bootstrap is needed and both backends live in one process.
+    let martyFactory = try! MartyMetricsFactory(registry: Registry())
+    let promFactory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+    let dimensions = [("handler", "/api/item/7"), ("code", "200")]
+    // Durations spread log-uniformly over 1 ms … 20 s (the observations above, in ns).
+    let durations: UnsafeMutablePointer<Int64> = {
+        let pointer = UnsafeMutablePointer<Int64>.allocate(capacity: observations.count)
+        pointer.initialize(from: observations.map { Int64($0 * 1e9) }, count: observations.count)
+        return pointer
+    }()
+
+    func counterBody(_ counter: CoreMetrics.Counter) -> (Int) -> Void {
+        { n in for _ in 0..<n { counter.increment() } }
+    }
+    func timerBody(_ timer: CoreMetrics.Timer) -> (Int) -> Void {
+        { n in
+            let values = UnsafePointer(durations)
+            for i in 0..<n { timer.recordNanoseconds(values[i & observationMask]) }
+        }
+    }
+
+    let martyPlain = CoreMetrics.Counter(label: "sm_plain", dimensions: [], factory: martyFactory)
+    let promPlain = CoreMetrics.Counter(label: "sm_plain", dimensions: [], factory: promFactory)
+    let martyLabelled = CoreMetrics.Counter(label: "sm_requests", dimensions: dimensions, factory: martyFactory)
+    let promLabelled = CoreMetrics.Counter(label: "sm_requests", dimensions: dimensions, factory: promFactory)
+    let martyTimer = CoreMetrics.Timer(label: "sm_duration", dimensions: dimensions, factory: martyFactory)
+    let promTimer = CoreMetrics.Timer(label: "sm_duration", dimensions: dimensions, factory: promFactory)
+
+    let plainMarty = measure(counterBody(martyPlain))
+    let plainProm = measure(counterBody(promPlain))
+    recordingRow("10 Counter.increment(), no dimensions", plainMarty, plainProm)
+    let labelledMarty = measure(counterBody(martyLabelled))
+    let labelledProm = measure(counterBody(promLabelled))
+    recordingRow("10 Counter.increment(), 2 dimensions", labelledMarty, labelledProm)
+    let timerMarty = measure(timerBody(martyTimer))
+    let timerProm = measure(timerBody(promTimer))
+    recordingRow("10 Timer.recordNanoseconds, 2 dimensions", timerMarty, timerProm)
+
+    // A handle made for each request, as framework middleware does (the series exists).
+    let perRequestCounterMarty = measure { n in
+        for _ in 0..<n {
+            CoreMetrics.Counter(label: "sm_requests", dimensions: dimensions, factory: martyFactory).increment()
+        }
+    }
+    let perRequestCounterProm = measure { n in
+        for _ in 0..<n {
+            CoreMetrics.Counter(label: "sm_requests", dimensions: dimensions, factory: promFactory).increment()
+        }
+    }
+    recordingRow("10 Counter(label:dimensions:) + increment()", perRequestCounterMarty, perRequestCounterProm)
+    let perRequestTimerMarty = measure { n in
+        let values = UnsafePointer(durations)
+        for i in 0..<n {
+            CoreMetrics.Timer(label: "sm_duration", dimensions: dimensions, factory: martyFactory)
+                .recordNanoseconds(values[i & observationMask])
+        }
+    }
+    let perRequestTimerProm = measure { n in
+        let values = UnsafePointer(durations)
+        for i in 0..<n {
+            CoreMetrics.Timer(label: "sm_duration", dimensions: dimensions, factory: promFactory)
+                .recordNanoseconds(values[i & observationMask])
+        }
+    }
+    recordingRow("10 Timer(label:dimensions:) + recordNanos", perRequestTimerMarty, perRequestTimerProm)
+
+    // Two threads on the same handle: per-thread wall ns/op, and that over one thread's.
+    func twoThreadRow(
+        _ label: String, _ marty: @escaping (Int) -> Void, _ martySingle: PerOp, _ other: @escaping (Int) -> Void,
+        _ otherSingle: PerOp
+    ) {
+        func run(_ body: @escaping (Int) -> Void, _ single: PerOp) -> (ThreadedPerOp, Double) {
+            let iterations = max(1000, Int(0.25e9 * Config.minimumSeconds / 0.2 / single.wall))
+            let activity = MachineActivity()
+            let result = twoThreads(iterations: iterations, body)
+            return (result, activity.othersCores())
+        }
+        let (m, mOthers) = run(marty, martySingle)
+        let (o, oOthers) = run(other, otherSingle)
+        row(
+            label,
+            [
+                ns(m.wall), ns(m.cpu), ns(o.wall), ns(o.cpu), f(m.wall / o.wall, 2),
+                f(m.wall / martySingle.wall, 2) + "x", f(o.wall / otherSingle.wall, 2) + "x",
+                f(max(mOthers, oOthers), 2),
+            ], columnWidth: 12)
+    }
+    say()
+    say(
+        "2 THREADS, SAME HANDLE (per-thread ns/op)   marty wall  marty cpu  s-prom wall s-prom cpu  marty/s-prom  marty x1T  s-prom x1T  others"
+    )
+    rule(140)
+    twoThreadRow(
+        "10 Counter.increment(), 2 dimensions", counterBody(martyLabelled), labelledMarty, counterBody(promLabelled),
+        labelledProm)
+    twoThreadRow(
+        "10 Timer.recordNanoseconds, 2 dimensions", timerBody(martyTimer), timerMarty, timerBody(promTimer), timerProm)
+
+    say(
+        "   handles: CoreMetrics.Counter/Timer(label:dimensions:factory:) with MartyMetricsFactory(registry: Registry()) and"
+    )
+    say(
+        "   PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()); no bootstrap. Each call goes through swift-metrics'"
+    )
+    say(
+        "   handler existential, as in any application. Timers: marty \(martyFactory.timerBuckets.bounds.count) bounds (the catalog's, seconds), swift-prometheus \(promFactory.defaultDurationHistogramBuckets.count) (Duration)."
+    )
+    say(
+        "   per-request rows: a new handle for an existing series on every call, as framework middleware does."
+    )
+    say("   x1T = two-thread per-thread wall over the one-thread wall; others = cores used by other processes meanwhile.")
+    var martyOutput = 0
+    var promOutput: [UInt8] = []
+    martyOutput = martyFactory.registry.render(.text).count
+    promFactory.registry.emit(into: &promOutput)
+    consume(Double(martyOutput + promOutput.count))
     say()
 
 }
