@@ -35,7 +35,7 @@ swift format lint --strict -r Sources Tests/MartyMetricsTests Tests/MartyEndpoin
 
 step "swift build (a warning in our own code fails the run)"
 swift build 2>&1 | tee .build-log.txt | tail -n 3
-if grep -E "^$root/(Sources|Tests)/.*: warning:" .build-log.txt; then
+if grep -E "^$root/(Sources|Tests|examples)/.*: warning:" .build-log.txt; then
   echo "warnings in marty-metrics' own code (above)"
   exit 1
 fi
