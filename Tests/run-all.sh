@@ -49,6 +49,13 @@ cmake -S . -B build-cmake -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-cmake
 ctest --test-dir build-cmake --output-on-failure
 
+# ---- Python package ------------------------------------------------------------------------
+step "Python package: pip install (bundling the CMake-built library) + pytest"
+.venv/bin/pip install -q --disable-pip-version-check -r bindings/python/tests/requirements.txt
+MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" \
+  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+.venv/bin/python -m pytest -q bindings/python/tests
+
 # ---- Independent judges -------------------------------------------------------------------
 step "Judges: prometheus_client parsers and promtool"
 MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" .venv/bin/python -m pytest -q Tests/judges

@@ -47,16 +47,29 @@ public func marty_service_record_call(
 ) -> Int32 {
     let function: StaticString = "marty_service_record_call"
     guard let pointer else { return nullArgument(function, "metrics") }
-    return catching(function) {
-        let method = try string(method, function, "method").get()
-        let status = try string(status, function, "status").get()
-        let errorType = errorType == nil ? nil : try string(errorType, function, "error_type").get()
-        guard !durationSeconds.isNaN else {
-            throw StatusError(fail(MARTY_ERR_INVALID_VALUE, "\(function): duration_seconds is NaN"))
+    guard let method else { return nullArgument(function, "method") }
+    guard let status else { return nullArgument(function, "status") }
+    guard !durationSeconds.isNaN else { return fail(MARTY_ERR_INVALID_VALUE, "\(function): duration_seconds is NaN") }
+    // Names are compared as bytes; they are checked for UTF-8 when their series is created.
+    return withCatalog(pointer) { metrics in
+        do throws(MetricError) {
+            try metrics.recordCall(
+                nulTerminatedMethod: bytes(method), status: bytes(status), durationSeconds: durationSeconds,
+                errorType: errorType.map(bytes))
+            return MARTY_OK
+        } catch {
+            return fail(error, in: function)
         }
-        try catalog(pointer).recordCall(
-            method: method, status: status, durationSeconds: durationSeconds, errorType: errorType)
     }
+}
+
+private func bytes(_ text: UnsafePointer<CChar>) -> UnsafePointer<UInt8> {
+    UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self)
+}
+
+@inline(__always)
+private func withCatalog(_ pointer: OpaquePointer, _ body: (ServiceMetrics) -> Int32) -> Int32 {
+    Unmanaged<ServiceMetrics>.fromOpaque(UnsafeRawPointer(pointer))._withUnsafeGuaranteedRef(body)
 }
 
 @_cdecl("marty_service_record_successful_operation")
@@ -73,15 +86,19 @@ public func marty_service_record_successful_operation(
 @_cdecl("marty_service_call_started")
 public func marty_service_call_started(_ pointer: OpaquePointer?) -> Int32 {
     guard let pointer else { return nullArgument("marty_service_call_started", "metrics") }
-    catalog(pointer).callStarted()
-    return MARTY_OK
+    return withCatalog(pointer) {
+        $0.callStarted()
+        return MARTY_OK
+    }
 }
 
 @_cdecl("marty_service_call_finished")
 public func marty_service_call_finished(_ pointer: OpaquePointer?) -> Int32 {
     guard let pointer else { return nullArgument("marty_service_call_finished", "metrics") }
-    catalog(pointer).callFinished()
-    return MARTY_OK
+    return withCatalog(pointer) {
+        $0.callFinished()
+        return MARTY_OK
+    }
 }
 
 @_cdecl("marty_service_set_database_connections")

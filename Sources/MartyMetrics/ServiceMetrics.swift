@@ -6,6 +6,9 @@ public final class ServiceMetrics: @unchecked Sendable {
     public static let durationBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     public let service: String
+    /// `service` as NUL-terminated UTF-8, for lookups by byte strings; lives as long as
+    /// the catalog (which lives as long as the process).
+    private let serviceBytes: UnsafeMutablePointer<UInt8>
     public let requests: CounterFamily
     public let requestDuration: HistogramFamily
     public let errors: CounterFamily
@@ -40,6 +43,8 @@ public final class ServiceMetrics: @unchecked Sendable {
     private init(service: String, version: String, extraInfo: [String: String], registry: Registry) throws(MetricError)
     {
         self.service = service
+        serviceBytes = .allocate(capacity: service.utf8.count + 1)
+        serviceBytes.initialize(from: Array(service.utf8) + [0], count: service.utf8.count + 1)
         // Families are shared by every service registered in the same registry.
         requests = try Self.family(registry, "marty_grpc_requests", ["service", "method", "status"]) {
             () throws(MetricError) in
@@ -123,6 +128,29 @@ public final class ServiceMetrics: @unchecked Sendable {
         try requests.labels(service, method, status).inc()
         if durationSeconds >= 0 { try requestDuration.labels(service, method).observe(durationSeconds) }
         if let errorType { try errors.labels(service, method, errorType).inc() }
+    }
+
+    /// `recordCall` for NUL-terminated UTF-8 names (the C interface's): looks the series up
+    /// without building strings, and allocates nothing once they exist.
+    public func recordCall(
+        nulTerminatedMethod method: UnsafePointer<UInt8>, status: UnsafePointer<UInt8>, durationSeconds: Double,
+        errorType: UnsafePointer<UInt8>?
+    ) throws(MetricError) {
+        var values: (UnsafePointer<UInt8>?, UnsafePointer<UInt8>?, UnsafePointer<UInt8>?) = (
+            UnsafePointer(serviceBytes), method, status
+        )
+        try withUnsafeMutableBytes(of: &values) { (raw) throws(MetricError) in
+            let names = raw.bindMemory(to: UnsafePointer<UInt8>?.self)
+            unsafeDowncast(try requests.series(nulTerminated: UnsafeBufferPointer(names)), to: Counter.self).inc()
+            if durationSeconds >= 0 {
+                let series = try requestDuration.series(nulTerminated: UnsafeBufferPointer(rebasing: names[0..<2]))
+                try unsafeDowncast(series, to: Histogram.self).observe(durationSeconds)
+            }
+            if let errorType {
+                names[2] = errorType
+                unsafeDowncast(try errors.series(nulTerminated: UnsafeBufferPointer(names)), to: Counter.self).inc()
+            }
+        }
     }
 
     /// Sets `marty_last_successful_operation_timestamp{operation}` to now.

@@ -89,3 +89,38 @@ import Testing
         #expect(Double(cpuLine.split(separator: " ")[1])! > 0)
     }
 }
+
+@Suite struct CatalogByteStringTests {
+    @Test func byteStringRecordingMatchesStringRecording() throws {
+        let registry = Registry()
+        let metrics = try ServiceMetrics.register(service: "svc", registry: registry)
+        try metrics.recordCall(method: "/a.B/C", status: "NOT_FOUND", durationSeconds: 0.002, errorType: "NOT_FOUND")
+        try "/a.B/C".withCString { method in
+            try "NOT_FOUND".withCString { status in
+                let method = UnsafeRawPointer(method).assumingMemoryBound(to: UInt8.self)
+                let status = UnsafeRawPointer(status).assumingMemoryBound(to: UInt8.self)
+                try metrics.recordCall(
+                    nulTerminatedMethod: method, status: status, durationSeconds: 0.002, errorType: status)
+            }
+        }
+        let text = registry.renderString()
+        #expect(text.contains(#"marty_grpc_requests_total{service="svc",method="/a.B/C",status="NOT_FOUND"} 2"#))
+        #expect(text.contains(#"marty_grpc_errors_total{service="svc",method="/a.B/C",error_type="NOT_FOUND"} 2"#))
+        #expect(text.contains(#"marty_grpc_request_duration_seconds_count{service="svc",method="/a.B/C"} 2"#))
+    }
+
+    @Test func byteStringsThatAreNotUTF8AreRefused() throws {
+        let metrics = try ServiceMetrics.register(service: "svc", registry: Registry())
+        let bad: [UInt8] = [0xFF, 0xFE, 0]
+        let ok = Array("OK".utf8) + [0]
+        #expect(throws: MetricError.self) {
+            try bad.withUnsafeBufferPointer { method in
+                try ok.withUnsafeBufferPointer { status in
+                    try metrics.recordCall(
+                        nulTerminatedMethod: method.baseAddress!, status: status.baseAddress!, durationSeconds: 1,
+                        errorType: nil)
+                }
+            }
+        }
+    }
+}

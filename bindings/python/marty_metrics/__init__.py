@@ -1,0 +1,47 @@
+"""marty_metrics: the Marty platform's metrics engine (libmarty_metrics) for Python.
+
+An API shaped like prometheus_client (Counter, Gauge, Histogram, Info, CollectorRegistry,
+REGISTRY, generate_latest) plus the seed's calls (start_metrics_server, get_metrics_server,
+server.metrics.record_successful_operation, server.health.add_check). The gRPC interceptor
+is in ``marty_metrics.grpc`` (needs grpcio), the endpoint checker is
+``python -m marty_metrics.check`` (needs the ``check`` extra).
+"""
+
+from ._native import (
+    VERSION as LIBRARY_VERSION,
+    library_path as LIBRARY_PATH,
+    MartyError,
+    MartyNotFoundError,
+    MartyOSError,
+    MartyTypeError,
+    MartyValueError,
+)
+from .metrics import (
+    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_OPENMETRICS,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+    generate_openmetrics,
+)
+from .server import (
+    HealthChecker,
+    MetricsServer,
+    ServiceMetrics,
+    get_metrics_server,
+    start_metrics_server,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Counter", "Gauge", "Histogram", "Info", "CollectorRegistry", "REGISTRY",
+    "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
+    "start_metrics_server", "get_metrics_server", "MetricsServer", "ServiceMetrics", "HealthChecker",
+    "MartyError", "MartyValueError", "MartyNotFoundError", "MartyTypeError", "MartyOSError",
+    "LIBRARY_PATH", "LIBRARY_VERSION", "__version__",
+]

@@ -1,0 +1,284 @@
+"""Loading libmarty_metrics and declaring every C function used (include/marty_metrics.h).
+
+Where the library comes from, in this order:
+  1. ``MARTY_METRICS_LIBRARY`` (a path to libmarty_metrics.so or .so.0): used as is, or an
+     ImportError if it cannot be loaded;
+  2. the copy bundled into the package at install time (``marty_metrics/_lib/``);
+  3. an installed one found by the dynamic loader (``libmarty_metrics.so.0``).
+
+Two views of the same loaded library are kept:
+  * ``lib`` (CDLL) releases the GIL around the call. It is used for everything that may
+    block or take long: rendering, the endpoint, and every health call (a health probe
+    runs Python callbacks on threads of the library, which need the GIL);
+  * ``fast`` (PyDLL) keeps the GIL. It is used for the lock-free recording calls and the
+    series lookups, where releasing and retaking the GIL would cost more than the call.
+"""
+
+import ctypes
+import errno
+import os
+
+__all__ = ["lib", "fast", "library_path", "check", "error_for", "MartyError"]
+
+ENV_VARIABLE = "MARTY_METRICS_LIBRARY"
+SONAME = "libmarty_metrics.so.0"
+BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib", SONAME)
+
+# Major 0: any 0.x from 0.1.0 on has the functions below.
+_MIN_VERSION_NUMBER = 100
+_MAX_VERSION_NUMBER = 9999
+
+_HOW_TO_FIX = (
+    "Build the library in the marty-metrics repository with "
+    "`swift build -c release --product marty_metrics` (it is then "
+    ".build/release/libmarty_metrics.so) and either point MARTY_METRICS_LIBRARY at that file, "
+    "or reinstall the package with `MARTY_METRICS_LIBRARY=/path/to/libmarty_metrics.so "
+    "pip install ./bindings/python` so that it is bundled, or install it system-wide "
+    "(`cmake --install`) so that the loader finds libmarty_metrics.so.0."
+)
+
+
+def _load():
+    # A build with the shared Swift runtime would install its crash backtracer in this
+    # process; the shipped library links the runtime statically, but be safe.
+    os.environ.setdefault("SWIFT_BACKTRACE", "enable=no")
+    explicit = os.environ.get(ENV_VARIABLE)
+    if explicit:
+        try:
+            return ctypes.CDLL(explicit), explicit
+        except OSError as error:
+            raise ImportError(
+                "marty_metrics: %s=%r cannot be loaded (%s). %s" % (ENV_VARIABLE, explicit, error, _HOW_TO_FIX)
+            ) from None
+    tried = []
+    if os.path.exists(BUNDLED):
+        try:
+            return ctypes.CDLL(BUNDLED), BUNDLED
+        except OSError as error:
+            tried.append("%s: %s" % (BUNDLED, error))
+    else:
+        tried.append("%s: no bundled copy (the package was installed, or is run from source, without a built library)" % BUNDLED)
+    try:
+        return ctypes.CDLL(SONAME), SONAME
+    except OSError as error:
+        tried.append("%s: %s" % (SONAME, error))
+    raise ImportError(
+        "marty_metrics cannot find libmarty_metrics (tried %s). %s" % ("; ".join(tried), _HOW_TO_FIX)
+    )
+
+
+lib, library_path = _load()
+fast = ctypes.PyDLL(library_path, handle=lib._handle)
+
+c_int = ctypes.c_int
+c_size_t = ctypes.c_size_t
+c_double = ctypes.c_double
+c_uint64 = ctypes.c_uint64
+c_char_p = ctypes.c_char_p
+c_void_p = ctypes.c_void_p
+P = ctypes.POINTER
+
+
+class EndpointOptions(ctypes.Structure):
+    """struct marty_endpoint_options."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("service", c_char_p),
+        ("bind_address", c_char_p),
+        ("metrics_port", c_int),
+        ("health_port", c_int),
+        ("separate_health_listener", c_int),
+        ("registry", c_void_p),
+        ("idle_timeout_seconds", c_double),
+        ("max_connections", c_int),
+    ]
+
+
+# int (*marty_health_callback)(void *user_data, char *message, size_t message_capacity)
+HEALTH_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+
+_FAMILY_NEW = [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_void_p)]
+_SERIES_GET = [c_void_p, P(c_char_p), c_size_t, P(c_void_p)]
+
+# name: (view, restype, argtypes). "lib" releases the GIL, "fast" keeps it (see above).
+_SIGNATURES = {
+    "marty_version": ("lib", c_char_p, []),
+    "marty_version_number": ("lib", c_int, []),
+    "marty_errmsg": ("fast", c_char_p, []),
+    "marty_status_string": ("fast", c_char_p, [c_int]),
+    "marty_free": ("lib", None, [c_void_p]),
+    "marty_registry_default": ("lib", c_void_p, []),
+    "marty_registry_new": ("lib", c_int, [P(c_void_p)]),
+    "marty_registry_free": ("lib", c_int, [c_void_p]),
+    "marty_registry_register": ("lib", c_int, [c_void_p, c_void_p]),
+    "marty_registry_unregister": ("lib", c_int, [c_void_p, c_void_p]),
+    "marty_registry_render": ("lib", c_int, [c_void_p, c_int, P(c_void_p), P(c_size_t)]),
+    "marty_counter_family_new": ("lib", c_int, _FAMILY_NEW),
+    "marty_gauge_family_new": ("lib", c_int, _FAMILY_NEW),
+    "marty_histogram_family_new": (
+        "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_double), c_size_t, P(c_void_p)]),
+    "marty_info_family_new": ("lib", c_int, _FAMILY_NEW),
+    "marty_info_set": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t]),
+    "marty_family_kind": ("fast", c_int, [c_void_p, P(c_int)]),
+    "marty_family_remove": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t]),
+    "marty_family_clear": ("fast", c_int, [c_void_p]),
+    "marty_family_release": ("fast", c_int, [c_void_p]),
+    "marty_counter_get": ("fast", c_int, _SERIES_GET),
+    "marty_gauge_get": ("fast", c_int, _SERIES_GET),
+    "marty_histogram_get": ("fast", c_int, _SERIES_GET),
+    "marty_counter_inc": ("fast", c_int, [c_void_p]),
+    "marty_counter_add": ("fast", c_int, [c_void_p, c_double]),
+    "marty_counter_value": ("fast", c_int, [c_void_p, P(c_double)]),
+    "marty_gauge_set": ("fast", c_int, [c_void_p, c_double]),
+    "marty_gauge_inc": ("fast", c_int, [c_void_p]),
+    "marty_gauge_dec": ("fast", c_int, [c_void_p]),
+    "marty_gauge_add": ("fast", c_int, [c_void_p, c_double]),
+    "marty_gauge_set_to_current_time": ("fast", c_int, [c_void_p]),
+    "marty_gauge_value": ("fast", c_int, [c_void_p, P(c_double)]),
+    "marty_histogram_observe": ("fast", c_int, [c_void_p, c_double]),
+    "marty_histogram_read": ("fast", c_int, [c_void_p, P(c_uint64), c_size_t, P(c_uint64), P(c_double)]),
+    "marty_histogram_bucket_count": ("fast", c_int, [c_void_p, P(c_size_t)]),
+    "marty_service_metrics_register": ("lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_void_p)]),
+    "marty_service_record_call": ("fast", c_int, [c_void_p, c_char_p, c_char_p, c_double, c_char_p]),
+    "marty_service_record_successful_operation": ("fast", c_int, [c_void_p, c_char_p]),
+    "marty_service_call_started": ("fast", c_int, [c_void_p]),
+    "marty_service_call_finished": ("fast", c_int, [c_void_p]),
+    "marty_service_set_database_connections": ("fast", c_int, [c_void_p, c_char_p, c_double]),
+    "marty_health_set": ("lib", c_int, [c_char_p, c_int, c_char_p, c_int, c_double]),
+    "marty_health_register_callback": ("lib", c_int, [c_char_p, HEALTH_CALLBACK, c_void_p, c_int, c_double]),
+    "marty_health_remove": ("lib", c_int, [c_char_p]),
+    "marty_health_status": ("lib", c_int, [P(c_int), P(c_int), P(c_int)]),
+    "marty_endpoint_options_init": ("lib", None, [P(EndpointOptions)]),
+    "marty_endpoint_start": ("lib", c_int, [P(EndpointOptions), P(c_void_p)]),
+    "marty_endpoint_metrics_port": ("lib", c_int, [c_void_p, P(c_int)]),
+    "marty_endpoint_health_port": ("lib", c_int, [c_void_p, P(c_int)]),
+    "marty_endpoint_stop": ("lib", c_int, [c_void_p]),
+    "marty_endpoint_free": ("lib", c_int, [c_void_p]),
+}
+
+
+class _Functions:
+    """The declared C functions, as attributes named without the ``marty_`` prefix."""
+
+
+C = _Functions()
+for _name, (_view, _restype, _argtypes) in _SIGNATURES.items():
+    _function = getattr(lib if _view == "lib" else fast, _name)
+    _function.restype = _restype
+    _function.argtypes = _argtypes
+    setattr(C, _name[len("marty_"):], _function)
+del _name, _view, _restype, _argtypes, _function
+
+VERSION = C.version().decode()
+VERSION_NUMBER = C.version_number()
+if not _MIN_VERSION_NUMBER <= VERSION_NUMBER <= _MAX_VERSION_NUMBER:
+    raise ImportError(
+        "marty_metrics: %s is version %s; this package needs 0.x from 0.1.0 on. %s"
+        % (library_path, VERSION, _HOW_TO_FIX))
+
+# ---- Status codes and errors ----------------------------------------------------------------
+
+OK = 0
+ERR_NULL_ARGUMENT = 1
+ERR_INVALID_NAME = 2
+ERR_INVALID_LABEL = 3
+ERR_LABEL_COUNT = 4
+ERR_INVALID_UTF8 = 5
+ERR_INVALID_VALUE = 6
+ERR_CONFLICT = 7
+ERR_NOT_FOUND = 8
+ERR_INVALID_BUCKETS = 9
+ERR_WRONG_KIND = 10
+ERR_INVALID_ARGUMENT = 11
+ERR_ADDRESS_IN_USE = 12
+ERR_SYSTEM = 13
+
+FORMAT_TEXT = 0
+FORMAT_OPENMETRICS = 1
+PORT_DEFAULT = -1
+
+
+class MartyError(Exception):
+    """Base of every error raised for a failed library call; ``status`` is the MARTY_ERR_* code.
+
+    The concrete classes also derive from the built-in exception a Python caller expects
+    (ValueError, LookupError, TypeError, OSError), so ``except ValueError`` works."""
+
+    status = None
+
+
+class MartyValueError(MartyError, ValueError):
+    """A bad name, label, label count, value, bucket list, or a name conflict."""
+
+
+class MartyNotFoundError(MartyError, LookupError):
+    """No such series, registration or health check."""
+
+
+class MartyTypeError(MartyError, TypeError):
+    """A call on a family of another kind."""
+
+
+class MartyOSError(MartyError, OSError):
+    """The operating system refused (errno EADDRINUSE for a port in use)."""
+
+
+_VALUE_STATUSES = {
+    ERR_NULL_ARGUMENT, ERR_INVALID_NAME, ERR_INVALID_LABEL, ERR_LABEL_COUNT, ERR_INVALID_UTF8,
+    ERR_INVALID_VALUE, ERR_CONFLICT, ERR_INVALID_BUCKETS, ERR_INVALID_ARGUMENT,
+}
+
+_errmsg = C.errmsg
+
+
+def error_for(status, message=None):
+    """The exception for a failed call; reads marty_errmsg() of this thread unless given."""
+    if message is None:
+        raw = _errmsg()
+        message = raw.decode("utf-8", "replace") if raw else ""
+    if not message:
+        message = C.status_string(status).decode("utf-8", "replace")
+    if status in _VALUE_STATUSES:
+        error = MartyValueError(message)
+    elif status == ERR_NOT_FOUND:
+        error = MartyNotFoundError(message)
+    elif status == ERR_WRONG_KIND:
+        error = MartyTypeError(message)
+    elif status == ERR_ADDRESS_IN_USE:
+        error = MartyOSError(errno.EADDRINUSE, message)
+    elif status == ERR_SYSTEM:
+        error = MartyOSError(errno.EIO, message)
+    else:
+        error = MartyError(message)
+    error.status = status
+    return error
+
+
+def check(status):
+    """Raises the error for `status` unless it is MARTY_OK."""
+    if status:
+        raise error_for(status)
+
+
+def raise_last(status):
+    raise error_for(status)
+
+
+def encode(text, what):
+    """A str as NUL-terminated UTF-8 for the library (TypeError for non-str, ValueError for NUL).
+
+    Lone surrogates are passed through so that the library itself reports invalid UTF-8."""
+    if not isinstance(text, str):
+        raise TypeError("%s must be a str, not %s" % (what, type(text).__name__))
+    if "\x00" in text:
+        raise ValueError("%s must not contain a NUL character: %r" % (what, text))
+    return text.encode("utf-8", "surrogatepass")
+
+
+def string_array(values, what):
+    """A (char *[]) of the encoded values, or None for none, plus the count."""
+    if not values:
+        return None, 0
+    encoded = [encode(value, what) for value in values]
+    return (c_char_p * len(encoded))(*encoded), len(encoded)

@@ -1,0 +1,729 @@
+"""Counter, Gauge, Histogram, Info and CollectorRegistry, shaped like prometheus_client's.
+
+Every metric is a family in the library; every child (one set of label values) is a
+borrowed series handle kept as a ``ctypes.c_void_p``. ``labels(...)`` looks the child up in
+a Python dict first, so a repeated ``labels(a, b)`` costs one dict lookup and no native
+call; recording is one ctypes call into a lock-free, allocation-free function.
+"""
+
+import ctypes
+import functools
+import inspect
+import time
+
+from . import _native
+from ._native import C, check, encode, raise_last, string_array
+
+__all__ = [
+    "CollectorRegistry", "REGISTRY", "Counter", "Gauge", "Histogram", "Info",
+    "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
+]
+
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+INF = float("inf")
+
+_byref = ctypes.byref
+_c_void_p = ctypes.c_void_p
+_c_double = ctypes.c_double
+_ArgumentError = ctypes.ArgumentError
+
+# The hot calls, bound once (module globals are cached by the interpreter).
+_counter_inc = C.counter_inc
+_counter_add = C.counter_add
+_gauge_inc = C.gauge_inc
+_gauge_dec = C.gauge_dec
+_gauge_add = C.gauge_add
+_gauge_set = C.gauge_set
+_gauge_set_now = C.gauge_set_to_current_time
+_histogram_observe = C.histogram_observe
+
+
+def _number_error(what, amount):
+    return TypeError("%s must be a real number, not %s" % (what, type(amount).__name__))
+
+
+# ---- Registries ------------------------------------------------------------------------------
+
+
+class CollectorRegistry:
+    """A registry of metric families (``marty_registry``).
+
+    ``CollectorRegistry()`` makes a new, independent registry; ``REGISTRY`` is the
+    process-wide default one, which the embedded endpoint serves unless told otherwise."""
+
+    def __init__(self, auto_describe=False, target_info=None, _handle=None):
+        if target_info:
+            raise ValueError("target_info is not supported by marty_metrics")
+        if _handle is None:
+            out = _c_void_p()
+            check(C.registry_new(_byref(out)))
+            self._owned = True
+        else:
+            out = _c_void_p(_handle)
+            self._owned = False
+        self._h = out
+
+    def register(self, metric):
+        """Registers a metric made with ``registry=None`` (ValueError on a name clash)."""
+        check(C.registry_register(self._h, _family_handle(metric)))
+
+    def unregister(self, metric):
+        """Removes a metric from this registry (LookupError if it is not registered here)."""
+        check(C.registry_unregister(self._h, _family_handle(metric)))
+
+    def render(self, openmetrics=False):
+        """The exposition of every family, as bytes (text 0.0.4, or OpenMetrics 1.0)."""
+        out = _c_void_p()
+        length = ctypes.c_size_t()
+        fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
+        check(C.registry_render(self._h, fmt, _byref(out), _byref(length)))
+        try:
+            return ctypes.string_at(out.value, length.value)
+        finally:
+            C.free(out)
+
+    def get_sample_value(self, name, labels=None):
+        """The value of one sample as the exposition shows it, or None (for tests, as in
+        prometheus_client: it renders the whole registry, so it is not for hot paths)."""
+        wanted = dict(labels or {})
+        for sample_name, sample_labels, value in _parse_text(self.render().decode("utf-8")):
+            if sample_name == name and sample_labels == wanted:
+                return value
+        return None
+
+    def __del__(self):
+        if getattr(self, "_owned", False) and C is not None:
+            C.registry_free(self._h)
+            self._owned = False
+
+    def __repr__(self):
+        return "<%s %s>" % (type(self).__name__, "default" if not self._owned else hex(self._h.value or 0))
+
+
+REGISTRY = CollectorRegistry(_handle=C.registry_default())
+
+
+def generate_latest(registry=REGISTRY):
+    """The Prometheus text format 0.0.4 exposition of `registry`, as bytes."""
+    return registry.render()
+
+
+def generate_openmetrics(registry=REGISTRY):
+    """The OpenMetrics 1.0 exposition of `registry`, as bytes (ends with ``# EOF``)."""
+    return registry.render(openmetrics=True)
+
+
+def _family_handle(metric):
+    handle = getattr(metric, "_f", None)
+    if handle is None:
+        raise TypeError("not a marty_metrics metric: %r" % (metric,))
+    return handle
+
+
+def _unescape(value):
+    out = []
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            nxt = value[i + 1]
+            out.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _parse_text(text):
+    """Samples of a text-format exposition: (name, {label: value}, float) tuples."""
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        brace = line.find("{")
+        labels = {}
+        if brace == -1:
+            name, _, rest = line.partition(" ")
+        else:
+            name = line[:brace]
+            i = brace + 1
+            while line[i] != "}":
+                equals = line.index("=", i)
+                key = line[i:equals].strip().lstrip(",").strip()
+                j = equals + 2  # past ="
+                start = j
+                while line[j] != '"':
+                    j += 2 if line[j] == "\\" else 1
+                labels[key] = _unescape(line[start:j])
+                i = j + 1
+                if line[i] == ",":
+                    i += 1
+            rest = line[i + 1:]
+        value = rest.strip().split(" ")[0]
+        yield name, labels, float(value)
+
+
+# ---- Shared machinery ------------------------------------------------------------------------
+
+
+def _full_name(kind, name, namespace, subsystem, unit):
+    if not isinstance(name, str):
+        raise TypeError("metric name must be a str, not %s" % type(name).__name__)
+    if not name:
+        raise ValueError("Metric name should not be empty")
+    full = ""
+    if namespace:
+        full += namespace + "_"
+    if subsystem:
+        full += subsystem + "_"
+    full += name
+    if kind == "counter" and full.endswith("_total"):
+        full = full[:-6]
+    if unit and kind == "info":
+        raise ValueError("Metric name is of a type that cannot have a unit: " + full)
+    if unit and not full.endswith("_" + unit):
+        full += "_" + unit
+    return full
+
+
+class _Timer:
+    """``with metric.time():`` and ``@metric.time()``; calls `record(seconds)` at the end."""
+
+    __slots__ = ("_record", "_start")
+
+    def __init__(self, record):
+        self._record = record
+        self._start = None
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._record(max(time.perf_counter() - self._start, 0.0))
+        return False
+
+    def labels(self, *args, **kwargs):
+        raise TypeError("time() was called on a labelled metric: call labels(...).time() instead")
+
+    def __call__(self, function):
+        record = self._record
+        perf_counter = time.perf_counter
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def timed_async(*args, **kwargs):
+                start = perf_counter()
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    record(max(perf_counter() - start, 0.0))
+            return timed_async
+
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            start = perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                record(max(perf_counter() - start, 0.0))
+        return timed
+
+
+class _ExceptionCounter:
+    """``count_exceptions()``: counts exceptions of the given type(s), then lets them through."""
+
+    __slots__ = ("_inc", "_exception")
+
+    def __init__(self, inc, exception):
+        self._inc = inc
+        self._exception = exception
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, self._exception):
+            self._inc()
+        return False
+
+    def __call__(self, function):
+        inc = self._inc
+        exception = self._exception
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def counted_async(*args, **kwargs):
+                try:
+                    return await function(*args, **kwargs)
+                except exception:
+                    inc()
+                    raise
+            return counted_async
+
+        @functools.wraps(function)
+        def counted(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except exception:
+                inc()
+                raise
+        return counted
+
+
+class _InprogressTracker:
+    """``track_inprogress()``: the gauge is +1 while the block or function runs."""
+
+    __slots__ = ("_gauge",)
+
+    def __init__(self, gauge):
+        self._gauge = gauge
+
+    def __enter__(self):
+        self._gauge.inc()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._gauge.dec()
+        return False
+
+    def __call__(self, function):
+        gauge = self._gauge
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def tracked_async(*args, **kwargs):
+                gauge.inc()
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    gauge.dec()
+            return tracked_async
+
+        @functools.wraps(function)
+        def tracked(*args, **kwargs):
+            gauge.inc()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                gauge.dec()
+        return tracked
+
+
+# ---- Children: one series each -------------------------------------------------------------
+
+
+class CounterChild:
+    """One counter series. Obtained from ``Counter.labels(...)``."""
+
+    __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
+
+    def __init__(self, handle, parent, labelvalues):
+        self._h = handle
+        self._parent = parent  # keeps the family (and so the handle) alive
+        self._labelvalues = labelvalues
+
+    def inc(self, amount=1):
+        """Adds `amount` (default 1): non-negative, finite or +Inf (ValueError otherwise)."""
+        if amount == 1:
+            status = _counter_inc(self._h)
+        else:
+            try:
+                status = _counter_add(self._h, amount)
+            except _ArgumentError:
+                raise _number_error("amount", amount) from None
+        if status:
+            raise_last(status)
+
+    def count_exceptions(self, exception=Exception):
+        """Counts exceptions of type `exception` raised in a ``with`` block or a decorated
+        function (sync or async), and lets them through."""
+        return _ExceptionCounter(self.inc, exception)
+
+    def get(self):
+        """The current total."""
+        out = _c_double()
+        check(C.counter_value(self._h, _byref(out)))
+        return out.value
+
+    def __repr__(self):
+        return "<CounterChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+class GaugeChild:
+    """One gauge series. Obtained from ``Gauge.labels(...)``."""
+
+    __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
+
+    def __init__(self, handle, parent, labelvalues):
+        self._h = handle
+        self._parent = parent
+        self._labelvalues = labelvalues
+
+    def inc(self, amount=1):
+        """Adds `amount` (default 1; may be negative)."""
+        if amount == 1:
+            status = _gauge_inc(self._h)
+        else:
+            try:
+                status = _gauge_add(self._h, amount)
+            except _ArgumentError:
+                raise _number_error("amount", amount) from None
+        if status:
+            raise_last(status)
+
+    def dec(self, amount=1):
+        """Subtracts `amount` (default 1)."""
+        if amount == 1:
+            status = _gauge_dec(self._h)
+        else:
+            try:
+                status = _gauge_add(self._h, -amount)
+            except (_ArgumentError, TypeError):
+                raise _number_error("amount", amount) from None
+        if status:
+            raise_last(status)
+
+    def set(self, value):
+        """Sets the gauge to `value`."""
+        try:
+            status = _gauge_set(self._h, value)
+        except _ArgumentError:
+            raise _number_error("value", value) from None
+        if status:
+            raise_last(status)
+
+    def set_to_current_time(self):
+        """Sets the gauge to the current Unix time in seconds."""
+        status = _gauge_set_now(self._h)
+        if status:
+            raise_last(status)
+
+    def track_inprogress(self):
+        """+1 while a ``with`` block or a decorated function (sync or async) runs."""
+        return _InprogressTracker(self)
+
+    def time(self):
+        """Sets the gauge to the duration in seconds of a ``with`` block or a decorated
+        function (sync or async)."""
+        return _Timer(self.set)
+
+    def get(self):
+        """The current value."""
+        out = _c_double()
+        check(C.gauge_value(self._h, _byref(out)))
+        return out.value
+
+    def __repr__(self):
+        return "<GaugeChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+class HistogramChild:
+    """One histogram series. Obtained from ``Histogram.labels(...)``."""
+
+    __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
+
+    def __init__(self, handle, parent, labelvalues):
+        self._h = handle
+        self._parent = parent
+        self._labelvalues = labelvalues
+
+    def observe(self, amount):
+        """Records one observation (ValueError for NaN; infinities are counted)."""
+        try:
+            status = _histogram_observe(self._h, amount)
+        except _ArgumentError:
+            raise _number_error("amount", amount) from None
+        if status:
+            raise_last(status)
+
+    def time(self):
+        """Observes the duration in seconds of a ``with`` block or a decorated function
+        (sync or async)."""
+        return _Timer(self.observe)
+
+    def get(self):
+        """(cumulative bucket counts including +Inf, count, sum), read consistently."""
+        n = ctypes.c_size_t()
+        check(C.histogram_bucket_count(self._h, _byref(n)))
+        counts = (ctypes.c_uint64 * (n.value + 1))()
+        count = ctypes.c_uint64()
+        total = _c_double()
+        check(C.histogram_read(self._h, counts, n.value + 1, _byref(count), _byref(total)))
+        return list(counts), count.value, total.value
+
+    def __repr__(self):
+        return "<HistogramChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+# ---- Parents: one family each --------------------------------------------------------------
+
+
+class _Family:
+    _kind = ""
+    _child_class = None
+    _getter = None
+    # The child methods an unlabelled metric exposes directly.
+    _child_methods = ()
+
+    def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
+                 registry=REGISTRY, _labelvalues=None):
+        if _labelvalues is not None:
+            raise ValueError("_labelvalues is not supported by marty_metrics")
+        if not isinstance(documentation, str):
+            raise TypeError("documentation must be a str, not %s" % type(documentation).__name__)
+        if isinstance(labelnames, str):
+            raise TypeError("labelnames must be a sequence of str, not a str (write [%r])" % labelnames)
+        if registry is not None and not isinstance(registry, CollectorRegistry):
+            raise TypeError("registry must be a marty_metrics CollectorRegistry or None, not %s"
+                            % type(registry).__name__)
+        self._name = _full_name(self._kind, name, namespace, subsystem, unit)
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        for label in self._labelnames:
+            if not isinstance(label, str):
+                raise TypeError("label names must be str, not %s" % type(label).__name__)
+        self._children = {}
+        self._f = None
+        self._create(registry)
+        if not self._labelnames:
+            self._bind_unlabelled()
+
+    def _bind_unlabelled(self):
+        child = self._new_child(())
+        self._child = child
+        # Unlabelled: the child's methods are the metric's own (one Python frame per call).
+        for method in self._child_methods:
+            setattr(self, method, getattr(child, method))
+
+    def _create(self, registry):
+        """Creates the family in `registry`, or unregistered when `registry` is None."""
+        target = registry if registry is not None else CollectorRegistry()
+        names, count = string_array(self._labelnames, "label name")
+        out = _c_void_p()
+        check(self._new_family(target._h, encode(self._name, "metric name"),
+                               encode(self._documentation, "documentation"), names, count, out))
+        self._f = out
+        if registry is None:
+            check(C.registry_unregister(target._h, out))
+
+    def _new_family(self, registry, name, documentation, names, count, out):
+        raise NotImplementedError
+
+    # -- children
+
+    def labels(self, *labelvalues, **labelkwargs):
+        """The child for these label values (positional, in label-name order, or by name),
+        made on first use and then cached: a repeated call is one dict lookup."""
+        if labelkwargs:
+            if labelvalues:
+                raise ValueError("Can't pass both *args and **kwargs")
+            labelvalues = self._values_from_keywords(labelkwargs)
+        try:
+            return self._children[labelvalues]
+        except KeyError:
+            if not self._labelnames:
+                raise ValueError("No label names were set when constructing %s" % self._name) from None
+            return self._new_child(labelvalues)
+
+    def _values_from_keywords(self, labelkwargs):
+        if set(labelkwargs) != set(self._labelnames):
+            raise ValueError("Incorrect label names for %s: expected %s, got %s"
+                             % (self._name, sorted(self._labelnames), sorted(labelkwargs)))
+        return tuple(labelkwargs[label] for label in self._labelnames)
+
+    def _check_values(self, labelvalues):
+        if not self._labelnames:
+            raise ValueError("No label names were set when constructing %s" % self._name)
+        for value in labelvalues:
+            if not isinstance(value, str):
+                raise TypeError("label values of %s must be str, got %s %r (convert it with str())"
+                                % (self._name, type(value).__name__, value))
+
+    def _new_child(self, labelvalues):
+        if labelvalues:
+            self._check_values(labelvalues)
+        elif self._labelnames:
+            raise ValueError("%s has label names %s: call labels(...) with their values"
+                             % (self._name, list(self._labelnames)))
+        values, count = string_array(labelvalues, "label value")
+        out = _c_void_p()
+        status = self._getter(self._f, values, count, out)
+        if status:
+            raise_last(status)
+        child = self._child_class(out, self, labelvalues)
+        if labelvalues:
+            self._children[labelvalues] = child
+        return child
+
+    def remove(self, *labelvalues):
+        """Removes the child with these label values (no error if there is none)."""
+        if labelvalues:
+            self._check_values(labelvalues)
+        values, count = string_array(labelvalues, "label value")
+        status = C.family_remove(self._f, values, count)
+        if status and status != _native.ERR_NOT_FOUND:
+            raise_last(status)
+        self._children.pop(labelvalues, None)
+
+    def clear(self):
+        """Removes every child."""
+        check(C.family_clear(self._f))
+        self._children.clear()
+        if not self._labelnames:
+            # An unlabelled metric always has its one series: start it again at zero.
+            self._bind_unlabelled()
+
+    def _missing_labels(self, *args, **kwargs):
+        raise ValueError("%s has label names %s: call labels(...) first"
+                         % (self._name, list(self._labelnames)))
+
+    def describe(self):
+        return [self._name]
+
+    def __del__(self):
+        handle = getattr(self, "_f", None)
+        if handle is not None and C is not None:
+            C.family_release(handle)
+            self._f = None
+
+    def __repr__(self):
+        return "%s.%s(%s)" % (type(self).__module__, type(self).__name__, self._name)
+
+
+class Counter(_Family):
+    """A counter: ``Counter(name, documentation, labelnames=(), namespace='', subsystem='',
+    unit='', registry=REGISTRY)``. A trailing ``_total`` is dropped; the exposition adds it."""
+
+    _kind = "counter"
+    _child_class = CounterChild
+    _getter = C.counter_get
+    _child_methods = ("inc", "count_exceptions", "get")
+
+    def _new_family(self, registry, name, documentation, names, count, out):
+        return C.counter_family_new(registry, name, documentation, names, count, _byref(out))
+
+    inc = count_exceptions = get = _Family._missing_labels
+
+
+class Gauge(_Family):
+    """A gauge: ``Gauge(name, documentation, labelnames=(), namespace='', subsystem='',
+    unit='', registry=REGISTRY)``."""
+
+    _kind = "gauge"
+    _child_class = GaugeChild
+    _getter = C.gauge_get
+    _child_methods = ("inc", "dec", "set", "set_to_current_time", "track_inprogress", "time", "get")
+
+    def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
+                 registry=REGISTRY, _labelvalues=None, multiprocess_mode="all"):
+        # multiprocess_mode is accepted for prometheus_client compatibility; one process
+        # serves its own values here.
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+
+    def _new_family(self, registry, name, documentation, names, count, out):
+        return C.gauge_family_new(registry, name, documentation, names, count, _byref(out))
+
+    inc = dec = set = set_to_current_time = track_inprogress = time = get = _Family._missing_labels
+
+
+class Histogram(_Family):
+    """A histogram: ``Histogram(name, documentation, labelnames=(), namespace='',
+    subsystem='', unit='', registry=REGISTRY, buckets=DEFAULT_BUCKETS)``. A trailing +Inf
+    bound may be given or not; the +Inf bucket is always there."""
+
+    _kind = "histogram"
+    _child_class = HistogramChild
+    _getter = C.histogram_get
+    _child_methods = ("observe", "time", "get")
+
+    DEFAULT_BUCKETS = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, INF)
+
+    def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
+                 registry=REGISTRY, _labelvalues=None, buckets=DEFAULT_BUCKETS):
+        bounds = []
+        for bound in buckets:
+            try:
+                bounds.append(float(bound))
+            except (TypeError, ValueError):
+                raise TypeError("histogram buckets must be numbers, got %r" % (bound,)) from None
+        if bounds and bounds[-1] == INF:
+            bounds.pop()
+        if not bounds:
+            raise ValueError("Must have at least two buckets")
+        if "le" in labelnames:
+            raise ValueError("Invalid label metric name: le (reserved for histogram buckets)")
+        self._bounds = tuple(bounds)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+
+    def _new_family(self, registry, name, documentation, names, count, out):
+        bounds = (_c_double * len(self._bounds))(*self._bounds)
+        return C.histogram_family_new(registry, name, documentation, names, count, bounds,
+                                      len(self._bounds), _byref(out))
+
+    observe = time = get = _Family._missing_labels
+
+
+class Info(_Family):
+    """Info: ``Info(name, documentation, registry=REGISTRY)``, exposed as the gauge
+    ``<name>_info`` with value 1 and the labels set by ``info({...})``.
+
+    The library's info family holds one series, so an Info with label names (``labels(...)``)
+    is not supported."""
+
+    _kind = "info"
+
+    def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
+                 registry=REGISTRY, _labelvalues=None):
+        if tuple(labelnames):
+            raise ValueError("marty_metrics: an Info with label names is not supported (the library's "
+                             "info family holds a single series); put every key into info({...})")
+        self._registry = registry
+        self._keys = ()
+        super().__init__(name, documentation, (), namespace, subsystem, unit, registry, _labelvalues)
+
+    def _new_family(self, registry, name, documentation, names, count, out):
+        return C.info_family_new(registry, name, documentation, names, count, _byref(out))
+
+    def _new_child(self, labelvalues):
+        return None
+
+    def labels(self, *labelvalues, **labelkwargs):
+        raise ValueError("No label names were set when constructing %s" % self._name)
+
+    def info(self, val):
+        """Sets the info's labels to the dict `val` (str keys and values)."""
+        if not isinstance(val, dict):
+            raise TypeError("info() takes a dict, not %s" % type(val).__name__)
+        for key, value in val.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError("info() keys and values must be str, got %r: %r" % (key, value))
+        keys = tuple(sorted(val))
+        if keys != self._keys:
+            self._replace_family(keys)
+        values, count = string_array([val[key] for key in keys], "info value")
+        check(C.info_set(self._f, values, count))
+
+    def _replace_family(self, keys):
+        """The label names are fixed per family: new keys need a new family of the same name."""
+        registry = self._registry
+        old = self._f
+        if registry is not None:
+            check(C.registry_unregister(registry._h, old))
+        saved = self._labelnames
+        self._labelnames = keys
+        try:
+            self._create(registry)
+        except BaseException:
+            self._labelnames = saved
+            self._f = old
+            if registry is not None:
+                C.registry_register(registry._h, old)
+            raise
+        self._keys = keys
+        C.family_release(old)
+
+    def clear(self):
+        check(C.family_clear(self._f))
+
+    def remove(self, *labelvalues):
+        raise ValueError("No label names were set when constructing %s" % self._name)

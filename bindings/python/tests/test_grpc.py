@@ -1,0 +1,289 @@
+"""AsyncMetricsInterceptor with a real grpc.aio server and client on 127.0.0.1 (ephemeral
+port, JSON messages through generic handlers, so no protoc is needed), read back from
+generate_latest with prometheus_client's parser."""
+
+import asyncio
+import json
+
+import pytest
+
+grpc = pytest.importorskip("grpc")
+from grpc import aio  # noqa: E402
+
+import marty_metrics as mm  # noqa: E402
+from marty_metrics.grpc import AsyncMetricsInterceptor  # noqa: E402
+from conftest import samples  # noqa: E402
+
+SERVICE = "grpc-test"
+PREFIX = "/marty.test.Echo/"
+
+
+def encode(message):
+    return json.dumps(message).encode()
+
+
+def decode(data):
+    return json.loads(data.decode())
+
+
+class Handlers:
+    def __init__(self):
+        self.in_call = asyncio.Event()
+        self.release = asyncio.Event()
+        self.hanging = asyncio.Event()
+
+    async def unary(self, request, context):
+        return {"echo": request["text"]}
+
+    def sync_unary(self, request, context):
+        return {"echo": request["text"].upper()}
+
+    async def raises(self, request, context):
+        raise KeyError("no such document")
+
+    async def aborts(self, request, context):
+        await context.abort(grpc.StatusCode.NOT_FOUND, "document not found")
+
+    async def sets_code(self, request, context):
+        context.set_code(grpc.StatusCode.ALREADY_EXISTS)
+        context.set_details("exists already")
+        return {}
+
+    async def waits(self, request, context):
+        self.in_call.set()
+        await self.release.wait()
+        return {"waited": True}
+
+    async def hangs(self, request, context):
+        self.hanging.set()
+        await asyncio.Event().wait()
+
+    async def client_stream(self, request_iterator, context):
+        total = 0
+        async for request in request_iterator:
+            total += request["n"]
+        return {"sum": total}
+
+    async def server_stream(self, request, context):
+        for index in range(request["count"]):
+            yield {"index": index}
+
+    async def server_stream_fails(self, request, context):
+        yield {"index": 0}
+        raise RuntimeError("stream broke")
+
+    async def bidi(self, request_iterator, context):
+        async for request in request_iterator:
+            yield {"double": request["n"] * 2}
+
+    async def bidi_aborts(self, request_iterator, context):
+        async for request in request_iterator:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "no")
+            yield request
+
+
+def generic_handler(handlers):
+    options = {"request_deserializer": decode, "response_serializer": encode}
+    methods = {
+        "Unary": grpc.unary_unary_rpc_method_handler(handlers.unary, **options),
+        "SyncUnary": grpc.unary_unary_rpc_method_handler(handlers.sync_unary, **options),
+        "Raises": grpc.unary_unary_rpc_method_handler(handlers.raises, **options),
+        "Aborts": grpc.unary_unary_rpc_method_handler(handlers.aborts, **options),
+        "SetsCode": grpc.unary_unary_rpc_method_handler(handlers.sets_code, **options),
+        "Waits": grpc.unary_unary_rpc_method_handler(handlers.waits, **options),
+        "Hangs": grpc.unary_unary_rpc_method_handler(handlers.hangs, **options),
+        "ClientStream": grpc.stream_unary_rpc_method_handler(handlers.client_stream, **options),
+        "ServerStream": grpc.unary_stream_rpc_method_handler(handlers.server_stream, **options),
+        "ServerStreamFails": grpc.unary_stream_rpc_method_handler(handlers.server_stream_fails, **options),
+        "Bidi": grpc.stream_stream_rpc_method_handler(handlers.bidi, **options),
+        "BidiAborts": grpc.stream_stream_rpc_method_handler(handlers.bidi_aborts, **options),
+    }
+    return grpc.method_handlers_generic_handler("marty.test.Echo", methods)
+
+
+async def exercise(metrics, registry):
+    handlers = Handlers()
+    server = aio.server(interceptors=[AsyncMetricsInterceptor(metrics)])
+    server.add_generic_rpc_handlers((generic_handler(handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    observed = {}
+    try:
+        async with aio.insecure_channel("127.0.0.1:%d" % port) as channel:
+            def unary(name):
+                return channel.unary_unary(PREFIX + name, request_serializer=encode, response_deserializer=decode)
+
+            for text in ("a", "b", "c"):
+                assert await unary("Unary")({"text": text}) == {"echo": text}
+            assert await unary("SyncUnary")({"text": "x"}) == {"echo": "X"}
+
+            for name, code in (("Raises", grpc.StatusCode.UNKNOWN), ("Aborts", grpc.StatusCode.NOT_FOUND),
+                               ("SetsCode", grpc.StatusCode.ALREADY_EXISTS)):
+                with pytest.raises(aio.AioRpcError) as caught:
+                    await unary(name)({"text": "x"})
+                assert caught.value.code() == code
+            with pytest.raises(aio.AioRpcError) as caught:
+                await unary("Raises")({"text": "again"})
+
+            # in flight: the gauge reads 1 while a call waits in its handler
+            waiting = asyncio.ensure_future(unary("Waits")({}))
+            await asyncio.wait_for(handlers.in_call.wait(), 10)
+            observed["in_flight"] = samples(registry)[
+                ("marty_grpc_active_connections", frozenset({"service": SERVICE}.items()))]
+            handlers.release.set()
+            assert await waiting == {"waited": True}
+
+            # a call the client cancels
+            hanging = unary("Hangs")({})
+            await asyncio.wait_for(handlers.hanging.wait(), 10)
+            hanging.cancel()
+            key = ("marty_grpc_requests_total",
+                   frozenset({"service": SERVICE, "method": PREFIX + "Hangs", "status": "CANCELLED"}.items()))
+            for _ in range(500):
+                if key in samples(registry):
+                    break
+                await asyncio.sleep(0.01)
+
+            client_stream = channel.stream_unary(PREFIX + "ClientStream", request_serializer=encode,
+                                                 response_deserializer=decode)
+            assert await client_stream(iter([{"n": 1}, {"n": 2}, {"n": 3}])) == {"sum": 6}
+
+            server_stream = channel.unary_stream(PREFIX + "ServerStream", request_serializer=encode,
+                                                 response_deserializer=decode)
+            assert [m["index"] async for m in server_stream({"count": 4})] == [0, 1, 2, 3]
+
+            fails = channel.unary_stream(PREFIX + "ServerStreamFails", request_serializer=encode,
+                                         response_deserializer=decode)
+            received = []
+            with pytest.raises(aio.AioRpcError) as caught:
+                async for message in fails({}):
+                    received.append(message)
+            assert caught.value.code() == grpc.StatusCode.UNKNOWN and received == [{"index": 0}]
+
+            bidi = channel.stream_stream(PREFIX + "Bidi", request_serializer=encode, response_deserializer=decode)
+            assert [m["double"] async for m in bidi(iter([{"n": 1}, {"n": 5}]))] == [2, 10]
+
+            bidi_aborts = channel.stream_stream(PREFIX + "BidiAborts", request_serializer=encode,
+                                                response_deserializer=decode)
+            with pytest.raises(aio.AioRpcError) as caught:
+                async for _ in bidi_aborts(iter([{"n": 1}])):
+                    pass
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+            with pytest.raises(aio.AioRpcError) as caught:
+                await unary("NoSuchMethod")({})
+            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await server.stop(None)
+    return observed
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    registry = mm.CollectorRegistry()
+    metrics = mm.ServiceMetrics(SERVICE, version="1", registry=registry)
+    observed = asyncio.run(exercise(metrics, registry))
+    return registry, observed, samples(registry)
+
+
+def requests(got, method, status):
+    return got.get(("marty_grpc_requests_total",
+                    frozenset({"service": SERVICE, "method": PREFIX + method, "status": status}.items())))
+
+
+def errors(got, method, error_type):
+    return got.get(("marty_grpc_errors_total",
+                    frozenset({"service": SERVICE, "method": PREFIX + method, "error_type": error_type}.items())))
+
+
+def duration_count(got, method):
+    return got.get(("marty_grpc_request_duration_seconds_count",
+                    frozenset({"service": SERVICE, "method": PREFIX + method}.items())))
+
+
+def test_unary_successes_are_counted_with_their_durations(recorded):
+    _, _, got = recorded
+    assert requests(got, "Unary", "OK") == 3
+    assert duration_count(got, "Unary") == 3
+    assert errors(got, "Unary", "UNKNOWN") is None
+    assert requests(got, "SyncUnary", "OK") == 1
+    bucket = got[("marty_grpc_request_duration_seconds_bucket",
+                  frozenset({"service": SERVICE, "method": PREFIX + "Unary", "le": "+Inf"}.items()))]
+    assert bucket == 3
+
+
+def test_a_handler_that_raises_is_unknown_with_the_exception_class(recorded):
+    _, _, got = recorded
+    assert requests(got, "Raises", "UNKNOWN") == 2
+    assert errors(got, "Raises", "KeyError") == 2
+    assert duration_count(got, "Raises") == 2
+
+
+def test_abort_records_the_code(recorded):
+    _, _, got = recorded
+    assert requests(got, "Aborts", "NOT_FOUND") == 1
+    assert errors(got, "Aborts", "NOT_FOUND") == 1
+    assert requests(got, "Aborts", "UNKNOWN") is None
+
+
+def test_set_code_without_raising_records_the_code(recorded):
+    _, _, got = recorded
+    assert requests(got, "SetsCode", "ALREADY_EXISTS") == 1
+    assert errors(got, "SetsCode", "ALREADY_EXISTS") == 1
+    assert requests(got, "SetsCode", "OK") is None
+
+
+def test_streaming_calls(recorded):
+    _, _, got = recorded
+    assert requests(got, "ClientStream", "OK") == 1
+    assert requests(got, "ServerStream", "OK") == 1
+    assert requests(got, "Bidi", "OK") == 1
+    assert requests(got, "ServerStreamFails", "UNKNOWN") == 1
+    assert errors(got, "ServerStreamFails", "RuntimeError") == 1
+    assert requests(got, "BidiAborts", "PERMISSION_DENIED") == 1
+    assert errors(got, "BidiAborts", "PERMISSION_DENIED") == 1
+    for method in ("ClientStream", "ServerStream", "Bidi", "ServerStreamFails", "BidiAborts"):
+        assert duration_count(got, method) == 1, method
+
+
+def test_a_call_the_client_cancels_is_cancelled(recorded):
+    _, _, got = recorded
+    assert requests(got, "Hangs", "CANCELLED") == 1
+    assert errors(got, "Hangs", "CANCELLED") == 1
+
+
+def test_in_flight_gauge_counts_running_calls_and_returns_to_zero(recorded):
+    _, observed, got = recorded
+    assert observed["in_flight"] == 1
+    assert got[("marty_grpc_active_connections", frozenset({"service": SERVICE}.items()))] == 0
+    assert requests(got, "Waits", "OK") == 1
+
+
+def test_unknown_methods_are_not_recorded(recorded):
+    _, _, got = recorded
+    assert not [key for key in got if any(v == PREFIX + "NoSuchMethod" for _, v in key[1])]
+
+
+def test_every_exposed_method_and_status_is_what_the_calls_made(recorded):
+    _, _, got = recorded
+    seen = sorted((dict(labels)["method"], dict(labels)["status"]) for name, labels in got
+                  if name == "marty_grpc_requests_total")
+    assert seen == sorted([
+        (PREFIX + "Aborts", "NOT_FOUND"), (PREFIX + "Bidi", "OK"), (PREFIX + "BidiAborts", "PERMISSION_DENIED"),
+        (PREFIX + "ClientStream", "OK"), (PREFIX + "Hangs", "CANCELLED"), (PREFIX + "Raises", "UNKNOWN"), (PREFIX + "ServerStream", "OK"),
+        (PREFIX + "ServerStreamFails", "UNKNOWN"), (PREFIX + "SetsCode", "ALREADY_EXISTS"),
+        (PREFIX + "SyncUnary", "OK"), (PREFIX + "Unary", "OK"), (PREFIX + "Waits", "OK"),
+    ])
+
+
+def test_interceptor_accepts_a_server_and_refuses_other_things(server):
+    assert AsyncMetricsInterceptor(server).metrics is server.metrics
+    assert AsyncMetricsInterceptor().metrics is server.metrics  # the running server
+    with pytest.raises(TypeError):
+        AsyncMetricsInterceptor(42)
+
+
+def test_interceptor_without_a_server_needs_an_argument():
+    assert mm.get_metrics_server() is None
+    with pytest.raises(ValueError, match="start_metrics_server"):
+        AsyncMetricsInterceptor()
