@@ -26,6 +26,7 @@ import Prometheus
 let profileScenarios = [
     "render-counters-10k", "render-counters-50k", "render-histograms-10k", "lookup-swift", "lookup-c",
     "counter-inc-c", "histogram-observe-c", "histogram-observe-swift", "create-100k", "render-order-50k",
+    "swift-metrics-counter-handle", "swift-metrics-timer-handle",
 ]
 
 var libraryPath = ProcessInfo.processInfo.environment["MARTY_METRICS_LIB"]
@@ -49,7 +50,9 @@ while let argument = arguments.next() {
         Config.heavyRepetitions = 1
     case "-h", "--help":
         print("usage: marty-bench [--lib path/to/libmarty_metrics.so] [--quick] [--sections LIST] [--profile SCENARIO]")
-        print("  --sections: a comma-separated subset of \(allSections.joined(separator: ",")) (default: all)")
+        print(
+            "  --sections: a comma-separated subset of \(allSections.joined(separator: ",")) (default: all; the http section is Benchmarks/run.sh's)"
+        )
         print("  --profile runs one scenario a fixed number of times, untimed (render-order-50k times itself), for")
         print("  valgrind --tool=callgrind: \(profileScenarios.joined(separator: ", "))")
         exit(0)
@@ -500,16 +503,16 @@ if sections.contains("swift-metrics") {
     say(
         "   PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()); no bootstrap. Each call goes through swift-metrics'"
     )
-    say(
-        "   handler existential, as in any application. Timers: marty \(martyFactory.timerBuckets.bounds.count) bounds (the catalog's, seconds), swift-prometheus \(promFactory.defaultDurationHistogramBuckets.count) (Duration)."
-    )
+    let martyBounds = martyFactory.timerBuckets.bounds.count
+    let promBounds = promFactory.defaultDurationHistogramBuckets.count
+    say("   handler existential, as in any application. Timers: marty \(martyBounds) bounds (the catalog's, seconds),")
+    say("   swift-prometheus \(promBounds) (Duration).")
     say(
         "   per-request rows: a new handle for an existing series on every call, as framework middleware does."
     )
-    say("   x1T = two-thread per-thread wall over the one-thread wall; others = cores used by other processes meanwhile.")
-    var martyOutput = 0
+    say("   x1T = two-thread per-thread wall over the one-thread wall; others = cores used by other processes.")
+    let martyOutput = martyFactory.registry.render(.text).count
     var promOutput: [UInt8] = []
-    martyOutput = martyFactory.registry.render(.text).count
     promFactory.registry.emit(into: &promOutput)
     consume(Double(martyOutput + promOutput.count))
     say()
@@ -798,6 +801,21 @@ func runProfile(_ scenario: String) {
                 "50k counters created \(padded ? "in label order (sorted walk = creation order)" : "out of label order (as in row 8)"): \(f(result.wall / Double(lines), 1)) ns/line"
             )
         }
+    case "swift-metrics-counter-handle", "swift-metrics-timer-handle":
+        // A swift-metrics handle made for every call (as framework middleware does), existing series.
+        let factory = try! MartyMetricsFactory(registry: Registry())
+        let dimensions = [("handler", "/api/item/7"), ("code", "200")]
+        if scenario.hasSuffix("counter-handle") {
+            for _ in 0..<1_000_000 {
+                CoreMetrics.Counter(label: "sm_requests", dimensions: dimensions, factory: factory).increment()
+            }
+        } else {
+            for i in 0..<1_000_000 {
+                CoreMetrics.Timer(label: "sm_duration", dimensions: dimensions, factory: factory)
+                    .recordNanoseconds(Int64(i & 1023) * 1_000_000)
+            }
+        }
+        sink = factory.registry.render(.text).count
     case "create-100k":
         let family = try! Registry().counter("bench_create", help: "help", labelNames: ["handler", "code"])
         for values in martyLabelSets(100_000) { blackHole(try! family.labels(values)) }
