@@ -13,6 +13,7 @@ struct EndpointContext: Sendable {
     let startedAt: Double
     let maxBodyBytes: Int
     let inFlight: InFlightCounter
+    let gzip: Gzip
 }
 
 /// Answers one connection's requests. Rendering and health checks run on the thread
@@ -120,11 +121,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let rendered = endpoint.registry.render(format)
             return rendered.withBytes { bytes in
                 if ContentNegotiation.allowsGzip(acceptEncoding: acceptEncoding),
-                    let compressed = Gzip.compress(UnsafeRawBufferPointer(bytes))
+                    let compressed = endpoint.gzip.compress(UnsafeRawBufferPointer(bytes), allocator: allocator)
                 {
-                    return Response(
-                        status: .ok, contentType: format.contentType, body: allocator.buffer(bytes: compressed),
-                        gzipped: true)
+                    return Response(status: .ok, contentType: format.contentType, body: compressed, gzipped: true)
                 }
                 var buffer = allocator.buffer(capacity: bytes.count)
                 buffer.writeBytes(UnsafeRawBufferPointer(bytes))

@@ -16,7 +16,7 @@ final class InFlightCounter: Sendable {
 
 /// The embedded HTTP endpoint: `/metrics` and the health probes on the metrics listener,
 /// the health probes on the health listener. It runs on an event-loop thread of its own;
-/// rendering and health checks run on one pool thread; the caller's threads are never
+/// rendering and health checks run on two pool threads; the caller's threads are never
 /// borrowed.
 public final class MetricsEndpoint: @unchecked Sendable {
     public let service: String
@@ -67,14 +67,16 @@ public final class MetricsEndpoint: @unchecked Sendable {
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        // Two pool threads: scrapes (rendering, gzip) and health checks use both cores of a
+        // small machine, and a slow health callback does not hold up a scrape.
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
         let inFlight = InFlightCounter()
         configuration.health.endShutdown()
         let context = EndpointContext(
             service: configuration.service, registry: configuration.registry, health: configuration.health,
             healthStatus: healthStatus, threadPool: threadPool, startedAt: HealthRegistry.now(),
-            maxBodyBytes: configuration.maxBodyBytes, inFlight: inFlight)
+            maxBodyBytes: configuration.maxBodyBytes, inFlight: inFlight, gzip: Gzip())
 
         var channels: [Channel] = []
         do {
