@@ -9,17 +9,30 @@
 ///   the later one gets `_2`, `_3`, … appended.
 public enum Sanitizer {
     public static func metricName(_ label: String) -> String {
-        sanitize(label, allowColon: true)
+        isValid(label, allowColon: true) ? label : sanitize(label, allowColon: true)
     }
 
     public static func labelName(_ name: String) -> String {
-        var result = sanitize(name, allowColon: false)
+        var result = isValid(name, allowColon: false) ? name : sanitize(name, allowColon: false)
         while result.hasPrefix("__") { result.removeFirst() }
         return result
     }
 
     /// Sanitized, de-duplicated and sorted (name, value) pairs.
     public static func dimensions(_ dimensions: [(String, String)], forHistogram: Bool) -> [(String, String)] {
+        // The common case, valid names already in order, costs one pass and no copies.
+        var previous: String? = nil
+        var clean = true
+        for (name, _) in dimensions {
+            guard isValid(name, allowColon: false), !name.hasPrefix("__"), !(forHistogram && name == "le"),
+                previous.map({ $0 < name }) ?? true
+            else {
+                clean = false
+                break
+            }
+            previous = name
+        }
+        if clean { return dimensions }
         var seen: [String: Int] = [:]
         var result: [(String, String)] = []
         for (name, value) in dimensions {
@@ -33,6 +46,18 @@ public enum Sanitizer {
         return result.sorted { $0.0 < $1.0 }
     }
 
+    /// Whether `text` is already a valid name: `[a-zA-Z_:][a-zA-Z0-9_:]*` (no colon for labels).
+    private static func isValid(_ text: String, allowColon: Bool) -> Bool {
+        var first = true
+        for byte in text.utf8 {
+            let letter = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || byte == 0x5F
+            let digit = byte >= 0x30 && byte <= 0x39
+            guard letter || (!first && digit) || (allowColon && byte == 0x3A) else { return false }
+            first = false
+        }
+        return !first
+    }
+
     private static func sanitize(_ text: String, allowColon: Bool) -> String {
         var scalars = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
@@ -42,7 +67,11 @@ public enum Sanitizer {
             scalars.append(allowed ? scalar : "_")
         }
         var result = String(scalars)
-        if result.isEmpty || result.first!.isNumber { result = "_" + result }
+        if let first = result.utf8.first, first >= 0x30 && first <= 0x39 {
+            result = "_" + result
+        } else if result.isEmpty {
+            result = "_"
+        }
         return result
     }
 }
