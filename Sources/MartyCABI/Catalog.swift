@@ -10,20 +10,6 @@ private func catalog(_ pointer: OpaquePointer) -> ServiceMetrics {
     Unmanaged<ServiceMetrics>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
 }
 
-/// Runs `body`, turning its errors into the status codes of the header.
-private func catching(_ function: StaticString, _ body: () throws -> Void) -> Int32 {
-    do {
-        try body()
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: function)
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
-    }
-}
-
 @_cdecl("marty_service_metrics_register")
 public func marty_service_metrics_register(
     _ registryPointer: OpaquePointer?, _ service: UnsafePointer<CChar>?, _ version: UnsafePointer<CChar>?,

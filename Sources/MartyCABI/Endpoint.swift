@@ -32,7 +32,7 @@ public func marty_endpoint_start(
             MARTY_ERR_INVALID_ARGUMENT, "\(function): options were not filled by marty_endpoint_options_init")
     }
     let given = options.pointee
-    do {
+    return catching(function) {
         let service = try string(given.service, function, "options->service").get()
         var configuration = EndpointConfiguration(service: service)
         if given.bind_address != nil {
@@ -46,13 +46,6 @@ public func marty_endpoint_start(
         if given.max_connections != 0 { configuration.maxConnections = Int(given.max_connections) }
         let started = try MetricsEndpoint.start(configuration)
         out.pointee = OpaquePointer(Unmanaged.passRetained(started).toOpaque())
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: function)
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
     }
 }
 

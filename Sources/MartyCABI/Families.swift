@@ -19,19 +19,12 @@ private func newFamily(
 ) -> Int32 {
     guard let registryPointer else { return nullArgument(function, "registry") }
     guard let out else { return nullArgument(function, "out") }
-    do {
+    return catching(function) {
         let name = try string(name, function, "name").get()
         let help = try string(help, function, "help").get()
         let labelNames = try strings(labelNames, labelCount, function, "label_names").get()
         let created = try make(registry(registryPointer), name, help, labelNames)
         out.pointee = OpaquePointer(Unmanaged.passRetained(created).toOpaque())
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: function)
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
     }
 }
 
@@ -93,15 +86,8 @@ public func marty_info_set(
             Int32(MetricError.Kind.labelCount.rawValue),
             "marty_info_set: \(info.name) has \(info.labelNames.count) label name(s) but \(count) value(s) were given")
     }
-    do {
+    return catching("marty_info_set") {
         try info.set(strings(values, count, "marty_info_set", "label_values").get())
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: "marty_info_set")
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_info_set: \(error)")
     }
 }
 

@@ -21,22 +21,15 @@ public func marty_health_set(
     _ timeToLive: Double
 ) -> Int32 {
     let function: StaticString = "marty_health_set"
-    do {
+    return catching(function) {
         let name = try string(name, function, "name").get()
         let text = message == nil ? nil : try string(message, function, "message").get()
         guard timeToLive >= 0 else {
-            return fail(MARTY_ERR_INVALID_VALUE, "\(function): time_to_live_seconds must not be negative")
+            throw StatusError(fail(MARTY_ERR_INVALID_VALUE, "\(function): time_to_live_seconds must not be negative"))
         }
         try HealthRegistry.default.set(
             name, healthy: healthy != 0, message: text, probe: probe(probeValue, function),
             timeToLive: timeToLive == 0 ? nil : timeToLive)
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: function)
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
     }
 }
 
@@ -53,7 +46,7 @@ public func marty_health_register_callback(
 ) -> Int32 {
     let function: StaticString = "marty_health_register_callback"
     guard let callback else { return nullArgument(function, "callback") }
-    do {
+    return catching(function) {
         let name = try string(name, function, "name").get()
         let check = CCallback(function: callback, userData: userData)
         try HealthRegistry.default.register(name, probe: probe(probeValue, function), timeout: timeout) {
@@ -67,28 +60,14 @@ public func marty_health_register_callback(
                 ?? "(message is not valid UTF-8)"
             return (healthy != 0, text.isEmpty ? nil : text)
         }
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: function)
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
     }
 }
 
 @_cdecl("marty_health_remove")
 public func marty_health_remove(_ name: UnsafePointer<CChar>?) -> Int32 {
     let function: StaticString = "marty_health_remove"
-    do {
+    return catching(function) {
         try HealthRegistry.default.remove(string(name, function, "name").get())
-        return MARTY_OK
-    } catch let error as StatusError {
-        return error.status
-    } catch let error as MetricError {
-        return fail(error, in: function)
-    } catch {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
     }
 }
 

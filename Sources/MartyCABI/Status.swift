@@ -72,6 +72,20 @@ func strings(
     return .success(result)
 }
 
+/// Runs `body`, turning its errors into the status codes of the header.
+func catching(_ function: StaticString, _ body: () throws -> Void) -> Int32 {
+    do {
+        try body()
+        return MARTY_OK
+    } catch let error as StatusError {
+        return error.status
+    } catch let error as MetricError {
+        return fail(error, in: function)
+    } catch {
+        return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): \(error)")
+    }
+}
+
 /// A status already recorded with `fail`.
 struct StatusError: Error {
     let status: Int32
