@@ -63,7 +63,8 @@ let package = Package(
             path: "examples/swift",
             exclude: ["run.sh"]
         ),
-        .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics"]),
+        .target(name: "MartyTestSupport", path: "Tests/MartyTestSupport"),
+        .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics", "MartyTestSupport"]),
         .target(
             name: "MartyGRPC",
             dependencies: ["MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2")]
@@ -81,6 +82,7 @@ let package = Package(
                 "MartySwiftMetrics", "MartyMetrics", .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "MartyEndpointTests", dependencies: ["MartyEndpoint", "MartyMetrics", "CZlib"]),
+        .testTarget(
+            name: "MartyEndpointTests", dependencies: ["MartyEndpoint", "MartyMetrics", "CZlib", "MartyTestSupport"]),
     ]
 )

@@ -31,7 +31,7 @@ fi
 
 # ---- Swift --------------------------------------------------------------------------------
 step "swift format lint"
-swift format lint --strict -r Sources Tests/MartyMetricsTests Tests/MartyEndpointTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
+swift format lint --strict -r Sources Tests/MartyTestSupport Tests/MartyMetricsTests Tests/MartyEndpointTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
 
 step "swift build (a warning in our own code fails the run)"
 swift build 2>&1 | tee .build-log.txt | tail -n 3
