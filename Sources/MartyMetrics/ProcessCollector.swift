@@ -17,32 +17,21 @@ public final class ProcessCollector: @unchecked Sendable {
     private var cpuSecondsCounted = 0.0
     private var lastReading: (wallSeconds: Double, cpuSeconds: Double)?
 
-    private static let lock = Lock()
-    nonisolated(unsafe) private static var collectors: [ObjectIdentifier: ProcessCollector] = [:]
-
-    /// Registers the process metrics in `registry` once, and adds the catalog's gauges of
-    /// a service to the ones it keeps up to date.
-    static func install(in registry: Registry, cpuPercent: Gauge, memoryBytes: Gauge) {
-        lock.withLock {
-            if let collector = collectors[ObjectIdentifier(registry)] {
-                collector.lock.withLock { collector.catalogGauges.append((cpuPercent, memoryBytes)) }
-                return
-            }
-            guard let collector = try? ProcessCollector(registry: registry) else { return }
-            collector.catalogGauges.append((cpuPercent, memoryBytes))
-            collectors[ObjectIdentifier(registry)] = collector
+    /// Registers the process metrics in `registry`, once; later calls return the same
+    /// collector.
+    @discardableResult
+    public static func install(in registry: Registry) throws(MetricError) -> ProcessCollector {
+        try registry.attachment("ProcessCollector") { () throws(MetricError) in
+            let collector = try ProcessCollector(registry: registry)
             registry.addCollector { collector.collect() }
+            return collector
         }
     }
 
-    /// The process metrics alone, for a registry without the Marty catalog.
-    public static func install(in registry: Registry) throws(MetricError) {
-        try lock.withLock { () throws(MetricError) in
-            guard collectors[ObjectIdentifier(registry)] == nil else { return }
-            let collector = try ProcessCollector(registry: registry)
-            collectors[ObjectIdentifier(registry)] = collector
-            registry.addCollector { collector.collect() }
-        }
+    /// Adds a service's catalog gauges to the ones refreshed at every rendering.
+    func keepUpToDate(cpuPercent: Gauge, memoryBytes: Gauge) {
+        lock.withLock { catalogGauges.append((cpuPercent, memoryBytes)) }
+        collect()
     }
 
     private init(registry: Registry) throws(MetricError) {

@@ -9,6 +9,10 @@ public final class Registry: @unchecked Sendable {
     private var claimedNames: [String: String] = [:]
     private var sortedCache: [MetricFamily]? = []
     private var collectors: [@Sendable () -> Void] = []
+    /// Objects made once per registry (the catalog of each service, the process collector).
+    /// A lock of its own: making one registers families, which takes `lock`.
+    private let attachmentLock = Lock()
+    private var attachments: [String: AnyObject] = [:]
 
     public init() {}
 
@@ -64,6 +68,18 @@ public final class Registry: @unchecked Sendable {
 
     func runCollectors() {
         for collect in lock.withLock({ collectors }) { collect() }
+    }
+
+    /// The object attached under `key`, made by `make` on first use. It lives as long as
+    /// the registry: a cache keyed by the registry's address would hand a freed registry's
+    /// objects to a new one at the same address.
+    func attachment<T: AnyObject>(_ key: String, orMake make: () throws(MetricError) -> T) throws(MetricError) -> T {
+        try attachmentLock.withLock { () throws(MetricError) -> T in
+            if let existing = attachments[key] { return existing as! T }
+            let made = try make()
+            attachments[key] = made
+            return made
+        }
     }
 
     /// The registered family with this (base) name.

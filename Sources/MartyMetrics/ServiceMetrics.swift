@@ -20,9 +20,6 @@ public final class ServiceMetrics: @unchecked Sendable {
     public let databaseConnections: GaugeFamily
     public let info: InfoFamily
 
-    private static let lock = Lock()
-    nonisolated(unsafe) private static var registered: [ObjectIdentifier: [String: ServiceMetrics]] = [:]
-
     /// The catalog for `service` in `registry`, registered on first use (with the process
     /// collector) and shared afterwards. `version` and `extraInfo` go into
     /// `marty_service_info` on first registration.
@@ -31,13 +28,17 @@ public final class ServiceMetrics: @unchecked Sendable {
         registry: Registry = .default
     ) throws(MetricError) -> ServiceMetrics {
         guard !service.isEmpty else { throw MetricError(.invalidArgument, "service name is empty") }
-        return try lock.withLock { () throws(MetricError) -> ServiceMetrics in
-            if let existing = registered[ObjectIdentifier(registry)]?[service] { return existing }
-            let metrics = try ServiceMetrics(
-                service: service, version: version, extraInfo: extraInfo, registry: registry)
-            registered[ObjectIdentifier(registry), default: [:]][service] = metrics
-            return metrics
+        var created = false
+        let metrics = try registry.attachment("ServiceMetrics \(service)") { () throws(MetricError) in
+            created = true
+            return try ServiceMetrics(service: service, version: version, extraInfo: extraInfo, registry: registry)
         }
+        if created {
+            // Outside the attachment lock, which installing the collector takes too.
+            try ProcessCollector.install(in: registry).keepUpToDate(
+                cpuPercent: metrics.cpuUsagePercent, memoryBytes: metrics.memoryUsageBytes)
+        }
+        return metrics
     }
 
     private init(service: String, version: String, extraInfo: [String: String], registry: Registry) throws(MetricError)
@@ -102,7 +103,6 @@ public final class ServiceMetrics: @unchecked Sendable {
             _ = try info.labels([service, version] + extraInfo.keys.sorted().map { extraInfo[$0]! })
         }
         healthStatus.set(1)
-        ProcessCollector.install(in: registry, cpuPercent: cpuUsagePercent, memoryBytes: memoryUsageBytes)
     }
 
     /// The family registered under `name` (by an earlier service in this registry, or by

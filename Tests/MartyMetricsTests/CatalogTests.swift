@@ -124,3 +124,26 @@ import Testing
         }
     }
 }
+
+@Suite struct CatalogLifetimeTests {
+    @Test func aNewRegistryNeverGetsTheCatalogOfAFreedOne() throws {
+        // A freed registry's address is soon reused: the catalog cache must not mistake a new
+        // registry at that address for the old one.
+        var freedAddress: ObjectIdentifier? = nil
+        do {
+            let old = Registry()
+            _ = try ServiceMetrics.register(service: "svc", registry: old)
+            freedAddress = ObjectIdentifier(old)
+        }
+        var kept: [Registry] = []
+        var reused: Registry? = nil
+        for _ in 0..<10_000 where reused == nil {
+            let candidate = Registry()
+            if ObjectIdentifier(candidate) == freedAddress { reused = candidate } else { kept.append(candidate) }
+        }
+        let registry = try #require(reused, "no new registry took the freed one's address")
+        let metrics = try ServiceMetrics.register(service: "svc", registry: registry)
+        #expect(registry.family(named: "marty_grpc_requests") === metrics.requests)
+        #expect(registry.renderString().contains("# TYPE process_cpu_seconds_total counter"))
+    }
+}
