@@ -140,15 +140,24 @@ public class MetricFamily: @unchecked Sendable {
         let matcher = NulTerminatedMatcher(values: values)
         if let found = probe(hash: hash, matcher) { return found }
         return try create(hash: hash, matcher) { () throws(MetricError) in
-            try values.enumerated().map { (index, value) throws(MetricError) in
-                guard let text = String(validatingCString: UnsafeRawPointer(value!).assumingMemoryBound(to: CChar.self))
-                else {
-                    throw MetricError(
-                        .invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
-                }
-                return Array(text.utf8)
-            }
+            try strings(nulTerminated: values).map { Array($0.utf8) }
         }
+    }
+
+    /// NUL-terminated label values as strings; NULL and bytes that are not UTF-8 are refused.
+    private func strings(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError)
+        -> [String]
+    {
+        var strings: [String] = []
+        for (index, value) in values.enumerated() {
+            guard let value else { throw MetricError(.invalidArgument, "label value of \(name) is NULL") }
+            guard let text = String(validatingCString: UnsafeRawPointer(value).assumingMemoryBound(to: CChar.self))
+            else {
+                throw MetricError(.invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
+            }
+            strings.append(text)
+        }
+        return strings
     }
 
     private func create<M: SeriesMatcher>(
@@ -200,16 +209,7 @@ public class MetricFamily: @unchecked Sendable {
     /// Removes the series named by NUL-terminated values; `notFound` if there is none.
     public func remove(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError) {
         try checkCount(values.count)
-        var strings: [String] = []
-        for (index, value) in values.enumerated() {
-            guard let value else { throw MetricError(.invalidArgument, "label value of \(name) is NULL") }
-            guard let text = String(validatingCString: UnsafeRawPointer(value).assumingMemoryBound(to: CChar.self))
-            else {
-                throw MetricError(.invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
-            }
-            strings.append(text)
-        }
-        try remove(strings)
+        try remove(strings(nulTerminated: values))
     }
 
     /// Removes every series; their handles keep working, unseen.
