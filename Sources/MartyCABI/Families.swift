@@ -55,6 +55,13 @@ public func marty_histogram_family_new(
     _ boundCount: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
     if bounds == nil && boundCount != 0 { return nullArgument("marty_histogram_family_new", "bounds") }
+    // Checked before the bounds are read: a wrong count must not read past the caller's array.
+    guard (0...HistogramBuckets.maximumBoundCount).contains(boundCount) else {
+        return fail(
+            Int32(MetricError.Kind.invalidBuckets.rawValue),
+            "marty_histogram_family_new: bound_count \(UInt(bitPattern: boundCount)) is more than the \(HistogramBuckets.maximumBoundCount) bounds a histogram may have"
+        )
+    }
     let given = bounds.map { Array(UnsafeBufferPointer(start: $0, count: boundCount)) }
     return newFamily("marty_histogram_family_new", registry, name, help, labelNames, labelCount, out) {
         (registry, name, help, labels) throws(MetricError) in

@@ -6,7 +6,7 @@ public struct HistogramBuckets: Sendable {
     public static let defaultBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     /// Series may use this many cells per shard: bounds, +Inf and the sum.
-    static let maximumBoundCount = CellArena.stride - 2
+    public static let maximumBoundCount = CellArena.stride - 2
 
     public let bounds: [Double]
 

@@ -580,6 +580,20 @@ int main(void) {
             EXPECT(out == SENTINEL_PTR, "bad bounds %zu: out-parameter written", i);
         }
         EXPECT(render_contains(r, "bi_bounds") == 0, "a histogram with bad bounds was registered");
+
+        /* A count beyond the limit is refused before the (short) array is read. */
+        static const double two[2] = {1, 2};
+        const size_t wrong_counts[] = {SIZE_MAX, 1000000, 4095};
+        for (size_t i = 0; i < sizeof wrong_counts / sizeof wrong_counts[0]; i++) {
+            marty_family *out = SENTINEL_PTR;
+            EXPECT_ERR2_ISOLATED(marty_histogram_family_new(r, "bi_bounds_count", "", NULL, 0, two, wrong_counts[i], &out),
+                                 MARTY_ERR_INVALID_BUCKETS, -1, "4094|bound");
+        }
+        /* Non-NULL bounds with a count of 0: the +Inf bucket only. */
+        marty_family *inf_only = NULL;
+        EXPECT_OK(marty_histogram_family_new(r, "bi_inf_only", "", NULL, 0, two, 0, &inf_only));
+        EXPECT(render_contains(r, "bi_inf_only_bucket{le=\"+Inf\"} 0\n") == 1, "+Inf-only histogram");
+        if (inf_only) marty_family_release(inf_only);
     }
 
     /* ---- Registration clashes ---- */
