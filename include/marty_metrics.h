@@ -23,6 +23,7 @@
  *
  * Naming rules (checked at creation, each failure names the rule):
  *  - metric names match [a-zA-Z_:][a-zA-Z0-9_:]*;
+ *  - a family has at most 64 label names (a larger count is MARTY_ERR_INVALID_ARGUMENT);
  *  - label names match [a-zA-Z_][a-zA-Z0-9_]*, do not start with "__" (reserved), are not
  *    repeated within one family, and are not "le" on a histogram;
  *  - a counter's name is given without "_total": a trailing "_total" is dropped (as

@@ -47,14 +47,23 @@ func string(
     return .success(text)
 }
 
+/// The most label names (or values) one family may have through the C interface.
+let maximumLabelCount = 64
+
 /// An array of `count` C strings as Swift strings; NULL is allowed only when `count` is 0.
 func strings(
     _ pointer: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ function: StaticString, _ argument: StaticString
 ) -> Result<[String], StatusError> {
     if count == 0 { return .success([]) }
-    guard count > 0 else {
+    // A bound on the count keeps a wrong one (SIZE_MAX, a length in bytes) from reading far
+    // past the caller's array.
+    guard count > 0, count <= maximumLabelCount else {
         return .failure(
-            StatusError(fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): the count of \(argument) is out of range")))
+            StatusError(
+                fail(
+                    MARTY_ERR_INVALID_ARGUMENT,
+                    "\(function): the count of \(argument) (\(UInt(bitPattern: count))) is out of range: at most \(maximumLabelCount)"
+                )))
     }
     guard let pointer else { return .failure(StatusError(nullArgument(function, argument))) }
     var result: [String] = []

@@ -589,6 +589,10 @@ int main(void) {
             EXPECT_ERR2_ISOLATED(marty_histogram_family_new(r, "bi_bounds_count", "", NULL, 0, two, wrong_counts[i], &out),
                                  MARTY_ERR_INVALID_BUCKETS, -1, "4094|bound");
         }
+        /* A label count far beyond the caller's array is refused before it is read. */
+        static const char *const one_name[1] = {"a"};
+        EXPECT_ERR2_ISOLATED(marty_counter_family_new(r, "bi_label_count", "", one_name, 1000000, &(marty_family *){NULL}),
+                             MARTY_ERR_INVALID_ARGUMENT, -1, "64|range");
         /* Non-NULL bounds with a count of 0: the +Inf bucket only. */
         marty_family *inf_only = NULL;
         EXPECT_OK(marty_histogram_family_new(r, "bi_inf_only", "", NULL, 0, two, 0, &inf_only));
