@@ -14,9 +14,20 @@
  *  - Handles are opaque. A registry is owned by whoever created it. A family handle returned
  *    by a *_family_new call holds one reference owned by the caller (release it with
  *    marty_family_release); the registry it is registered in holds its own. Series handles
- *    (marty_counter, marty_gauge, marty_histogram) are borrowed from their family and stay
- *    valid as long as the family does, even after the series is removed or the family is
- *    unregistered: recording into such a handle is then harmless and invisible.
+ *    (marty_counter, marty_gauge, marty_histogram) are borrowed from their family. Once a
+ *    series is removed (marty_family_remove, marty_family_clear, marty_info_set) or its
+ *    family is freed, its memory is given back and reused for other series; a handle to it
+ *    stays safe to pass: recording into it returns MARTY_OK and changes nothing, reading it
+ *    (marty_counter_value, marty_gauge_value, marty_histogram_read, ...) returns
+ *    MARTY_ERR_NOT_FOUND once the memory was reused. A handle carries a 16-bit generation
+ *    of its series' memory, so that holds unless the same memory served 65,536 later series
+ *    while the handle was kept. Getting the series again (marty_counter_get, ...) gives a
+ *    new handle.
+ *  - Threads: every function may be called from any thread at any time, concurrently with
+ *    any other (recording with removal, lookup with clear, render with everything).
+ *  - fork(): the library takes its locks around fork() (pthread_atfork), so a child never
+ *    inherits one held by another thread; the child may go on recording, rendering and
+ *    starting an endpoint of its own.
  *  - Recording on a series handle (inc, add, set, observe) takes no lock and allocates
  *    nothing; it is safe from any number of threads at once.
  *  - Loading the library starts no thread and installs no signal handler.
@@ -101,7 +112,10 @@ int marty_registry_new(marty_registry **out);
 /*
  * Frees a registry made by marty_registry_new. Families registered in it stay valid for as
  * long as their callers hold them. Freeing the default registry or NULL is MARTY_ERR_INVALID_ARGUMENT
- * resp. MARTY_ERR_NULL_ARGUMENT and changes nothing.
+ * resp. MARTY_ERR_NULL_ARGUMENT and changes nothing. A registry that a catalog
+ * (marty_service_metrics_register) or a running endpoint uses is kept alive by them: the call
+ * then only drops the caller's reference, and the catalog handle keeps working; the
+ * registry handle itself must not be used again either way.
  */
 int marty_registry_free(marty_registry *registry);
 
@@ -159,13 +173,14 @@ int marty_info_set(marty_family *family, const char *const *label_values, size_t
 int marty_family_kind(const marty_family *family, int *out);
 
 /*
- * Removes the series with these label values from the family. Its handle stays valid but no
- * longer shows. MARTY_ERR_NOT_FOUND if there is no such series.
+ * Removes the series with these label values from the family: it no longer shows, and its
+ * memory is given back (handles to it record nothing; see the conventions). Safe while other
+ * threads record into it or look it up. MARTY_ERR_NOT_FOUND if there is no such series.
  */
 int marty_family_remove(marty_family *family, const char *const *label_values,
                         size_t label_count);
 
-/* Removes every series of the family (handles stay valid, as for marty_family_remove). */
+/* Removes every series of the family (their handles record nothing, as for marty_family_remove). */
 int marty_family_clear(marty_family *family);
 
 /* Registers an unregistered family in `registry` (MARTY_ERR_CONFLICT on a clash). */
@@ -175,8 +190,8 @@ int marty_registry_register(marty_registry *registry, marty_family *family);
 int marty_registry_unregister(marty_registry *registry, marty_family *family);
 
 /*
- * Drops the caller's reference to the family. The family and its series handles are freed
- * when no registry holds it either. Series handles of a released family must not be used.
+ * Drops the caller's reference to the family. The family and its series are freed when no
+ * registry holds it either; its series handles then record nothing (see the conventions).
  */
 int marty_family_release(marty_family *family);
 
@@ -260,7 +275,8 @@ typedef struct marty_service_metrics marty_service_metrics;
 /*
  * Registers the catalog for `service` in `registry` (NULL: the default registry) on the first
  * call, with `version` (NULL: "unknown") in marty_service_info; later calls for the same
- * service and registry return the same handle. The handle lives as long as the process.
+ * service and registry return the same handle. The handle lives as long as the process, and keeps its registry alive (see
+ * marty_registry_free).
  * MARTY_ERR_CONFLICT if a catalog name is registered with another type or labels.
  */
 int marty_service_metrics_register(marty_registry *registry, const char *service,
@@ -299,8 +315,9 @@ enum marty_probe {
 /*
  * Sets a named check of the process's health registry (what /health, /health/live and
  * /health/ready report). `healthy` is 0 or 1; `message` may be NULL. With
- * `time_to_live_seconds` > 0 the check fails once that long passes without another set; 0
- * means it never goes stale.
+ * `time_to_live_seconds` > 0 the check fails once that long passes without another set
+ * (measured on CLOCK_MONOTONIC); 0 means it never goes stale; negative, NaN, infinite or over
+ * 1e9 is MARTY_ERR_INVALID_ARGUMENT.
  */
 int marty_health_set(const char *name, int healthy, const char *message, int probe,
                      double time_to_live_seconds);
@@ -308,22 +325,41 @@ int marty_health_set(const char *name, int healthy, const char *message, int pro
 /*
  * A check answered at probe time: returns non-zero when healthy, and may write a
  * NUL-terminated message of at most `message_capacity` bytes (including the NUL) into
- * `message`. It runs on a thread of the library's, never on the caller's.
+ * `message`. It runs on one of the library's health worker threads (at most 4, created at
+ * the first run, never at load), never on the caller's and never on a thread that renders
+ * /metrics.
  */
 typedef int (*marty_health_callback)(void *user_data, char *message, size_t message_capacity);
 
 /*
- * Registers a callback check. It must answer within `timeout_seconds` (> 0) or the check
- * fails ("timed out"); while a timed-out run is still going it is not started again.
- * `user_data` is passed back as is and must stay valid until the check is removed.
+ * Registers a callback check (replacing any check of that name). A check has at most one run
+ * in flight: probes that arrive during a run (liveness and readiness at the same moment)
+ * share it and get its answer. A run must answer within `timeout_seconds` (> 0, at most 1e9;
+ * NaN, infinite or out of range is MARTY_ERR_INVALID_ARGUMENT) of its start or the check
+ * fails ("timed out"); while a run past its limit is still going (a hung callback holds one
+ * worker), probes fail at once and no new run starts. Only the probes the check counts for
+ * run it: /health/live never waits for a MARTY_PROBE_READINESS check. /metrics never runs
+ * callbacks: marty_service_health_status shows each callback check's last completed answer,
+ * and a scrape that finds it older than 5 s starts a new run in the background (seen by the
+ * next scrape). Time limits are measured on CLOCK_MONOTONIC. After fork() the child forgets
+ * runs in flight and starts new workers when needed. `user_data` is passed back as is and
+ * must stay valid until the check is removed.
  */
 int marty_health_register_callback(const char *name, marty_health_callback callback,
                                    void *user_data, int probe, double timeout_seconds);
 
-/* Removes a check; MARTY_ERR_NOT_FOUND if there is none by that name. */
+/*
+ * Removes a check; MARTY_ERR_NOT_FOUND if there is none by that name. Once it returns the
+ * callback is never called again: a run in progress is waited for (so a callback that never
+ * returns makes this wait too), except when the callback itself calls it.
+ */
 int marty_health_remove(const char *name);
 
-/* Evaluates every check now (callbacks included). Each out pointer may be NULL. */
+/*
+ * Evaluates every check now, running the callback checks (or joining their runs in flight)
+ * and waiting for them at most their time limits; then fills the outs (each may be NULL).
+ * Do not call it from inside a health callback (it would wait for its own run).
+ */
 int marty_health_status(int *healthy, int *live, int *ready);
 
 /* ---- The embedded HTTP endpoint ------------------------------------------------------------ */
@@ -344,7 +380,10 @@ typedef struct marty_endpoint_options {
     int separate_health_listener; /* 1 (default): health probes on their own port too */
     marty_registry *registry;     /* NULL: the default registry */
     double idle_timeout_seconds;  /* quiet connections are closed after this; 0: 10 s */
-    int max_connections;          /* per listener; 0: 256 */
+    int max_connections;          /* per listener; 0: 256 (see below: the oldest is evicted) */
+    /* Fields added in 0.2 (a struct_size of an older header leaves them at their defaults). */
+    double request_head_timeout_seconds; /* a request must be read in full within this; 0: 10 s */
+    double shutdown_grace_seconds;       /* marty_endpoint_stop lets responses finish this long; 0: 2 s */
 } marty_endpoint_options;
 
 /* Fills `options` with the defaults (service NULL, ports MARTY_PORT_DEFAULT, ...). */
@@ -357,6 +396,16 @@ void marty_endpoint_options_init(marty_endpoint_options *options);
  * health port. A taken port is MARTY_ERR_ADDRESS_IN_USE with a message naming the port and
  * the Marty service the table gives it to. With MARTY_METRICS_ENABLED=false nothing listens,
  * the call succeeds and the ports read 0. Free the endpoint with marty_endpoint_free.
+ *
+ * Time options (idle, request head, shutdown grace) that are NaN, infinite, negative or over
+ * 1e9 s are MARTY_ERR_INVALID_ARGUMENT (0 means the default). Against hostile clients: a
+ * request (head and body) must be read within request_head_timeout_seconds of its first byte
+ * however slowly it trickles (else 408 and close); a listener with max_connections open
+ * evicts the oldest connection that is not being answered (still sending its request, or
+ * idle) rather than refusing the new one, so probes and scrapes get through while hundreds
+ * of trickling connections are open; only when every connection is being answered is a new
+ * one refused (503). Concurrent scrapes of the same format and encoding share one render;
+ * at most two renders run at once.
  */
 int marty_endpoint_start(const marty_endpoint_options *options, marty_endpoint **out);
 

@@ -1,11 +1,12 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyShims
 import MartyMetrics
 
-// Series handles point at memory their Swift series own — a counter's cells, a gauge's
-// cell, a histogram's cmarty_histogram — borrowed from the family, which never frees a
-// series while it lives. The recording calls on them are in C (Sources/CMartyRecording).
+// A series handle is the series' cells tagged with their generation (cmarty_make_handle):
+// once the series is removed and freed, calls on the handle find the generation changed and
+// record nothing. The recording calls on them are in C (Sources/CMartyRecording).
 
 /// The shared body of the *_get calls.
 @inline(__always)
@@ -64,9 +65,9 @@ public func marty_histogram_get(
 /// What a C caller's handle for `series` points at.
 private func handle(of series: SeriesBase) -> OpaquePointer {
     switch series {
-    case let counter as Counter: return OpaquePointer(counter.cells)
-    case let gauge as Gauge: return OpaquePointer(gauge.cell)
-    case let histogram as Histogram: return OpaquePointer(histogram.cHandle)
+    case let counter as Counter: return OpaquePointer(cmarty_make_handle(counter.cells))
+    case let gauge as Gauge: return OpaquePointer(cmarty_make_handle(gauge.cell))
+    case let histogram as Histogram: return OpaquePointer(cmarty_make_handle(histogram.cells))
     default: return OpaquePointer(Unmanaged.passUnretained(series).toOpaque())
     }
 }

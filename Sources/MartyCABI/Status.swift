@@ -16,7 +16,8 @@ let MARTY_ERR_INVALID_ARGUMENT: Int32 = 11
 /// Records `message` as the calling thread's error and returns `status`.
 @inline(never)
 func fail(_ status: Int32, _ message: String) -> Int32 {
-    let buffer = UnsafeMutableRawBufferPointer(start: cmarty_error_buffer(), count: Int(CMARTY_ERROR_MESSAGE_CAPACITY))
+    guard let start = cmarty_error_buffer() else { return status }  // out of memory: no message
+    let buffer = UnsafeMutableRawBufferPointer(start: start, count: Int(CMARTY_ERROR_MESSAGE_CAPACITY))
     let utf8 = Array(message.utf8)
     var length = min(utf8.count, buffer.count - 1)
     // Never cut a UTF-8 sequence in half: back up to the start of a code point.
@@ -120,7 +121,9 @@ private let statusDescriptions: [StaticString] = [
 
 @_cdecl("marty_errmsg")
 public func marty_errmsg() -> UnsafePointer<CChar> {
-    UnsafePointer(cmarty_error_buffer())
+    if let buffer = cmarty_error_buffer() { return UnsafePointer(buffer) }
+    let empty: StaticString = ""
+    return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 @_cdecl("marty_status_string")

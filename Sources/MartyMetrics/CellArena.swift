@@ -1,56 +1,89 @@
 import CMartyShims
 
-/// Hands out sharded 64-bit cells for counters and histograms.
+/// Hands out 64-bit cells for series: `width` contiguous cells in each of `rows` rows.
 ///
-/// A series gets `width` contiguous cells in every shard. All shards of one chunk live in
-/// one allocation, `stride` cells apart, so a series keeps a single base pointer and finds
-/// its shard's cells at `base + shard * stride`. Threads on different shards write to
-/// different cache lines, and a series costs `shards * width * 8` bytes, not a padded
-/// cache line per shard.
+/// All rows of one chunk live in one allocation, `stride` cells apart, so a series keeps a
+/// single base pointer (its row-1 cells) and finds row r's cells at `base + (r - 1) * stride`.
+/// Row 0 is the series' header: its first cell holds the block's generation, which C handles
+/// carry and check (see cmarty_handle_cells), the other cells what the series keeps beside
+/// its values (a histogram's bounds). The sharded arena has one row per shard after the
+/// header: threads on different shards write to different cache lines, and a series costs
+/// `(shards + 1) * width * 8` bytes.
+///
+/// Releasing a block bumps its generation at once, so C handles to it stop recording; the
+/// block is handed out again only after `cmarty_synchronize()`, when no C call that checked
+/// the old generation can still be writing into it, and it is zeroed then.
 @usableFromInline
 final class CellArena: @unchecked Sendable {
-    static let shared = CellArena()
+    static let shared = CellArena(rows: Int(cmarty_shard_count()) + 1)
+    /// Gauges are set as a whole, so they are not sharded: a header and one value row.
+    static let gauges = CellArena(rows: 2)
 
-    /// Cells per shard in one chunk: the largest `width` one series may ask for.
+    /// Cells per row in one chunk: the largest `width` one series may ask for.
     @inlinable static var stride: Int { Int(CMARTY_CELL_STRIDE) }
 
-    let shardCount: Int
-    private let lock = Lock()
+    let rows: Int
+    private let lock = Lock(.cellArena)
     private var chunks: [UnsafeMutablePointer<UInt64>] = []
     private var bumpNext = CellArena.stride  // no chunk yet
-    private var freeLists: [Int: [UnsafeMutablePointer<UInt64>]] = [:]
+    /// Blocks that may be handed out again, by width.
+    private var reusable: [Int: [UnsafeMutablePointer<UInt64>]] = [:]
+    /// Released blocks that C calls may still be writing into, by width.
+    private var retired: [Int: [UnsafeMutablePointer<UInt64>]] = [:]
+    private var retiredCount = 0
 
-    private init() {
-        shardCount = Int(cmarty_shard_count())
+    private init(rows: Int) {
+        self.rows = rows
     }
 
-    /// Zeroed cells: `width` in each shard, starting at the returned shard-0 base.
+    /// Shard rows of a series' cells (the rows after the header).
+    var shardCount: Int { rows - 1 }
+
+    /// Zeroed cells: `width` in each row; returns the row-1 base. The header's first cell
+    /// (the generation) is kept.
     func allocate(width: Int) -> UnsafeMutablePointer<UInt64> {
         precondition(width > 0 && width <= Self.stride)
         return lock.withLock {
-            if var list = freeLists[width], let base = list.popLast() {
-                freeLists[width] = list
+            if reusable[width, default: []].isEmpty && retiredCount > 0 {
+                // Every block released so far becomes reusable once no C call can be in it.
+                cmarty_synchronize()
+                for (retiredWidth, blocks) in retired { reusable[retiredWidth, default: []].append(contentsOf: blocks) }
+                retired.removeAll(keepingCapacity: true)
+                retiredCount = 0
+            }
+            if let base = reusable[width]?.popLast() {
+                let header = base - Self.stride
+                (header + 1).update(repeating: 0, count: width - 1)
+                for row in 1..<rows { (header + row * Self.stride).update(repeating: 0, count: width) }
                 return base
             }
             if bumpNext + width > Self.stride {
-                let cells = shardCount * Self.stride
+                let cells = rows * Self.stride
                 let raw = UnsafeMutableRawPointer.allocate(
                     byteCount: cells * MemoryLayout<UInt64>.stride, alignment: 128)
                 let chunk = raw.initializeMemory(as: UInt64.self, repeating: 0, count: cells)
                 chunks.append(chunk)
                 bumpNext = 0
             }
-            let base = chunks[chunks.count - 1] + bumpNext
+            let base = chunks[chunks.count - 1] + Self.stride + bumpNext
             bumpNext += width
             return base
         }
     }
 
-    /// Returns cells to the arena, zeroed for their next owner.
+    /// Gives cells back. C handles to them stop recording at once; the cells are reused
+    /// once no C call can still be writing into them.
     func release(_ base: UnsafeMutablePointer<UInt64>, width: Int) {
-        for shard in 0..<shardCount {
-            (base + shard * Self.stride).update(repeating: 0, count: width)
+        let header = base - Self.stride
+        cmarty_store_u64(header, cmarty_load_u64(header) &+ 1)
+        lock.withLock {
+            retired[width, default: []].append(base)
+            retiredCount += 1
         }
-        lock.withLock { freeLists[width, default: []].append(base) }
+    }
+
+    /// The generation C handles to this block carry.
+    static func generation(of base: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        cmarty_load_u64(base - stride)
     }
 }

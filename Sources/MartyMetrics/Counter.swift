@@ -5,8 +5,8 @@ import CMartyShims
 public final class Counter: SeriesBase, @unchecked Sendable {
     @usableFromInline static let width = 2
     /// Shard 0's cells: `[count, fractional bits]`; shard s's at `+ s * CellArena.stride`.
-    /// C callers' handles point here.
-    public let cells: UnsafeMutablePointer<UInt64>
+    /// C callers' handles point here. The series owns them until it is freed.
+    @usableFromInline package let cells: UnsafeMutablePointer<UInt64>
 
     override init(identity: SeriesIdentity) {
         cells = CellArena.shared.allocate(width: Self.width)

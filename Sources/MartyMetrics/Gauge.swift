@@ -2,17 +2,16 @@ import CMartyShims
 
 /// A gauge series: one double that can be set, or moved up and down.
 public final class Gauge: SeriesBase, @unchecked Sendable {
-    /// A gauge is set as a whole, so it is not sharded: one cell of its own. C callers'
-    /// handles point at it.
-    public let cell: UnsafeMutablePointer<UInt64>
+    /// A gauge is set as a whole, so it is not sharded: one cell of the gauge arena. C
+    /// callers' handles point at it. The series owns it until it is freed.
+    @usableFromInline package let cell: UnsafeMutablePointer<UInt64>
 
     override init(identity: SeriesIdentity) {
-        cell = .allocate(capacity: 1)
-        cell.initialize(to: 0)
+        cell = CellArena.gauges.allocate(width: 1)
         super.init(identity: identity)
     }
 
-    deinit { cell.deallocate() }
+    deinit { CellArena.gauges.release(cell, width: 1) }
 
     @inlinable
     public func set(_ value: Double) { cmarty_store_double(cell, value) }

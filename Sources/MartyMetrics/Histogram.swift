@@ -31,44 +31,27 @@ public struct HistogramBuckets: Sendable {
     }
 }
 
-/// Bucket bounds in raw memory, shared by a family's series, each of which keeps it alive
-/// (a Swift caller may hold a series longer than its family).
-final class BoundsStorage: Sendable {
-    nonisolated(unsafe) let pointer: UnsafeMutablePointer<Double>
-    let count: Int
-
-    init(_ bounds: [Double]) {
-        count = bounds.count
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(from: bounds, count: count)
-    }
-
-    deinit { pointer.deallocate() }
-}
-
 /// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf)
 /// and the sum; `_count` is never stored but summed from the buckets, so a reading always
 /// shows `_count` equal to the `+Inf` bucket.
 public final class Histogram: SeriesBase, @unchecked Sendable {
-    @usableFromInline let cells: UnsafeMutablePointer<UInt64>
+    /// Shard 0's cells; C callers' handles point here. The header row before them holds
+    /// `[generation, bound count, bounds...]`, which C calls read (see CMartyShims.h).
+    @usableFromInline package let cells: UnsafeMutablePointer<UInt64>
     @usableFromInline let bounds: UnsafePointer<Double>
     @usableFromInline let boundCount: Int
-    private let boundsStorage: BoundsStorage
-    /// What a C caller's handle points at.
-    public let cHandle: UnsafeMutablePointer<cmarty_histogram>
 
-    init(identity: SeriesIdentity, bounds: BoundsStorage) {
-        boundsStorage = bounds
-        self.bounds = UnsafePointer(bounds.pointer)
-        self.boundCount = bounds.count
+    init(identity: SeriesIdentity, bounds: [Double]) {
+        boundCount = bounds.count
         cells = CellArena.shared.allocate(width: boundCount + 2)
-        cHandle = .allocate(capacity: 1)
-        cHandle.initialize(to: cmarty_histogram(cells: cells, bounds: self.bounds, bound_count: boundCount))
+        let header = cells - CellArena.stride
+        cmarty_store_u64(header + 1, UInt64(boundCount))
+        for (index, bound) in bounds.enumerated() { (header + 2 + index).pointee = bound.bitPattern }
+        self.bounds = UnsafeRawPointer(header + 2).assumingMemoryBound(to: Double.self)
         super.init(identity: identity)
     }
 
     deinit {
-        cHandle.deallocate()
         CellArena.shared.release(cells, width: boundCount + 2)
     }
 

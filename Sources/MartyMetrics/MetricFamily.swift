@@ -9,9 +9,11 @@ public enum MetricKind: Int, Sendable {
 
 /// A named metric with fixed label names: the parent of its series.
 ///
-/// Looking up an existing series probes a lock-free table; creating or removing one takes
-/// the family's lock. A series, once created, lives as long as its family, even after it
-/// is removed: C callers hold borrowed pointers to series and must never see one freed.
+/// Looking up an existing series probes a lock-free table inside a read section; creating
+/// or removing one takes the family's lock. What a removal or a clear unlinks (series, old
+/// tables) is retired and freed after `cmarty_synchronize()`, once no lookup can still be
+/// reading it. A Swift caller that holds a removed series keeps it (and its cells) alive;
+/// C handles carry a generation and stop recording once the series is freed.
 public class MetricFamily: @unchecked Sendable {
     /// The base name: a counter's without `_total`, an info's without the `_info` its
     /// exposition adds.
@@ -22,14 +24,15 @@ public class MetricFamily: @unchecked Sendable {
     /// Histogram bounds; empty for other kinds.
     public let bucketBounds: [Double]
 
-    let lock = Lock()
+    let lock = Lock(.family)
     /// The address of the current `SeriesTable`, published with release stores.
     private let currentTable: UnsafeMutablePointer<UInt>
-    private var tables: [SeriesTable] = []
+    private var table: SeriesTable
     private var live: [SeriesBase] = []
-    private var removed: [SeriesBase] = []
+    /// Unlinked series and tables that a lookup may still be reading; freed in batches.
+    private var retired: [AnyObject] = []
+    private static let retiredBatch = 64
     private var sortedCache: [SeriesBase]? = []
-    private let boundsStorage: BoundsStorage
 
     init(name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = [])
         throws(MetricError)
@@ -41,10 +44,8 @@ public class MetricFamily: @unchecked Sendable {
         self.labelNames = labelNames
         self.kind = kind
         self.bucketBounds = bucketBounds
-        boundsStorage = BoundsStorage(bucketBounds)
         currentTable = .allocate(capacity: 1)
-        let table = SeriesTable(capacity: 8)
-        tables.append(table)
+        table = SeriesTable(capacity: 8)
         currentTable.initialize(to: UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()))
         // An unlabelled metric shows from the start (at 0), as in prometheus_client.
         if labelNames.isEmpty { _ = try? series([]) }
@@ -58,7 +59,7 @@ public class MetricFamily: @unchecked Sendable {
         switch kind {
         case .counter: return Counter(identity: identity)
         case .gauge: return Gauge(identity: identity)
-        case .histogram: return Histogram(identity: identity, bounds: boundsStorage)
+        case .histogram: return Histogram(identity: identity, bounds: bucketBounds)
         case .info: return InfoSeries(identity: identity)
         }
     }
@@ -75,9 +76,19 @@ public class MetricFamily: @unchecked Sendable {
     }
 
     /// Probes the current table for an entry with this hash that `matcher` accepts. Generic
-    /// rather than a closure so that the lookup allocates nothing.
+    /// rather than a closure so that the lookup allocates nothing. The table and the series
+    /// are read inside a read section, and the series is retained before it ends.
     @inline(__always)
     private func probe<M: SeriesMatcher>(hash: UInt64, _ matcher: M) -> SeriesBase? {
+        let thread = cmarty_this_thread()!
+        cmarty_read_begin(thread)
+        let found = probeTable(hash: hash, matcher)
+        cmarty_read_end(thread)
+        return found?.takeRetainedValue()
+    }
+
+    @inline(__always)
+    private func probeTable<M: SeriesMatcher>(hash: UInt64, _ matcher: M) -> Unmanaged<SeriesBase>? {
         let tableAddress = UnsafeRawPointer(bitPattern: cmarty_load_acquire_word(currentTable))!
         return Unmanaged<SeriesTable>.fromOpaque(tableAddress)._withUnsafeGuaranteedRef { table in
             var index = Int(truncatingIfNeeded: hash) & table.mask
@@ -86,8 +97,8 @@ public class MetricFamily: @unchecked Sendable {
                 if word == SeriesTable.empty { return nil }
                 if word != SeriesTable.removed {
                     let series = Unmanaged<SeriesBase>.fromOpaque(UnsafeRawPointer(bitPattern: word)!)
-                        .takeUnretainedValue()
-                    if series.hash == hash && matcher.matches(series) { return series }
+                    let matches = series._withUnsafeGuaranteedRef { $0.hash == hash && matcher.matches($0) }
+                    if matches { return series.retain() }
                 }
                 index = (index &+ 1) & table.mask
             }
@@ -167,9 +178,8 @@ public class MetricFamily: @unchecked Sendable {
         return lock.withLock {
             if let found = probe(hash: hash, matcher) { return found }
             let series = makeSeries(SeriesIdentity(labelNames: labelNames, valueBytes: bytes))
-            var table = tables[tables.count - 1]
             if (table.used + 1) * 10 > table.capacity * 7 {  // keep the load under 0.7
-                table = rebuiltTable(minimumLive: live.count + 1)
+                rebuildTable(minimumLive: live.count + 1)
             }
             table.insert(series)
             live.append(series)
@@ -178,20 +188,36 @@ public class MetricFamily: @unchecked Sendable {
         }
     }
 
-    /// A fresh table holding the live series, published for readers. Caller holds the lock.
-    private func rebuiltTable(minimumLive: Int) -> SeriesTable {
+    /// Publishes a fresh table holding the live series and retires the old one. Caller
+    /// holds the lock.
+    private func rebuildTable(minimumLive: Int) {
         var capacity = 8
         while capacity < minimumLive * 2 { capacity *= 2 }
-        let table = SeriesTable(capacity: capacity)
-        for series in live { table.insert(series) }
-        tables.append(table)
-        cmarty_store_release_word(currentTable, UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()))
-        return table
+        let fresh = SeriesTable(capacity: capacity)
+        for series in live { fresh.insert(series) }
+        cmarty_store_release_word(currentTable, UInt(bitPattern: Unmanaged.passUnretained(fresh).toOpaque()))
+        retire(table)
+        table = fresh
+    }
+
+    /// Keeps `object` until no lookup can be reading it. Caller holds the lock.
+    private func retire(_ object: AnyObject) {
+        retired.append(object)
+        freeRetiredIfMany()
+    }
+
+    /// Frees retired objects once there are enough of them to be worth a synchronize.
+    private func freeRetiredIfMany() {
+        if retired.count >= Self.retiredBatch {
+            cmarty_synchronize()
+            retired.removeAll(keepingCapacity: true)
+        }
     }
 
     // MARK: Removal
 
-    /// Removes the series with these label values; its handle keeps working, unseen.
+    /// Removes the series with these label values; a Swift caller's reference keeps working,
+    /// unseen; a C handle records nothing once the series is freed.
     public func remove(_ values: [String]) throws(MetricError) {
         try checkCount(values.count)
         guard let target = existingSeries(values) else {
@@ -200,8 +226,8 @@ public class MetricFamily: @unchecked Sendable {
         lock.withLock {
             guard let index = live.firstIndex(where: { $0 === target }) else { return }
             live.remove(at: index)
-            removed.append(target)
-            tables[tables.count - 1].remove(target)
+            table.remove(target)
+            retire(target)
             sortedCache = nil
         }
     }
@@ -215,9 +241,11 @@ public class MetricFamily: @unchecked Sendable {
     /// Removes every series; their handles keep working, unseen.
     public func clear() {
         lock.withLock {
-            removed.append(contentsOf: live)
+            let unlinked = live
             live.removeAll()
-            _ = rebuiltTable(minimumLive: 1)
+            rebuildTable(minimumLive: 1)
+            retired.append(contentsOf: unlinked as [AnyObject])
+            freeRetiredIfMany()
             sortedCache = nil
         }
     }

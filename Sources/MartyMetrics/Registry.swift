@@ -3,7 +3,7 @@
 public final class Registry: @unchecked Sendable {
     public static let `default` = Registry()
 
-    private let lock = Lock()
+    private let lock = Lock(.registry)
     private var families: [String: MetricFamily] = [:]
     /// Every sample name a registered family produces, mapped to that family's name.
     private var claimedNames: [String: String] = [:]
@@ -11,7 +11,7 @@ public final class Registry: @unchecked Sendable {
     private var collectors: [@Sendable () -> Void] = []
     /// Objects made once per registry (the catalog of each service, the process collector).
     /// A lock of its own: making one registers families, which takes `lock`.
-    private let attachmentLock = Lock()
+    private let attachmentLock = Lock(.registryAttachments)
     private var attachments: [String: AnyObject] = [:]
 
     public init() {}

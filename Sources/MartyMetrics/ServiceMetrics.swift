@@ -6,6 +6,9 @@ public final class ServiceMetrics: @unchecked Sendable {
     public static let durationBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     public let service: String
+    /// The catalog keeps its registry alive: C callers hold the catalog for the life of the
+    /// process, even after they free the registry (which then only drops their reference).
+    private let registry: Registry
     /// `service` as NUL-terminated UTF-8, for lookups by byte strings; lives as long as
     /// the catalog (which lives as long as the process).
     private let serviceBytes: UnsafeMutablePointer<UInt8>
@@ -44,6 +47,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     private init(service: String, version: String, extraInfo: [String: String], registry: Registry) throws(MetricError)
     {
         self.service = service
+        self.registry = registry
         serviceBytes = .allocate(capacity: service.utf8.count + 1)
         serviceBytes.initialize(from: Array(service.utf8) + [0], count: service.utf8.count + 1)
         // Families are shared by every service registered in the same registry.

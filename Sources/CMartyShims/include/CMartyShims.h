@@ -15,6 +15,10 @@
 #include "../../../include/marty_metrics.h"
 #include <string.h>
 
+#include "cmarty_cpus.h"
+#include "cmarty_lock.h"
+#include "cmarty_threads.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,31 +73,13 @@ static inline void cmarty_store_release_word(uintptr_t *cell, uintptr_t value) {
     __atomic_store_n(cell, value, __ATOMIC_RELEASE);
 }
 
-// Number of shards every sharded cell set has: a power of two fixed at first use.
-uint32_t cmarty_shard_count(void);
-
-// Assigns the calling thread a shard (round robin) and returns it.
-uint32_t cmarty_assign_thread_shard(void);
-
-// The calling thread's shard plus one; 0 until the thread first records. Initial-exec: one
-// instruction to read from any thread; it costs 4 bytes of the static TLS that a dlopen'ed
-// library may use.
-extern __thread uint32_t cmarty_thread_shard_plus_one __attribute__((tls_model("initial-exec")));
-
-// The calling thread's shard, in [0, cmarty_shard_count()).
-static inline uint32_t cmarty_thread_shard(void) {
-    uint32_t shard_plus_one = cmarty_thread_shard_plus_one;
-    if (__builtin_expect(shard_plus_one == 0, 0)) {
-        return cmarty_assign_thread_shard();
-    }
-    return shard_plus_one - 1;
-}
-
 // ---- Recording on a series' cells -----------------------------------------------------------
 //
-// A series has `width` cells in every shard; shard s's cells start CMARTY_CELL_STRIDE cells
-// after shard s-1's (see CellArena.swift). A counter's cells are [whole count, fractional
-// sum (double bits)]; a histogram's are [bucket counts..., +Inf count, sum (double bits)].
+// A series has `width` cells in each row of its arena; row r's cells start CMARTY_CELL_STRIDE
+// cells after row r-1's (see CellArena.swift). Row 0 is the header ([generation, ...]); a
+// series' base pointer is its row-1 cells, the first shard. A counter's cells are
+// [whole count, fractional sum (double bits)]; a histogram's are [bucket counts..., +Inf
+// count, sum (double bits)] and its header [generation, bound count, bounds...].
 
 #define CMARTY_CELL_STRIDE 4096
 
@@ -105,9 +91,8 @@ static inline uint64_t *cmarty_shard_cells(uint64_t *cells) {
     return cells + (size_t)cmarty_thread_shard() * CMARTY_CELL_STRIDE;
 }
 
-// Adds a whole number to a counter.
-static inline void cmarty_counter_add_whole(uint64_t *cells, uint64_t amount) {
-    uint64_t *shard = cmarty_shard_cells(cells);
+// Adds a whole number to a counter's cells of one shard.
+static inline void cmarty_counter_add_whole_at(uint64_t *shard, uint64_t amount) {
     if (__builtin_expect(amount < CMARTY_LARGEST_WHOLE_INCREMENT, 1)) {
         cmarty_add_u64(shard, amount);
     } else {
@@ -115,13 +100,21 @@ static inline void cmarty_counter_add_whole(uint64_t *cells, uint64_t amount) {
     }
 }
 
-// Adds an amount already checked to be >= 0 (not NaN) to a counter.
-static inline void cmarty_counter_add_checked(uint64_t *cells, double amount) {
+static inline void cmarty_counter_add_whole(uint64_t *cells, uint64_t amount) {
+    cmarty_counter_add_whole_at(cmarty_shard_cells(cells), amount);
+}
+
+// Adds an amount already checked to be >= 0 (not NaN) to a counter's cells of one shard.
+static inline void cmarty_counter_add_checked_at(uint64_t *shard, double amount) {
     if (amount < (double)CMARTY_LARGEST_WHOLE_INCREMENT && amount == (double)(uint64_t)amount) {
-        cmarty_add_u64(cmarty_shard_cells(cells), (uint64_t)amount);
+        cmarty_add_u64(shard, (uint64_t)amount);
     } else {
-        cmarty_add_double(cmarty_shard_cells(cells) + 1, amount);
+        cmarty_add_double(shard + 1, amount);
     }
+}
+
+static inline void cmarty_counter_add_checked(uint64_t *cells, double amount) {
+    cmarty_counter_add_checked_at(cmarty_shard_cells(cells), amount);
 }
 
 // A counter's total over all shards.
@@ -142,16 +135,9 @@ static inline double cmarty_counter_value(const uint64_t *cells) {
     return overflowed + (double)whole + fraction;
 }
 
-// What a histogram handle of the C interface points at: owned by its Swift series.
-typedef struct cmarty_histogram {
-    uint64_t *cells;
-    const double *bounds;
-    size_t bound_count;
-} cmarty_histogram;
-
-// Records a value that is not NaN: one bucket count and the sum, in the thread's shard.
-static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds, size_t bound_count,
-                                           double value) {
+// Records a value that is not NaN into one shard's cells: one bucket count and the sum.
+static inline void cmarty_histogram_record_at(uint64_t *shard, const double *bounds, size_t bound_count,
+                                              double value) {
     size_t bucket = 0;
     if (bound_count <= 16) {
         while (bucket < bound_count && value > bounds[bucket]) bucket++;
@@ -166,9 +152,37 @@ static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds
             }
         }
     }
-    uint64_t *shard = cmarty_shard_cells(cells);
     cmarty_add_u64(shard + bucket, 1);
     cmarty_add_double(shard + bound_count + 1, value);
+}
+
+static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds, size_t bound_count,
+                                           double value) {
+    cmarty_histogram_record_at(cmarty_shard_cells(cells), bounds, bound_count, value);
+}
+
+// ---- Handles of the C interface ----------------------------------------------------------
+//
+// A series handle is its base pointer with the low 16 bits of its block's generation in the
+// top 16 bits (user-space addresses fit in 48). Releasing a block bumps the generation, so a
+// handle that outlived its series fails the check and records nothing, even once the cells
+// serve another series. A C call checks and writes inside a read section, so the arena does
+// not hand the cells to another series while a call that passed the check is still writing.
+
+#define CMARTY_HANDLE_TAG_SHIFT 48
+#define CMARTY_HANDLE_ADDRESS_MASK ((UINT64_C(1) << CMARTY_HANDLE_TAG_SHIFT) - 1)
+
+static inline void *cmarty_make_handle(uint64_t *base) {
+    uint64_t generation = cmarty_load_u64(base - CMARTY_CELL_STRIDE);
+    return (void *)((uintptr_t)base | (uintptr_t)((generation & 0xFFFF) << CMARTY_HANDLE_TAG_SHIFT));
+}
+
+// The series' base pointer, or NULL if the handle's series is gone. Call inside a read section.
+static inline uint64_t *cmarty_handle_cells(const void *handle) {
+    uintptr_t word = (uintptr_t)handle;
+    uint64_t *base = (uint64_t *)(word & CMARTY_HANDLE_ADDRESS_MASK);
+    uint64_t generation = cmarty_load_u64(base - CMARTY_CELL_STRIDE);
+    return (uint16_t)generation == (uint16_t)(word >> CMARTY_HANDLE_TAG_SHIFT) ? base : NULL;
 }
 
 // Unix time in seconds.
@@ -177,12 +191,6 @@ static inline double cmarty_unix_time(void) {
     clock_gettime(CLOCK_REALTIME, &now);
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
-
-// The calling thread's last error message for marty_errmsg(), NUL-terminated.
-#define CMARTY_ERROR_MESSAGE_CAPACITY 1024
-extern __thread char cmarty_error_message[CMARTY_ERROR_MESSAGE_CAPACITY];
-
-static inline char *cmarty_error_buffer(void) { return cmarty_error_message; }
 
 #ifdef __cplusplus
 }
