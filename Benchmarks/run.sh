@@ -91,6 +91,19 @@ if [ ${#bench_sections[@]} -gt 0 ] || $only_bench; then
   fi
   "$bin_dir/marty-bench" --lib "$lib_dir/libmarty_metrics.so" "${quick[@]}" "${section_arguments[@]}" \
     "${passthrough[@]}"
+
+  # Memory per series follows the CPUs the process may use (affinity mask, cgroup limit):
+  # two shards per CPU, at most 64. MARTY_METRICS_SHARDS stands in for a 2-, 16- and 64-CPU pod.
+  if ! $only_bench && [[ " ${bench_sections[*]} " == *" memory "* ]]; then
+    echo "MEMORY BY CPUS (marty B/series; shards = 2 per usable CPU, at most 64)"
+    for cpus_and_shards in 2:4 16:32 64:64; do
+      cpus="${cpus_and_shards%%:*}"
+      shards="${cpus_and_shards##*:}"
+      MARTY_METRICS_SHARDS="$shards" "$bin_dir/marty-bench" --lib "$lib_dir/libmarty_metrics.so" --sections memory |
+        grep -E '^9 (counter|histogram)' | awk -v cpus="$cpus" -v shards="$shards" \
+          '{ printf "  %2d CPUs (%2d shards)  %-44s %s B/series\n", cpus, shards, substr($0, 3, 42), $(NF-2) }'
+    done
+  fi
 fi
 if ! $run_http; then exit 0; fi
 [ ${#bench_sections[@]} -gt 0 ] && echo

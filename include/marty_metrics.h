@@ -285,7 +285,8 @@ int marty_service_metrics_register(marty_registry *registry, const char *service
 /*
  * Records one finished gRPC call: marty_grpc_requests_total{method, status} (status is the
  * gRPC status code name: "OK", "NOT_FOUND", ...), the duration (seconds; negative: not
- * recorded), and marty_grpc_errors_total{method, error_type} unless error_type is NULL.
+ * recorded; NaN or infinite: MARTY_ERR_INVALID_ARGUMENT and nothing is recorded), and
+ * marty_grpc_errors_total{method, error_type} unless error_type is NULL.
  */
 int marty_service_record_call(marty_service_metrics *metrics, const char *method,
                               const char *status, double duration_seconds,
@@ -299,7 +300,8 @@ int marty_service_record_successful_operation(marty_service_metrics *metrics,
 int marty_service_call_started(marty_service_metrics *metrics);
 int marty_service_call_finished(marty_service_metrics *metrics);
 
-/* Sets marty_database_connections_active{database} (database NULL: "default"). */
+/* Sets marty_database_connections_active{database} (database NULL: "default"). A count that
+ * is NaN, infinite or negative is MARTY_ERR_INVALID_ARGUMENT. */
 int marty_service_set_database_connections(marty_service_metrics *metrics, const char *database,
                                            double count);
 

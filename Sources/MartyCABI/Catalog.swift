@@ -35,7 +35,6 @@ public func marty_service_record_call(
     guard let pointer else { return nullArgument(function, "metrics") }
     guard let method else { return nullArgument(function, "method") }
     guard let status else { return nullArgument(function, "status") }
-    guard !durationSeconds.isNaN else { return fail(MARTY_ERR_INVALID_VALUE, "\(function): duration_seconds is NaN") }
     // Names are compared as bytes; they are checked for UTF-8 when their series is created.
     return withCatalog(pointer) { metrics in
         do throws(MetricError) {

@@ -129,6 +129,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     public func recordCall(method: String, status: String, durationSeconds: Double, errorType: String? = nil)
         throws(MetricError)
     {
+        try Self.checkDuration(durationSeconds)
         try requests.labels(service, method, status).inc()
         if durationSeconds >= 0 { try requestDuration.labels(service, method).observe(durationSeconds) }
         if let errorType { try errors.labels(service, method, errorType).inc() }
@@ -140,6 +141,7 @@ public final class ServiceMetrics: @unchecked Sendable {
         nulTerminatedMethod method: UnsafePointer<UInt8>, status: UnsafePointer<UInt8>, durationSeconds: Double,
         errorType: UnsafePointer<UInt8>?
     ) throws(MetricError) {
+        try Self.checkDuration(durationSeconds)
         var values: (UnsafePointer<UInt8>?, UnsafePointer<UInt8>?, UnsafePointer<UInt8>?) = (
             UnsafePointer(serviceBytes), method, status
         )
@@ -168,7 +170,18 @@ public final class ServiceMetrics: @unchecked Sendable {
     /// … and ended.
     public func callFinished() { activeConnections.dec() }
 
+    /// A duration that is NaN or infinite says nothing about a call (and an infinite one
+    /// would turn the sum into +Inf for good); a negative one means "not measured".
+    private static func checkDuration(_ seconds: Double) throws(MetricError) {
+        guard seconds.isFinite else {
+            throw MetricError(.invalidArgument, "the duration must be a finite number of seconds, got \(seconds)")
+        }
+    }
+
     public func setDatabaseConnections(_ count: Double, database: String = "default") throws(MetricError) {
+        guard count.isFinite && count >= 0 else {
+            throw MetricError(.invalidArgument, "a connection count must be finite and not negative, got \(count)")
+        }
         try databaseConnections.labels(service, database).set(count)
     }
 

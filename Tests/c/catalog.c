@@ -75,7 +75,13 @@ int main(void) {
     EXPECT_FAILS(marty_service_record_call(NULL, method, "OK", 1, NULL), MARTY_ERR_NULL_ARGUMENT, "metrics");
     EXPECT_FAILS(marty_service_record_call(metrics, NULL, "OK", 1, NULL), MARTY_ERR_NULL_ARGUMENT, "method");
     EXPECT_FAILS(marty_service_record_call(metrics, method, NULL, 1, NULL), MARTY_ERR_NULL_ARGUMENT, "status");
-    EXPECT_FAILS(marty_service_record_call(metrics, method, "OK", NAN, NULL), MARTY_ERR_INVALID_VALUE, "NaN");
+    EXPECT_FAILS(marty_service_record_call(metrics, method, "OK", NAN, NULL), MARTY_ERR_INVALID_ARGUMENT, "nan");
+    EXPECT_FAILS(marty_service_record_call(metrics, method, "OK", INFINITY, NULL), MARTY_ERR_INVALID_ARGUMENT, "inf");
+    EXPECT_FAILS(marty_service_record_call(metrics, method, "OK", -INFINITY, NULL), MARTY_ERR_INVALID_ARGUMENT,
+                 "inf");
+    EXPECT_FAILS(marty_service_set_database_connections(metrics, "db", NAN), MARTY_ERR_INVALID_ARGUMENT, "nan");
+    EXPECT_FAILS(marty_service_set_database_connections(metrics, "db", INFINITY), MARTY_ERR_INVALID_ARGUMENT, "inf");
+    EXPECT_FAILS(marty_service_set_database_connections(metrics, "db", -1), MARTY_ERR_INVALID_ARGUMENT, "-1");
     EXPECT_FAILS(marty_service_record_call(metrics, "/bad\xff", "OK", 1, NULL), MARTY_ERR_INVALID_UTF8, "UTF-8");
     EXPECT_FAILS(marty_service_record_call(metrics, method, "\xfe", 1, NULL), MARTY_ERR_INVALID_UTF8, "UTF-8");
     EXPECT_FAILS(marty_service_record_successful_operation(NULL, "x"), MARTY_ERR_NULL_ARGUMENT, "metrics");
