@@ -75,11 +75,14 @@ cmarty_thread *cmarty_thread_attach(void) {
 }
 
 void cmarty_synchronize(void) {
-    if (membarrier_registered) {
-        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    } else {
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&membarrier_registered, __ATOMIC_ACQUIRE)) {
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+            // Refused after all (a seccomp filter installed later): readers fence from now on.
+            __atomic_store_n(&cmarty_readers_fence, 1, __ATOMIC_SEQ_CST);
+            __atomic_store_n(&membarrier_registered, 0, __ATOMIC_RELEASE);
+        }
     }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     cmarty_thread *self = cmarty_current_thread;
     for (cmarty_thread *record = __atomic_load_n(&records, __ATOMIC_ACQUIRE); record != NULL;
          record = record->next) {
@@ -139,6 +142,12 @@ void cmarty_threads_before_fork(void) { pthread_mutex_lock(&records_mutex); }
 void cmarty_threads_after_fork_parent(void) { pthread_mutex_unlock(&records_mutex); }
 
 void cmarty_threads_after_fork_child(void) {
+    // The child is a new process for membarrier: register it again while it has one thread,
+    // or let its readers fence.
+    if (membarrier_registered && syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) {
+        membarrier_registered = 0;
+        cmarty_readers_fence = 1;
+    }
     // Only the forking thread exists here: every other record is free, its sections closed.
     cmarty_thread *self = cmarty_current_thread;
     for (cmarty_thread *record = records; record != NULL; record = record->next) {

@@ -182,8 +182,8 @@ static void test_catalog_outlives_registry_handle(void) {
 
 int main(void) {
     test_stale_handles_record_nothing();
-    test_catalog_outlives_registry_handle();
     test_churn_gives_memory_back();
     test_info_gives_memory_back();
+    test_catalog_outlives_registry_handle();
     return marty_test_summary();
 }
