@@ -14,6 +14,8 @@ package final class Lock: @unchecked Sendable {
         case healthRegistry = 20
         case healthCheck = 30
         case healthExecutor = 40
+        /// The swift-metrics factory's cache: held while it creates families.
+        case integration = 45
         case registryAttachments = 50
         case registry = 60
         case family = 70

@@ -22,7 +22,7 @@ public final class MartyMetricsFactory: MetricsFactory, @unchecked Sendable {
     public let recorderBuckets: HistogramBuckets
     private let log: @Sendable (String) -> Void
 
-    private let lock = NSLockLike()
+    private let lock = Lock(.integration)
     private var families: [String: MetricFamily] = [:]
     private var reported: Set<String> = []
 
@@ -171,18 +171,6 @@ public final class MartyMetricsFactory: MetricsFactory, @unchecked Sendable {
         for family in candidates where family.existingSeries(series.labelValues) === series {
             try? family.remove(series.labelValues)
         }
-    }
-}
-
-/// The lock of the factory's cache (handle creation only, never recording).
-final class NSLockLike: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
     }
 }
 
