@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "MartySwiftMetrics", targets: ["MartySwiftMetrics"]),
         .library(name: "MartyGRPC", targets: ["MartyGRPC"]),
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
+        .library(name: "MartyHealth", targets: ["MartyHealth"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
         .executable(name: "marty-demo", targets: ["marty-demo"]),
         .executable(name: "marty-swift-example", targets: ["marty-swift-example"]),
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "CMartyShims"),
         .target(name: "CMartyRecording", dependencies: ["CMartyShims"]),
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
+        .target(name: "MartyHealth", dependencies: ["MartyMetrics"]),
         .systemLibrary(name: "CZlib"),
         .target(
             name: "MartySwiftMetrics",
@@ -38,7 +40,7 @@ let package = Package(
         .target(
             name: "MartyEndpoint",
             dependencies: [
-                "MartyMetrics", "CZlib",
+                "MartyMetrics", "MartyHealth", "CZlib",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -47,15 +49,16 @@ let package = Package(
         ),
         .target(
             name: "MartyCABI",
-            dependencies: ["MartyMetrics", "MartyEndpoint", "CMartyShims", "CMartyRecording"],
+            dependencies: ["MartyMetrics", "MartyHealth", "MartyEndpoint", "CMartyShims", "CMartyRecording"],
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
-        .executableTarget(name: "marty-demo", dependencies: ["MartyEndpoint", "MartyMetrics"], path: "examples/demo"),
+        .executableTarget(
+            name: "marty-demo", dependencies: ["MartyEndpoint", "MartyHealth", "MartyMetrics"], path: "examples/demo"),
         .executableTarget(
             name: "marty-swift-example",
             dependencies: [
-                "MartyEndpoint", "MartyGRPC", "MartyMetrics", "MartySwiftMetrics",
+                "MartyEndpoint", "MartyGRPC", "MartyHealth", "MartyMetrics", "MartySwiftMetrics",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -65,6 +68,7 @@ let package = Package(
         ),
         .target(name: "MartyTestSupport", path: "Tests/MartyTestSupport"),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics", "MartyTestSupport"]),
+        .testTarget(name: "MartyHealthTests", dependencies: ["MartyHealth", "MartyMetrics", "MartyTestSupport"]),
         .target(
             name: "MartyGRPC",
             dependencies: ["MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2")]
@@ -83,6 +87,7 @@ let package = Package(
             ]
         ),
         .testTarget(
-            name: "MartyEndpointTests", dependencies: ["MartyEndpoint", "MartyMetrics", "CZlib", "MartyTestSupport"]),
+            name: "MartyEndpointTests",
+            dependencies: ["MartyEndpoint", "MartyHealth", "MartyMetrics", "CZlib", "MartyTestSupport"]),
     ]
 )

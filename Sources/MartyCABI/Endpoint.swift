@@ -17,7 +17,25 @@ public func marty_endpoint_options_init(_ options: UnsafeMutablePointer<marty_en
     options.pointee = marty_endpoint_options(
         struct_size: MemoryLayout<marty_endpoint_options>.size, service: nil, bind_address: nil,
         metrics_port: MARTY_PORT_DEFAULT, health_port: MARTY_PORT_DEFAULT, separate_health_listener: 1,
-        registry: nil, idle_timeout_seconds: 0, max_connections: 0)
+        registry: nil, idle_timeout_seconds: 0, max_connections: 0, request_head_timeout_seconds: 0,
+        shutdown_grace_seconds: 0)
+}
+
+/// The size of marty_endpoint_options in headers before 0.2 (no request_head_timeout_seconds
+/// nor shutdown_grace_seconds): such callers get the defaults for the newer fields.
+private let firstOptionsSize = MemoryLayout<marty_endpoint_options>.offset(of: \.request_head_timeout_seconds)!
+
+/// A time option: 0 is the default; anything else is checked by the endpoint.
+private func seconds(_ value: Double, _ field: StaticString) throws -> Double? {
+    guard value != 0 else { return nil }
+    guard value.isFinite, value > 0 else {
+        throw StatusError(
+            fail(
+                MARTY_ERR_INVALID_ARGUMENT,
+                "marty_endpoint_start: options->\(field) must be 0 (the default) or a positive, finite number of seconds, got \(value)"
+            ))
+    }
+    return value
 }
 
 @_cdecl("marty_endpoint_start")
@@ -27,11 +45,16 @@ public func marty_endpoint_start(
     let function: StaticString = "marty_endpoint_start"
     guard let options else { return nullArgument(function, "options") }
     guard let out else { return nullArgument(function, "out") }
-    guard options.pointee.struct_size == MemoryLayout<marty_endpoint_options>.size else {
+    let size = options.pointee.struct_size
+    guard size == MemoryLayout<marty_endpoint_options>.size || size == firstOptionsSize else {
         return fail(
             MARTY_ERR_INVALID_ARGUMENT, "\(function): options were not filled by marty_endpoint_options_init")
     }
-    let given = options.pointee
+    // Only the fields the caller's header has are read.
+    var given = marty_endpoint_options()
+    withUnsafeMutableBytes(of: &given) { target in
+        target.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(options), count: size))
+    }
     return catching(function) {
         let service = try string(given.service, function, "options->service").get()
         var configuration = EndpointConfiguration(service: service)
@@ -42,7 +65,22 @@ public func marty_endpoint_start(
         configuration.healthPort = try port(given.health_port, "health_port")
         configuration.separateHealthListener = given.separate_health_listener != 0
         if let registryPointer = given.registry { configuration.registry = registry(registryPointer) }
-        if given.idle_timeout_seconds != 0 { configuration.idleTimeoutSeconds = given.idle_timeout_seconds }
+        if let idle = try seconds(given.idle_timeout_seconds, "idle_timeout_seconds") {
+            configuration.idleTimeoutSeconds = idle
+        }
+        if let head = try seconds(given.request_head_timeout_seconds, "request_head_timeout_seconds") {
+            configuration.requestHeadTimeoutSeconds = head
+        }
+        if let grace = try seconds(given.shutdown_grace_seconds, "shutdown_grace_seconds") {
+            configuration.shutdownGraceSeconds = grace
+        }
+        guard given.max_connections >= 0 else {
+            throw StatusError(
+                fail(
+                    MARTY_ERR_INVALID_ARGUMENT,
+                    "\(function): options->max_connections must be 0 (the default) or positive, got \(given.max_connections)"
+                ))
+        }
         if given.max_connections != 0 { configuration.maxConnections = Int(given.max_connections) }
         let started = try MetricsEndpoint.start(configuration)
         out.pointee = OpaquePointer(Unmanaged.passRetained(started).toOpaque())

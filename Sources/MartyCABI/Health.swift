@@ -2,6 +2,7 @@
 // (the Swift functions carry the C names they export, as the header spells them)
 
 import CMartyShims
+import MartyHealth
 import MartyMetrics
 
 // The health calls act on the process's default health registry, the one the endpoint
@@ -24,9 +25,8 @@ public func marty_health_set(
     return catching(function) {
         let name = try string(name, function, "name").get()
         let text = message == nil ? nil : try string(message, function, "message").get()
-        guard timeToLive >= 0 else {
-            throw StatusError(fail(MARTY_ERR_INVALID_VALUE, "\(function): time_to_live_seconds must not be negative"))
-        }
+        // 0: never stale; anything else must be a duration the registry accepts (NaN,
+        // infinities, negatives and more than 1e9 s are MARTY_ERR_INVALID_ARGUMENT).
         try HealthRegistry.default.set(
             name, healthy: healthy != 0, message: text, probe: probe(probeValue, function),
             timeToLive: timeToLive == 0 ? nil : timeToLive)
@@ -75,7 +75,8 @@ public func marty_health_remove(_ name: UnsafePointer<CChar>?) -> Int32 {
 public func marty_health_status(
     _ healthy: UnsafeMutablePointer<Int32>?, _ live: UnsafeMutablePointer<Int32>?, _ ready: UnsafeMutablePointer<Int32>?
 ) -> Int32 {
-    let report = HealthRegistry.default.report()
+    // Evaluates every check, waiting at most the longest time limit of the callback checks.
+    let report = HealthRegistry.default.report(.all)
     healthy?.pointee = report.healthy ? 1 : 0
     live?.pointee = report.live ? 1 : 0
     ready?.pointee = report.ready ? 1 : 0

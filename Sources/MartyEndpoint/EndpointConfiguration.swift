@@ -1,4 +1,5 @@
 import Glibc
+import MartyHealth
 import MartyMetrics
 
 /// How to start the endpoint. For ports and bind address an explicit value wins, then the
@@ -20,8 +21,18 @@ public struct EndpointConfiguration: Sendable {
     public var health: HealthRegistry = .default
     /// A connection that sends nothing for this long is closed.
     public var idleTimeoutSeconds = 10.0
-    /// Connections beyond this many at once are closed on accept.
+    /// A request must be read in full (head and body) within this long of its first byte
+    /// (or of the connection's accept), however often the client sends a byte; else 408 and
+    /// the connection is closed.
+    public var requestHeadTimeoutSeconds = 10.0
+    /// Open connections per listener. A new connection beyond it evicts the oldest one that
+    /// is not being answered (still sending its request, or idle), so that trickling clients
+    /// cannot keep probes and scrapes out; only when all are being answered is it refused
+    /// with 503.
     public var maxConnections = 256
+    /// Renders of `/metrics` running at once (scrapes of the same format and encoding that
+    /// arrive during a render share it); others wait their turn.
+    public var maxRendersInFlight = 2
     /// Request bodies beyond this many bytes get 413.
     public var maxBodyBytes = 64 * 1024
     /// Request headers beyond this many bytes get 431.
@@ -51,6 +62,28 @@ public struct EndpointConfiguration: Sendable {
         var bindAddress: String
         var metricsPort: Int
         var healthPort: Int?
+    }
+
+    /// The time limits in nanoseconds, each checked (NaN, infinities, negatives, zero and
+    /// more than 1e9 s are `.invalidArgument`).
+    struct Limits {
+        var idleTimeout: UInt64
+        var requestTimeout: UInt64
+        var shutdownGrace: UInt64
+    }
+
+    func limits() throws(MetricError) -> Limits {
+        let idle = try Seconds.nanoseconds(idleTimeoutSeconds, "idle timeout")
+        let request = try Seconds.nanoseconds(requestHeadTimeoutSeconds, "request head timeout")
+        let grace = try Seconds.nanoseconds(shutdownGraceSeconds, "shutdown grace period", allowZero: true)
+        guard maxConnections > 0 else {
+            throw MetricError(.invalidArgument, "the connection limit must be positive, got \(maxConnections)")
+        }
+        guard maxRendersInFlight > 0 else {
+            throw MetricError(
+                .invalidArgument, "the limit of renders in flight must be positive, got \(maxRendersInFlight)")
+        }
+        return Limits(idleTimeout: idle, requestTimeout: request, shutdownGrace: grace)
     }
 
     func resolve() throws(MetricError) -> Resolved {

@@ -1,4 +1,5 @@
 import Glibc
+import MartyMetrics
 
 /// What a forked child must do about endpoints its parent was running: the child has
 /// the parent's sockets but none of its event-loop threads. It closes every socket bound to
@@ -6,42 +7,34 @@ import Glibc
 /// after the parent closes its side) and marks the endpoints gone, so that a stop returns
 /// at once and a new start works.
 enum ForkSafety {
-    nonisolated(unsafe) private static let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private static let lock = Lock(.endpoint)
     nonisolated(unsafe) private static var endpoints: [ObjectIdentifier: WeakEndpoint] = [:]
-    nonisolated(unsafe) private static var installed = false
 
     private struct WeakEndpoint {
         weak var endpoint: MetricsEndpoint?
     }
 
     static func track(_ endpoint: MetricsEndpoint) {
-        installOnce()
-        pthread_mutex_lock(lock)
-        endpoints[ObjectIdentifier(endpoint)] = WeakEndpoint(endpoint: endpoint)
-        pthread_mutex_unlock(lock)
+        _ = installation
+        lock.withLock { endpoints[ObjectIdentifier(endpoint)] = WeakEndpoint(endpoint: endpoint) }
     }
 
     static func untrack(_ endpoint: MetricsEndpoint) {
-        pthread_mutex_lock(lock)
-        endpoints[ObjectIdentifier(endpoint)] = nil
-        pthread_mutex_unlock(lock)
+        lock.withLock { endpoints[ObjectIdentifier(endpoint)] = nil }
     }
 
+    /// The child handler runs once every Lock is free again in the child (Lock.swift's
+    /// prepare handler holds them all across fork()).
     private static let installation: Void = {
-        pthread_mutex_init(lock, nil)
-        // prepare/parent keep the table consistent across fork; child does the work.
-        pthread_atfork(
-            { pthread_mutex_lock(ForkSafety.lock) },
-            { pthread_mutex_unlock(ForkSafety.lock) },
-            {
+        ForkHandlers.addChildHandler {
+            let inherited = ForkSafety.lock.withLock {
                 let inherited = ForkSafety.endpoints.values.compactMap(\.endpoint)
                 ForkSafety.endpoints.removeAll()
-                pthread_mutex_unlock(ForkSafety.lock)
-                for endpoint in inherited { endpoint.abandonAfterFork() }
-            })
+                return inherited
+            }
+            for endpoint in inherited { endpoint.abandonAfterFork() }
+        }
     }()
-
-    private static func installOnce() { _ = installation }
 
     /// Closes every descriptor of this process that is a TCP socket bound to one of `ports`.
     static func closeSockets(boundTo ports: Set<Int>) {

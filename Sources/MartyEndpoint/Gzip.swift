@@ -1,5 +1,5 @@
 import CZlib
-import NIOConcurrencyHelpers
+import MartyMetrics
 import NIOCore
 
 /// gzip (RFC 1952) for `/metrics` responses. Deflate states are kept and reset between
@@ -9,13 +9,26 @@ final class Gzip: Sendable {
     /// compresses as well (the text is very repetitive).
     static let level: Int32 = 1
 
-    private let idle = NIOLockedValueBox<[Deflater]>([])
+    /// zlib counts the bytes it is handed in 32 bits (`avail_in`, `avail_out`): input and
+    /// output are fed in chunks of at most this many bytes, so an exposition past 4 GiB
+    /// compresses like any other.
+    static let chunkBytes = Int(UInt32.max)
 
-    /// `input` compressed into a new buffer from `allocator`, or nil if zlib refuses.
-    func compress(_ input: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let deflater = idle.withLockedValue { $0.popLast() } ?? Deflater()
-        defer { idle.withLockedValue { $0.append(deflater) } }
-        return deflater.compress(input, allocator: allocator)
+    /// The largest body a ByteBuffer holds (its capacity is 32-bit).
+    static let maximumOutputBytes = Int(UInt32.max)
+
+    private let lock = Lock(.leaf)
+    nonisolated(unsafe) private var idle: [Deflater] = []
+
+    /// `input` compressed into a new buffer from `allocator`, or nil if zlib refuses or the
+    /// result would be larger than `outputLimit`.
+    func compress(
+        _ input: UnsafeRawBufferPointer, allocator: ByteBufferAllocator, chunkBytes: Int = Gzip.chunkBytes,
+        outputLimit: Int = Gzip.maximumOutputBytes
+    ) -> ByteBuffer? {
+        let deflater = lock.withLock { idle.popLast() } ?? Deflater()
+        defer { lock.withLock { idle.append(deflater) } }
+        return deflater.compress(input, allocator: allocator, chunkBytes: chunkBytes, outputLimit: outputLimit)
     }
 }
 
@@ -36,18 +49,46 @@ private final class Deflater: @unchecked Sendable {
         if ready { deflateEnd(&stream) }
     }
 
-    func compress(_ input: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        guard ready, deflateReset(&stream) == Z_OK else { return nil }
-        let bound = Int(deflateBound(&stream, UInt(input.count))) + 32
+    func compress(
+        _ input: UnsafeRawBufferPointer, allocator: ByteBufferAllocator, chunkBytes: Int, outputLimit: Int
+    ) -> ByteBuffer? {
+        guard ready, chunkBytes > 0, deflateReset(&stream) == Z_OK else { return nil }
+        // deflateBound takes and returns a uLong (64-bit here): no overflow past 4 GiB.
+        let bound = min(Int(clamping: UInt(deflateBound(&stream, uLong(input.count)))) &+ 32, outputLimit)
         var output = allocator.buffer(capacity: bound)
-        let status = output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out -> Int in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(input.count)
-            stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-            stream.avail_out = uInt(out.count)
-            let result = deflate(&stream, Z_FINISH)
-            return result == Z_STREAM_END ? out.count - Int(stream.avail_out) : 0
+        let produced = output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out -> Int in
+            let room = min(out.count, outputLimit)
+            let source = input.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            let target = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.avail_in = 0
+            stream.avail_out = 0
+            while true {
+                // total_in and total_out are uLong (64-bit): they count past 4 GiB.
+                let consumed = Int(stream.total_in)
+                if stream.avail_in == 0, consumed < input.count {
+                    stream.next_in = UnsafeMutablePointer(mutating: source! + consumed)
+                    stream.avail_in = uInt(min(chunkBytes, input.count - consumed))
+                }
+                let written = Int(stream.total_out)
+                if stream.avail_out == 0 {
+                    guard written < room else { return 0 }  // over the limit
+                    stream.next_out = target + written
+                    stream.avail_out = uInt(min(chunkBytes, room - written))
+                }
+                let finishing = consumed + Int(stream.avail_in) == input.count
+                let result = deflate(&stream, finishing ? Z_FINISH : Z_NO_FLUSH)
+                switch result {
+                case Z_STREAM_END:
+                    return Int(stream.total_out)
+                case Z_OK:
+                    continue
+                case Z_BUF_ERROR where stream.avail_out == 0 || (stream.avail_in == 0 && !finishing):
+                    continue  // no room or no input: refilled above
+                default:
+                    return 0
+                }
+            }
         }
-        return status > 0 ? output : nil
+        return produced > 0 ? output : nil
     }
 }

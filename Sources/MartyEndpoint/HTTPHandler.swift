@@ -1,3 +1,4 @@
+import MartyHealth
 import MartyMetrics
 import NIOCore
 import NIOHTTP1
@@ -9,28 +10,32 @@ struct EndpointContext: Sendable {
     let registry: Registry
     let health: HealthRegistry
     let healthStatus: Gauge
-    let threadPool: NIOThreadPool
     let startedAt: Double
     let maxBodyBytes: Int
     let inFlight: InFlightCounter
     let gzip: Gzip
+    let renders: RenderCoalescer
 }
 
-/// Answers one connection's requests. Rendering and health checks run on the thread
-/// pool, never on the event loop; the pipelining handler in front keeps one request at a
-/// time per connection.
+/// Answers one connection's requests; the pipelining handler in front keeps one request at
+/// a time per connection. Rendering and gzip run on the endpoint's pool threads, coalesced
+/// (`RenderCoalescer`); probes never wait on a thread: they start or join the health
+/// checks' runs (on the health module's workers) and answer when the last one finishes or
+/// at its deadline. Nothing here runs a health callback.
 final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let endpoint: EndpointContext
+    private let connection: ConnectionState
     private let servesMetrics: Bool
     private var request: HTTPRequestHead?
     private var bodyBytes = 0
     private var refused = false
 
-    init(endpoint: EndpointContext, servesMetrics: Bool) {
+    init(endpoint: EndpointContext, connection: ConnectionState, servesMetrics: Bool) {
         self.endpoint = endpoint
+        self.connection = connection
         self.servesMetrics = servesMetrics
     }
 
@@ -45,6 +50,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             bodyBytes += body.readableBytes
             if bodyBytes > endpoint.maxBodyBytes && !refused, let head = request {
                 refused = true
+                connection.requestRead(context.channel)
                 respond(
                     context, head, .payloadTooLarge, text: "request body over \(endpoint.maxBodyBytes) bytes\n",
                     close: true)
@@ -52,6 +58,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = request, !refused else { return }
             request = nil
+            connection.requestRead(context.channel)
             route(context, head)
         }
     }
@@ -82,14 +89,20 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let endpoint = self.endpoint
         let allocator = context.channel.allocator
-        let accept = head.headers.first(name: "Accept")
-        let acceptEncoding = head.headers.first(name: "Accept-Encoding")
         endpoint.inFlight.begin()
-        let work = endpoint.threadPool.runIfActive(eventLoop: context.eventLoop) { () -> Response in
-            Self.answer(target, endpoint, allocator, accept: accept, acceptEncoding: acceptEncoding)
+        let answer: EventLoopFuture<Response>
+        switch target {
+        case .metrics:
+            let format = ContentNegotiation.format(accept: head.headers.first(name: "Accept"))
+            let gzip = ContentNegotiation.allowsGzip(acceptEncoding: head.headers.first(name: "Accept-Encoding"))
+            answer = endpoint.renders.response(RenderCoalescer.Key(format: format, gzip: gzip), on: context.eventLoop) {
+                Self.render(endpoint, format, gzip: gzip, allocator)
+            }
+        case .health, .live, .ready:
+            answer = Self.probe(target, endpoint, allocator, on: context.eventLoop)
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        work.whenComplete { result in
+        answer.whenComplete { result in
             let (handler, context) = bound.value
             switch result {
             case .success(let response):
@@ -108,40 +121,58 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var gzipped = false
     }
 
-    /// Runs on the thread pool.
-    private static func answer(
-        _ target: Route, _ endpoint: EndpointContext, _ allocator: ByteBufferAllocator, accept: String?,
-        acceptEncoding: String?
+    /// Runs on a pool thread. The health gauge shows the last completed evaluation
+    /// (`HealthRegistry.lastKnownHealthy`): a scrape never runs a health callback.
+    private static func render(
+        _ endpoint: EndpointContext, _ format: ExpositionFormat, gzip: Bool, _ allocator: ByteBufferAllocator
     ) -> Response {
-        let report = endpoint.health.report()
-        endpoint.healthStatus.set(report.healthy ? 1 : 0)
-        switch target {
-        case .metrics:
-            let format = ContentNegotiation.format(accept: accept)
-            let rendered = endpoint.registry.render(format)
-            return rendered.withBytes { bytes in
-                if ContentNegotiation.allowsGzip(acceptEncoding: acceptEncoding),
-                    let compressed = endpoint.gzip.compress(UnsafeRawBufferPointer(bytes), allocator: allocator)
-                {
-                    return Response(status: .ok, contentType: format.contentType, body: compressed, gzipped: true)
-                }
-                var buffer = allocator.buffer(capacity: bytes.count)
-                buffer.writeBytes(UnsafeRawBufferPointer(bytes))
-                return Response(status: .ok, contentType: format.contentType, body: buffer)
+        endpoint.healthStatus.set(endpoint.health.lastKnownHealthy() ? 1 : 0)
+        let rendered = endpoint.registry.render(format)
+        return rendered.withBytes { bytes in
+            if gzip, let compressed = endpoint.gzip.compress(UnsafeRawBufferPointer(bytes), allocator: allocator) {
+                return Response(status: .ok, contentType: format.contentType, body: compressed, gzipped: true)
             }
-        case .health:
-            let json = report.json(
-                service: endpoint.service, uptimeSeconds: HealthRegistry.now() - endpoint.startedAt,
-                timestamp: HealthRegistry.now())
-            return Response(
-                status: .ok, contentType: "application/json", body: allocator.buffer(string: json + "\n"))
-        case .live, .ready:
-            let isLive = target == .live
-            let passing = isLive ? report.live : report.ready
-            let json = report.probeJSON(service: endpoint.service, live: isLive)
-            return Response(
-                status: passing ? .ok : .serviceUnavailable, contentType: "application/json",
-                body: allocator.buffer(string: json + "\n"))
+            var buffer = allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(UnsafeRawBufferPointer(bytes))
+            return Response(status: .ok, contentType: format.contentType, body: buffer)
+        }
+    }
+
+    /// Evaluates the checks the probe counts (all for `/health`) without blocking: answered
+    /// when every run involved finished, or at the last of their deadlines (a timer on the
+    /// event loop), whichever comes first.
+    private static func probe(
+        _ target: Route, _ endpoint: EndpointContext, _ allocator: ByteBufferAllocator, on eventLoop: EventLoop
+    ) -> EventLoopFuture<Response> {
+        let scope: HealthRegistry.Scope
+        switch target {
+        case .live: scope = .liveness
+        case .ready: scope = .readiness
+        default: scope = .all
+        }
+        let promise = eventLoop.makePromise(of: HealthRegistry.Report.self)
+        let pending = endpoint.health.evaluate(scope) { promise.succeed($0) }
+        let wait = pending.remainingNanoseconds
+        if wait > 0 {
+            let timer = eventLoop.scheduleTask(in: .nanoseconds(Int64(wait))) { pending.expire() }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
+        }
+        return promise.futureResult.map { report in
+            switch target {
+            case .health:
+                let json = report.json(
+                    service: endpoint.service, uptimeSeconds: HealthRegistry.now() - endpoint.startedAt,
+                    timestamp: HealthRegistry.now())
+                return Response(
+                    status: .ok, contentType: "application/json", body: allocator.buffer(string: json + "\n"))
+            default:
+                let isLive = target == .live
+                let passing = isLive ? report.live : report.ready
+                let json = report.probeJSON(service: endpoint.service, live: isLive)
+                return Response(
+                    status: passing ? .ok : .serviceUnavailable, contentType: "application/json",
+                    body: allocator.buffer(string: json + "\n"))
+            }
         }
     }
 
@@ -181,8 +212,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            let channel = context.channel
+        let channel = context.channel
+        if keepAlive {
+            let connection = self.connection
+            done.assumeIsolated().whenComplete { _ in connection.responseWritten(channel) }
+        } else {
             done.whenComplete { _ in channel.close(promise: nil) }
         }
     }

@@ -1,6 +1,6 @@
 import Glibc
+import MartyHealth
 import MartyMetrics
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -16,8 +16,8 @@ final class InFlightCounter: Sendable {
 
 /// The embedded HTTP endpoint: `/metrics` and the health probes on the metrics listener,
 /// the health probes on the health listener. It runs on an event-loop thread of its own;
-/// rendering and health checks run on two pool threads; the caller's threads are never
-/// borrowed.
+/// rendering and gzip run on two pool threads; health callbacks on the health module's
+/// workers; the caller's threads are never borrowed. Hostile clients: see Connections.swift.
 public final class MetricsEndpoint: @unchecked Sendable {
     public let service: String
     /// The bound ports (0 and nil when disabled): useful when 0 asked for ephemeral ones.
@@ -33,14 +33,14 @@ public final class MetricsEndpoint: @unchecked Sendable {
         case abandoned
     }
 
-    private let lock = NIOLock()
+    private let lock = Lock(.endpoint)
     private var state: State
     private let group: MultiThreadedEventLoopGroup?
     private let threadPool: NIOThreadPool?
     private let channels: [Channel]
     private let health: HealthRegistry
     private let inFlight: InFlightCounter
-    private let graceSeconds: Double
+    private let graceNanoseconds: UInt64
 
     /// Starts listening. Fails with `.addressInUse` naming the port (and whom the Marty
     /// table gives it to) when a port is taken.
@@ -48,9 +48,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         guard configuration.isEnabledByEnvironment else {
             return MetricsEndpoint(disabled: configuration.service, health: configuration.health)
         }
-        guard configuration.idleTimeoutSeconds > 0, configuration.maxConnections > 0 else {
-            throw MetricError(.invalidArgument, "idle timeout and connection limit must be positive")
-        }
+        let limits = try configuration.limits()
         let resolved = try configuration.resolve()
         let healthStatus = try healthStatusGauge(configuration)
 
@@ -67,25 +65,26 @@ public final class MetricsEndpoint: @unchecked Sendable {
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Two pool threads: scrapes (rendering, gzip) and health checks use both cores of a
-        // small machine, and a slow health callback does not hold up a scrape.
+        // Two pool threads for rendering and gzip: both cores of a small machine. Health
+        // callbacks never run here (they have the health module's workers).
         let threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
         let inFlight = InFlightCounter()
         configuration.health.endShutdown()
         let context = EndpointContext(
             service: configuration.service, registry: configuration.registry, health: configuration.health,
-            healthStatus: healthStatus, threadPool: threadPool, startedAt: HealthRegistry.now(),
-            maxBodyBytes: configuration.maxBodyBytes, inFlight: inFlight, gzip: Gzip())
+            healthStatus: healthStatus, startedAt: HealthRegistry.now(), maxBodyBytes: configuration.maxBodyBytes,
+            inFlight: inFlight, gzip: Gzip(),
+            renders: RenderCoalescer(limit: configuration.maxRendersInFlight, threadPool: threadPool))
 
         var channels: [Channel] = []
         do {
             channels.append(
-                try bootstrap(group, context, configuration, servesMetrics: true)
+                try bootstrap(group, context, configuration, limits, servesMetrics: true)
                     .withBoundSocket(metricsSocket.descriptor).wait())
             if let healthSocket {
                 channels.append(
-                    try bootstrap(group, context, configuration, servesMetrics: false)
+                    try bootstrap(group, context, configuration, limits, servesMetrics: false)
                         .withBoundSocket(healthSocket.descriptor).wait())
             }
         } catch {
@@ -99,7 +98,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         let endpoint = MetricsEndpoint(
             service: configuration.service, metricsPort: metricsSocket.port, healthPort: healthSocket?.port,
             group: group, threadPool: threadPool, channels: channels, health: configuration.health,
-            inFlight: inFlight, graceSeconds: configuration.shutdownGraceSeconds)
+            inFlight: inFlight, graceNanoseconds: limits.shutdownGrace)
         ForkSafety.track(endpoint)
         return endpoint
     }
@@ -107,7 +106,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
     private init(
         service: String, metricsPort: Int, healthPort: Int?, group: MultiThreadedEventLoopGroup,
         threadPool: NIOThreadPool, channels: [Channel], health: HealthRegistry, inFlight: InFlightCounter,
-        graceSeconds: Double
+        graceNanoseconds: UInt64
     ) {
         self.service = service
         self.metricsPort = metricsPort
@@ -119,7 +118,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.channels = channels
         self.health = health
         self.inFlight = inFlight
-        self.graceSeconds = graceSeconds
+        self.graceNanoseconds = graceNanoseconds
     }
 
     private init(disabled service: String, health: HealthRegistry) {
@@ -133,16 +132,16 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.channels = []
         self.health = health
         self.inFlight = InFlightCounter()
-        self.graceSeconds = 0
+        self.graceNanoseconds = 0
     }
 
     private static func bootstrap(
         _ group: MultiThreadedEventLoopGroup, _ context: EndpointContext, _ configuration: EndpointConfiguration,
-        servesMetrics: Bool
+        _ limits: EndpointConfiguration.Limits, servesMetrics: Bool
     ) -> ServerBootstrap {
-        let connectionCount = ConnectionCount()
-        let limit = configuration.maxConnections
-        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9))
+        let connections = ConnectionTable(limit: configuration.maxConnections)
+        let idle = TimeAmount.nanoseconds(Int64(limits.idleTimeout))
+        let requestTimeout = TimeAmount.nanoseconds(Int64(limits.requestTimeout))
         let decoderLimits = {
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderListSize = configuration.maxHeaderBytes
@@ -154,22 +153,25 @@ public final class MetricsEndpoint: @unchecked Sendable {
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { channel in
-                let open = connectionCount.opened()
-                channel.closeFuture.whenComplete { _ in connectionCount.closed() }
-                if open > limit {
-                    // Over the limit: say so and hang up, so the server keeps answering others.
+                // On the endpoint's one event loop, like every use of `connections`.
+                guard connections.admit(channel) else {
+                    // Every open connection is being answered: say so and hang up.
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler())
                     }
                 }
+                channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 return channel.eventLoop.makeCompletedFuture {
+                    let state = ConnectionState(table: connections, requestTimeout: requestTimeout)
                     let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(RequestDeadlineHandler(state: state))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
                     try pipeline.configureHTTPServerPipeline(
                         withPipeliningAssistance: true, withErrorHandling: false,
                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
                     try pipeline.addHandler(ProtocolErrorHandler())
-                    try pipeline.addHandler(HTTPHandler(endpoint: context, servesMetrics: servesMetrics))
+                    try pipeline.addHandler(
+                        HTTPHandler(endpoint: context, connection: state, servesMetrics: servesMetrics))
                 }
             }
     }
@@ -201,8 +203,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
         ForkSafety.untrack(self)
         health.beginShutdown()
         for channel in channels { try? channel.close().wait() }
-        let deadline = HealthRegistry.now() + graceSeconds
-        while inFlight.value > 0 && HealthRegistry.now() < deadline { usleep(5_000) }
+        let deadline = MonotonicClock.nanoseconds() + graceNanoseconds
+        while inFlight.value > 0 && MonotonicClock.nanoseconds() < deadline { usleep(5_000) }
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
     }
@@ -212,8 +214,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
     /// Called in a forked child: the event-loop thread does not exist here. Closes the
     /// inherited sockets and keeps NIO's objects from ever being torn down in this process.
     func abandonAfterFork() {
-        // The lock may have been held by a thread that does not exist in the child.
-        state = .abandoned
+        // Every Lock is free again in the child (see Lock.swift).
+        lock.withLock { state = .abandoned }
         var ports: Set<Int> = [metricsPort]
         if let healthPort { ports.insert(healthPort) }
         ForkSafety.closeSockets(boundTo: ports)
@@ -222,19 +224,11 @@ public final class MetricsEndpoint: @unchecked Sendable {
     }
 
     deinit {
-        if isEnabled && state == .running { shutdown() }
+        if isEnabled && isRunning { shutdown() }
     }
 }
 
-/// Open connections of one listener.
-final class ConnectionCount: Sendable {
-    private let count = Atomic<Int>(0)
-    /// Returns the count including the new connection.
-    func opened() -> Int { count.add(1, ordering: .relaxed).newValue }
-    func closed() { count.subtract(1, ordering: .relaxed) }
-}
-
-/// Answers 503 on a connection over the limit, then closes it.
+/// Answers 503 on a connection that finds every slot busy answering, then closes it.
 final class RefuseConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 

@@ -62,7 +62,9 @@ public final class ProcessCollector: @unchecked Sendable {
 
     func collect() {
         guard let stat = Self.readStat() else { return }
-        let now = HealthRegistry.now()
+        var wallClock = timespec()
+        clock_gettime(CLOCK_REALTIME, &wallClock)
+        let now = Double(wallClock.tv_sec) + Double(wallClock.tv_nsec) / 1e9
         let gauges: [(cpuPercent: Gauge, memoryBytes: Gauge)] = lock.withLock {
             if stat.cpuSeconds > cpuSecondsCounted {
                 try? cpuSeconds.add(stat.cpuSeconds - cpuSecondsCounted)

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 
 @testable import MartyEndpoint
+@testable import MartyHealth
 @testable import MartyMetrics
 
 /// An endpoint on 127.0.0.1 with ephemeral ports, blind to the process environment.

@@ -6,6 +6,7 @@
 //   MARTY_METRICS_PORT=19081 MARTY_HEALTH_PORT=18082 swift run marty-demo
 import Glibc
 import MartyEndpoint
+import MartyHealth
 import MartyMetrics
 
 /// Prints a line at once, even when standard output is a file.

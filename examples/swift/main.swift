@@ -10,6 +10,7 @@ import GRPCNIOTransportHTTP2Posix
 import Glibc
 import MartyEndpoint
 import MartyGRPC
+import MartyHealth
 import MartyMetrics
 import MartySwiftMetrics
 import Metrics

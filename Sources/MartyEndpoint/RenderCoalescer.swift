@@ -1,0 +1,58 @@
+import MartyMetrics
+import NIOCore
+import NIOPosix
+
+/// Renders of one endpoint's registry, coalesced and limited (as client_golang 1.24 does with
+/// gathers): a scrape that arrives while a render of the same format and encoding is queued
+/// or running waits for it and is answered with its bytes; at most `limit` renders run at
+/// once, the others wait in arrival order. The keys are few (two formats, gzip or not), so
+/// at most four renders are ever pending, however many clients scrape.
+///
+/// Used only on the endpoint's one event-loop thread, so it needs no lock.
+final class RenderCoalescer: @unchecked Sendable {
+    struct Key: Hashable {
+        let format: ExpositionFormat
+        let gzip: Bool
+    }
+
+    typealias Work = @Sendable () -> HTTPHandler.Response
+
+    private let limit: Int
+    private let threadPool: NIOThreadPool
+    private var pending: [Key: EventLoopPromise<HTTPHandler.Response>] = [:]
+    private var waiting: [(Key, Work)] = []
+    private var running = 0
+
+    init(limit: Int, threadPool: NIOThreadPool) {
+        self.limit = limit
+        self.threadPool = threadPool
+    }
+
+    /// Call on `eventLoop` (the endpoint's).
+    func response(_ key: Key, on eventLoop: EventLoop, _ work: @escaping Work) -> EventLoopFuture<HTTPHandler.Response>
+    {
+        if let shared = pending[key] { return shared.futureResult }
+        let promise = eventLoop.makePromise(of: HTTPHandler.Response.self)
+        pending[key] = promise
+        if running < limit {
+            start(key, work, on: eventLoop)
+        } else {
+            waiting.append((key, work))
+        }
+        return promise.futureResult
+    }
+
+    private func start(_ key: Key, _ work: @escaping Work, on eventLoop: EventLoop) {
+        running += 1
+        threadPool.runIfActive(eventLoop: eventLoop, work).whenComplete { result in
+            // On the event loop again.
+            self.running -= 1
+            let promise = self.pending.removeValue(forKey: key)
+            promise?.completeWith(result)
+            if !self.waiting.isEmpty {
+                let (next, nextWork) = self.waiting.removeFirst()
+                self.start(next, nextWork, on: eventLoop)
+            }
+        }
+    }
+}
