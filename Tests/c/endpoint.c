@@ -157,11 +157,11 @@ int main(void) {
         marty_endpoint_options_init(NULL); /* a no-op, no crash */
         EXPECT(marty_health_set(NULL, 1, NULL, MARTY_PROBE_BOTH, 0) == MARTY_ERR_NULL_ARGUMENT, "health_set(NULL)");
         EXPECT(marty_health_set("x", 1, NULL, 7, 0) == MARTY_ERR_INVALID_ARGUMENT, "health_set(bad probe)");
-        EXPECT(marty_health_set("x", 1, NULL, MARTY_PROBE_BOTH, -1) == MARTY_ERR_INVALID_VALUE, "negative ttl");
+        EXPECT(marty_health_set("x", 1, NULL, MARTY_PROBE_BOTH, -1) == MARTY_ERR_INVALID_ARGUMENT, "negative ttl");
         EXPECT(marty_health_set("", 1, NULL, MARTY_PROBE_BOTH, 0) == MARTY_ERR_INVALID_NAME, "empty check name");
         EXPECT(marty_health_set("x", 1, "\xc3", MARTY_PROBE_BOTH, 0) == MARTY_ERR_INVALID_UTF8, "bad message");
         EXPECT(marty_health_register_callback("x", NULL, NULL, 0, 1) == MARTY_ERR_NULL_ARGUMENT, "NULL callback");
-        EXPECT(marty_health_register_callback("x", hangs, NULL, 0, 0) == MARTY_ERR_INVALID_VALUE, "zero timeout");
+        EXPECT(marty_health_register_callback("x", hangs, NULL, 0, 0) == MARTY_ERR_INVALID_ARGUMENT, "zero timeout");
         EXPECT(marty_health_remove(NULL) == MARTY_ERR_NULL_ARGUMENT, "remove(NULL)");
         EXPECT(marty_health_remove("never-set") == MARTY_ERR_NOT_FOUND, "remove(unknown)");
         EXPECT(marty_health_status(NULL, NULL, NULL) == MARTY_OK, "status with NULL outs");
