@@ -23,6 +23,12 @@ enum ListeningSocket {
         }
         var one: CInt = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+        if first.pointee.ai_family == AF_INET6 {
+            // Dual stack: "::" takes IPv4 clients too (as ::ffff:a.b.c.d), whatever the
+            // system's net.ipv6.bindv6only says.
+            var zero: CInt = 0
+            setsockopt(descriptor, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<CInt>.size))
+        }
         if bind(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
             let code = errno
             close(descriptor)

@@ -189,6 +189,47 @@ import Testing
         }
     }
 
+    @Test func dualStackListeningAnswersIPv4AndIPv6Loopback() throws {
+        let probe = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var loopback = sockaddr_in6()
+        loopback.sin6_family = sa_family_t(AF_INET6)
+        loopback.sin6_addr = in6addr_loopback
+        let hasIPv6 = withUnsafePointer(to: &loopback) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
+            }
+        }
+        guard hasIPv6 else { return }  // no IPv6 loopback on this machine
+        let endpoint = try startEndpoint(separateHealth: false) { $0.bindAddress = "::" }
+        defer { endpoint.shutdown() }
+        #expect(try get(endpoint.metricsPort, "/health/live").status == 200)  // over IPv4
+        let connection = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(connection) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        address.sin6_port = in_port_t(UInt16(endpoint.metricsPort).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(connection, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
+            }
+        }
+        try #require(connected, "connect to [::1]:\(endpoint.metricsPort)")
+        let request = Array("GET /metrics HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(connection, &chunk, chunk.count, 0)
+            if count <= 0 { break }
+            received += chunk[0..<count]
+        }
+        #expect(HTTPResponse.parseAll(received).first?.status == 200)
+    }
+
     @Test func gzipFeedsZlibInChunks() throws {
         var text = ""
         for index in 0..<20_000 { text += "series_total{i=\"\(index)\"} \(index * 7)\n" }

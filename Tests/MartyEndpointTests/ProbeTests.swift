@@ -39,6 +39,12 @@ import Testing
         let endpoint = try startEndpoint(health: health)
         defer { endpoint.shutdown() }
         let port = try #require(endpoint.healthPort)
+        // Alone: the liveness probe does not run (or wait for) the readiness-only check.
+        let alone = MonotonicClock.nanoseconds()
+        #expect(try get(port, "/health/live").status == 200)
+        let aloneTook = Double(MonotonicClock.nanoseconds() - alone) / 1e9
+        #expect(aloneTook < 1, "/health/live took \(aloneTook) s with a slow readiness-only check")
+        // And while a readiness probe waits for it.
         let readyStatus = Atomic<Int>(0)
         let liveStatus = Atomic<Int>(0)
         let liveNanoseconds = Atomic<UInt64>(0)
