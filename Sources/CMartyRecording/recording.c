@@ -22,7 +22,7 @@ __attribute__((noinline, format(printf, 2, 3))) static int fail(int status, cons
 
 #define REQUIRE(pointer, function, name)                                                      \
     do {                                                                                      \
-        if (__builtin_expect((pointer) == NULL, 0)) {                                         \
+        if ((pointer) == NULL) {                                                              \
             return fail(MARTY_ERR_NULL_ARGUMENT, "%s: %s is NULL", function, name);           \
         }                                                                                     \
     } while (0)
@@ -34,7 +34,7 @@ __attribute__((noinline, format(printf, 2, 3))) static int fail(int status, cons
         cmarty_thread *thread = cmarty_this_thread();                                        \
         cmarty_read_begin(thread);                                                           \
         uint64_t *cells = cmarty_handle_cells(handle);                                       \
-        if (__builtin_expect(cells != NULL, 1)) {                                            \
+        if (cells != NULL) {                                                                 \
             body;                                                                            \
         }                                                                                    \
         cmarty_read_end(thread);                                                             \

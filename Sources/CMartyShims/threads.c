@@ -14,7 +14,8 @@
 #include "cmarty_cpus.h"
 
 __thread cmarty_thread *cmarty_current_thread __attribute__((tls_model("initial-exec")));
-int cmarty_readers_fence = 1;
+// Whether readers must fence (no membarrier); copied into each record (see cmarty_threads.h).
+static int readers_fence = 1;
 
 static pthread_mutex_t records_mutex = PTHREAD_MUTEX_INITIALIZER;
 static cmarty_thread *records;  // append-only list, published with release stores
@@ -24,7 +25,7 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static int membarrier_registered;
 // Used only when a record cannot be allocated (out of memory): shared by such threads, and
 // not waited for by synchronize(), whose guarantee then does not cover them.
-static cmarty_thread fallback_record = {.in_use = 1};
+static cmarty_thread fallback_record = {.in_use = 1, .fence = 1};
 
 static void thread_exited(void *record) {
     cmarty_thread *thread = record;
@@ -39,7 +40,7 @@ static void make_exit_key(void) {
     // its barrier on every thread of the process.
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
         membarrier_registered = 1;
-        __atomic_store_n(&cmarty_readers_fence, 0, __ATOMIC_RELEASE);
+        readers_fence = 0;
     }
 }
 
@@ -67,6 +68,7 @@ cmarty_thread *cmarty_thread_attach(void) {
         return &fallback_record;
     }
     thread->shard = __atomic_fetch_add(&next_shard_ticket, 1, __ATOMIC_RELAXED) & (cmarty_shard_count() - 1);
+    thread->fence = (uint32_t)readers_fence;
     __atomic_store_n(&thread->in_use, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&records_mutex);
     cmarty_current_thread = thread;
@@ -78,8 +80,13 @@ void cmarty_synchronize(void) {
     if (__atomic_load_n(&membarrier_registered, __ATOMIC_ACQUIRE)) {
         if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
             // Refused after all (a seccomp filter installed later): readers fence from now on.
-            __atomic_store_n(&cmarty_readers_fence, 1, __ATOMIC_SEQ_CST);
+            pthread_mutex_lock(&records_mutex);
+            readers_fence = 1;
+            for (cmarty_thread *record = records; record != NULL; record = record->next) {
+                __atomic_store_n(&record->fence, 1, __ATOMIC_SEQ_CST);
+            }
             __atomic_store_n(&membarrier_registered, 0, __ATOMIC_RELEASE);
+            pthread_mutex_unlock(&records_mutex);
         }
     }
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -146,7 +153,8 @@ void cmarty_threads_after_fork_child(void) {
     // or let its readers fence.
     if (membarrier_registered && syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) {
         membarrier_registered = 0;
-        cmarty_readers_fence = 1;
+        readers_fence = 1;
+        for (cmarty_thread *record = records; record != NULL; record = record->next) record->fence = 1;
     }
     // Only the forking thread exists here: every other record is free, its sections closed.
     cmarty_thread *self = cmarty_current_thread;

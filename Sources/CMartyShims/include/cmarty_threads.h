@@ -20,6 +20,10 @@ typedef struct cmarty_thread {
     uint32_t shard;
     uint32_t sections_begun;
     uint32_t sections_ended;
+    // Set when the kernel cannot give synchronize() its barrier (no membarrier): this
+    // thread's read sections then begin with a full fence. Kept here, on the line the
+    // section writes anyway, rather than in a global.
+    uint32_t fence;
     int in_use;
     char *error_message;  // CMARTY_ERROR_MESSAGE_CAPACITY bytes once the thread failed a call
     struct cmarty_thread *next;
@@ -29,16 +33,12 @@ typedef struct cmarty_thread {
 
 extern __thread cmarty_thread *cmarty_current_thread __attribute__((tls_model("initial-exec")));
 
-// Set when the kernel cannot give synchronize() its barrier (no membarrier): readers then
-// pay a full fence when they enter a read section.
-extern int cmarty_readers_fence;
-
 // The calling thread's record, made on first use (takes a lock once per thread).
 cmarty_thread *cmarty_thread_attach(void);
 
 static inline cmarty_thread *cmarty_this_thread(void) {
     cmarty_thread *thread = cmarty_current_thread;
-    if (__builtin_expect(thread == NULL, 0)) thread = cmarty_thread_attach();
+    if (thread == NULL) thread = cmarty_thread_attach();
     return thread;
 }
 
@@ -47,7 +47,7 @@ static inline cmarty_thread *cmarty_this_thread(void) {
 // Sections nest. They take no lock and write only the thread's own record.
 static inline void cmarty_read_begin(cmarty_thread *thread) {
     __atomic_store_n(&thread->sections_begun, thread->sections_begun + 1, __ATOMIC_RELAXED);
-    if (__builtin_expect(__atomic_load_n(&cmarty_readers_fence, __ATOMIC_RELAXED), 0)) {
+    if (__atomic_load_n(&thread->fence, __ATOMIC_RELAXED)) {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     } else {
         // synchronize()'s membarrier orders this store before the loads that follow.
