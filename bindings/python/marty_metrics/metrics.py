@@ -67,18 +67,18 @@ class CollectorRegistry:
 
     def register(self, metric):
         """Registers a metric made with ``registry=None`` (ValueError on a name clash)."""
-        check(C.registry_register(self._h, _family_handle(metric)))
+        check(C.registry_register(_registry_handle(self), _family_handle(metric)))
 
     def unregister(self, metric):
         """Removes a metric from this registry (LookupError if it is not registered here)."""
-        check(C.registry_unregister(self._h, _family_handle(metric)))
+        check(C.registry_unregister(_registry_handle(self), _family_handle(metric)))
 
     def render(self, openmetrics=False):
         """The exposition of every family, as bytes (text 0.0.4, or OpenMetrics 1.0)."""
         out = _c_void_p()
         length = ctypes.c_size_t()
         fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
-        check(C.registry_render(self._h, fmt, _byref(out), _byref(length)))
+        check(C.registry_render(_registry_handle(self), fmt, _byref(out), _byref(length)))
         try:
             return ctypes.string_at(out.value, length.value)
         finally:
@@ -107,18 +107,40 @@ REGISTRY = CollectorRegistry(_handle=C.registry_default())
 
 def generate_latest(registry=REGISTRY):
     """The Prometheus text format 0.0.4 exposition of `registry`, as bytes."""
+    _registry_handle(registry)
     return registry.render()
 
 
 def generate_openmetrics(registry=REGISTRY):
     """The OpenMetrics 1.0 exposition of `registry`, as bytes (ends with ``# EOF``)."""
+    _registry_handle(registry)
     return registry.render(openmetrics=True)
 
 
 def _family_handle(metric):
-    handle = getattr(metric, "_f", None)
-    if handle is None:
-        raise TypeError("not a marty_metrics metric: %r" % (metric,))
+    """The C family handle of a marty_metrics metric; a TypeError for anything else.
+
+    The type is checked, never an attribute: an object that merely has an ``_f`` (a
+    prometheus_client metric, a mock, a look-alike holding an integer) must never reach C,
+    where any value would be taken as a family pointer."""
+    if not isinstance(metric, _Family):
+        raise TypeError("not a marty_metrics metric (Counter, Gauge, Histogram or Info): %s %r"
+                        % (type(metric).__name__, metric))
+    handle = metric.__dict__.get("_f")
+    if type(handle) is not _c_void_p or not handle.value:
+        raise TypeError("%r has no live marty_metrics family" % (metric,))
+    return handle
+
+
+def _registry_handle(registry):
+    """The C registry handle of a marty_metrics CollectorRegistry; a TypeError for anything
+    else (checked by type, as for metrics)."""
+    if not isinstance(registry, CollectorRegistry):
+        raise TypeError("registry must be a marty_metrics CollectorRegistry, not %s"
+                        % type(registry).__name__)
+    handle = registry.__dict__.get("_h")
+    if type(handle) is not _c_void_p or not handle.value:
+        raise TypeError("%r has no live marty_metrics registry" % (registry,))
     return handle
 
 
@@ -500,7 +522,7 @@ class _Family:
         target = registry if registry is not None else CollectorRegistry()
         names, count = string_array(self._labelnames, "label name")
         out = _c_void_p()
-        check(self._new_family(target._h, encode(self._name, "metric name"),
+        check(self._new_family(_registry_handle(target), encode(self._name, "metric name"),
                                encode(self._documentation, "documentation"), names, count, out))
         self._f = out
         if registry is None:
@@ -708,7 +730,7 @@ class Info(_Family):
         registry = self._registry
         old = self._f
         if registry is not None:
-            check(C.registry_unregister(registry._h, old))
+            check(C.registry_unregister(_registry_handle(registry), old))
         saved = self._labelnames
         self._labelnames = keys
         try:

@@ -13,7 +13,7 @@ import threading
 
 from . import _native
 from ._native import C, EndpointOptions, HEALTH_CALLBACK, check, encode, raise_last
-from .metrics import REGISTRY, CollectorRegistry
+from .metrics import REGISTRY, _registry_handle
 
 __all__ = ["ServiceMetrics", "HealthChecker", "MetricsServer", "start_metrics_server", "get_metrics_server",
            "PROBE_BOTH", "PROBE_LIVENESS", "PROBE_READINESS"]
@@ -45,16 +45,15 @@ class ServiceMetrics:
 
     def __new__(cls, service, version=None, registry=None):
         registry = REGISTRY if registry is None else registry
-        if not isinstance(registry, CollectorRegistry):
-            raise TypeError("registry must be a marty_metrics CollectorRegistry, not %s" % type(registry).__name__)
-        key = (registry._h.value, service)
+        handle = _registry_handle(registry)  # a TypeError for anything but a CollectorRegistry
+        key = (handle.value, service)
         with _catalogs_lock:
             existing = _catalogs.get(key)
             if existing is not None:
                 return existing
             out = _c_void_p()
             check(C.service_metrics_register(
-                registry._h, encode(service, "service"),
+                handle, encode(service, "service"),
                 None if version is None else encode(version, "version"), _byref(out)))
             metrics = super().__new__(cls)
             metrics._h = out
@@ -330,7 +329,7 @@ def start_metrics_server(service, metrics_port=None, health_port=None, bind_addr
             options.bind_address = encode(bind_address, "bind_address")
         options.metrics_port = metrics_port
         options.health_port = health_port
-        options.registry = registry._h
+        options.registry = _registry_handle(registry)
         handle = _c_void_p()
         check(C.endpoint_start(_byref(options), _byref(handle)))
         bound_metrics, bound_health = ctypes.c_int(), ctypes.c_int()
