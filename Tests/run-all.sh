@@ -6,7 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-step() { printf '\n==== %s\n' "$*"; }
+# Each step prints its duration when it ends; all of them are listed again at the end.
+step_name="" step_started=0 durations=()
+end_step() {
+  [ -n "$step_name" ] || return 0
+  local seconds=$(($(date +%s) - step_started))
+  durations+=("$(printf '%5d s  %s' "$seconds" "$step_name")")
+  printf -- '---- %d s: %s\n' "$seconds" "$step_name"
+  step_name=""
+}
+step() { end_step; step_name="$*"; step_started=$(date +%s); printf '\n==== %s\n' "$*"; }
+run_started=$(date +%s)
+trap 'status=$?; end_step; printf "\n==== Durations (%d s in all%s)\n" "$(($(date +%s) - run_started))" \
+  "$([ $status -eq 0 ] || echo ", FAILED with status $status")"; printf "%s\n" "${durations[@]}"' EXIT
 
 # ---- System packages --------------------------------------------------------------------
 packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus python3-venv)
@@ -31,7 +43,7 @@ fi
 
 # ---- Swift --------------------------------------------------------------------------------
 step "swift format lint"
-swift format lint --strict -r Sources Tests/MartyTestSupport Tests/MartyMetricsTests Tests/MartyEndpointTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
+swift format lint --strict -r Tests/fuzz Sources Tests/MartyTestSupport Tests/MartyMetricsTests Tests/MartyEndpointTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
 
 step "swift build (a warning in our own code fails the run)"
 swift build 2>&1 | tee .build-log.txt | tail -n 3
@@ -68,3 +80,20 @@ MARTY_DEMO_BINARY="$(swift build --show-bin-path)/marty-demo" \
 MARTY_C_SERVICE_BINARY="$root/build-cmake/examples/marty_c_service" \
 MARTY_CMAKE_BUILD_DIR="$root/build-cmake" \
   .venv/bin/python -m pytest -q Tests/deploy
+
+# ---- Sanitizers and fuzzing (issue 9), each bounded in time ---------------------------------
+# Each of these runs alone as well: see the README's test section.
+step "ASan + UBSan: build the instrumented library, the C tests and the fuzzers (build-asan)"
+bash Tests/sanitizers/asan.sh --build
+
+step "ASan + UBSan: the C tests (CTest in build-asan)"
+ctest --test-dir build-asan --output-on-failure -LE 'sanitizer-incompatible|fuzz'
+
+step "ASan: the Python tests against the ASan library (LD_PRELOAD of the ASan runtime)"
+bash Tests/sanitizers/python-asan.sh
+
+step "libFuzzer: fuzz_c_api, fuzz_negotiation, fuzz_http, 60 s each, side by side"
+bash Tests/fuzz/run.sh --seconds 60
+
+step "TSan: swift test --sanitize=thread (concurrency, endpoint and health suites; .build-tsan)"
+bash Tests/sanitizers/tsan.sh
