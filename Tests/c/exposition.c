@@ -212,6 +212,7 @@ int main(int argc, char **argv) {
         }
         fwrite(out, 1, out_length, stdout);
         marty_free(out);
+        marty_registry_free(r);
         return 0;
     }
 
