@@ -191,7 +191,9 @@ public final class HealthRegistry: @unchecked Sendable {
     /// while a run is past its deadline, and is left out before its first answer. A
     /// callback check whose last answer is older than `gaugeRefreshSeconds` (5 s) gets a
     /// new run in the background on a health worker: the next scrape sees its answer.
-    public func lastKnownHealthy() -> Bool {
+    public func lastKnownHealthy() -> Bool { lastKnownHealthy(refreshAfter: Self.gaugeRefreshNanoseconds) }
+
+    func lastKnownHealthy(refreshAfter: UInt64) -> Bool {
         let snapshot = lock.withLock { checks }
         let now = MonotonicClock.nanoseconds()
         var healthy = true
@@ -204,7 +206,7 @@ public final class HealthRegistry: @unchecked Sendable {
                     healthy = false
                 }
             case .callback(let callback):
-                if callback.lastAnswer(now: now, refreshAfter: Self.gaugeRefreshNanoseconds) == false {
+                if callback.lastAnswer(now: now, refreshAfter: refreshAfter) == false {
                     healthy = false
                 }
             }

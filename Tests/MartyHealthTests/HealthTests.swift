@@ -217,6 +217,32 @@ import Testing
         #expect(!health.lastKnownHealthy())
     }
 
+    @Test func anOldAnswerIsRefreshedInTheBackground() throws {
+        let health = HealthRegistry()
+        let healthy = Atomic<Bool>(true)
+        let calls = Atomic<Int>(0)
+        try health.register("cache", timeout: 2) {
+            calls.add(1, ordering: .relaxed)
+            usleep(100_000)
+            return (healthy.load(ordering: .relaxed), nil)
+        }
+        #expect(health.report().healthy)
+        healthy.store(false, ordering: .relaxed)
+        // Younger than the interval: shown as is, no run.
+        #expect(health.lastKnownHealthy())
+        #expect(calls.load(ordering: .relaxed) == 1)
+        // Older (an interval of 0 here, 5 s in production): shown as is, and a run starts.
+        #expect(health.lastKnownHealthy(refreshAfter: 0))
+        var waited = 0
+        while health.lastKnownHealthy(refreshAfter: .max) && waited < 100 {
+            usleep(20_000)
+            waited += 1
+        }
+        #expect(!health.lastKnownHealthy(refreshAfter: .max), "the background run's answer")
+        #expect(calls.load(ordering: .relaxed) == 2)
+        try health.remove("cache")
+    }
+
     @Test(arguments: [Double.nan, .infinity, -.infinity, -1, 0, 1e10, 1e19, .greatestFiniteMagnitude])
     func badDurationsAreInvalidArgumentsNeverTraps(seconds: Double) throws {
         let health = HealthRegistry()
