@@ -92,6 +92,10 @@ class EndpointOptions(ctypes.Structure):
         ("registry", c_void_p),
         ("idle_timeout_seconds", c_double),
         ("max_connections", c_int),
+        # Since 0.2. marty_endpoint_options_init writes the whole struct of the library's
+        # header: a shorter ctypes copy is overwritten past its end (heap corruption).
+        ("request_head_timeout_seconds", c_double),
+        ("shutdown_grace_seconds", c_double),
     ]
 
 
