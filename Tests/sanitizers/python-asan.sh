@@ -8,8 +8,9 @@
 # lost their attributes). The tests that measure RSS (test_lifetimes.py) run in a second pass
 # without ASan's quarantine, which would otherwise count 256 MiB of held-back freed memory as
 # growth; everything else runs with it, so that a use after free is caught. PYTHONMALLOC=malloc
-# makes every Python object an ASan allocation with redzones (pymalloc's arenas are invisible
-# to ASan; with them, the run died once in CPython's GC, in update_refs, with no ASan report).
+# makes every Python object an ASan allocation with redzones: pymalloc's arenas are invisible to
+# ASan (with them, an overflow of a ctypes struct by the library surfaced only as a crash in
+# CPython's GC; with malloc, ASan named it: see bindings/python/tests/test_abi.py).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
