@@ -25,7 +25,7 @@ package final class Lock: @unchecked Sendable {
 
     private let lock: UnsafeMutablePointer<cmarty_lock>
 
-    package init(_ rank: Rank = .leaf) {
+    package init(_ rank: Rank) {
         lock = .allocate(capacity: 1)
         cmarty_lock_init(lock, rank.rawValue)
     }

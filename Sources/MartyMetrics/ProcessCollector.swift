@@ -10,7 +10,7 @@ public final class ProcessCollector: @unchecked Sendable {
     private let openFileDescriptors: Gauge
     private let maxFileDescriptors: Gauge
     private let startTime: Gauge
-    private let lock = Lock()
+    private let lock = Lock(.leaf)
     private var catalogGauges: [(cpuPercent: Gauge, memoryBytes: Gauge)] = []
     // Guarded by `lock`: the CPU time already added to the counter, and the last reading
     // for the CPU-percent gauge.
