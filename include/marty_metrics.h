@@ -56,11 +56,11 @@ extern "C" {
 /* ---- Version ------------------------------------------------------------------------- */
 
 #define MARTY_METRICS_VERSION_MAJOR 0
-#define MARTY_METRICS_VERSION_MINOR 1
+#define MARTY_METRICS_VERSION_MINOR 2
 #define MARTY_METRICS_VERSION_PATCH 0
-#define MARTY_METRICS_VERSION_STRING "0.1.0"
+#define MARTY_METRICS_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
-#define MARTY_METRICS_VERSION_NUMBER 100
+#define MARTY_METRICS_VERSION_NUMBER 200
 
 /* The version of the library actually loaded, as "MAJOR.MINOR.PATCH". Never NULL. */
 const char *marty_version(void);
@@ -388,8 +388,24 @@ typedef struct marty_endpoint_options {
     double shutdown_grace_seconds;       /* marty_endpoint_stop lets responses finish this long; 0: 2 s */
 } marty_endpoint_options;
 
-/* Fills `options` with the defaults (service NULL, ports MARTY_PORT_DEFAULT, ...). */
+/*
+ * Fills the first `size` bytes of `options` with the defaults (service NULL, ports
+ * MARTY_PORT_DEFAULT, ...) and sets struct_size to `size` (at most the library's own size):
+ * a caller compiled against an older header passes its smaller sizeof and the library writes
+ * and reads only the fields that header has. Call it through the macro below.
+ * MARTY_ERR_NULL_ARGUMENT for NULL; MARTY_ERR_INVALID_ARGUMENT for a size smaller than the
+ * 0.1 struct.
+ */
+int marty_endpoint_options_init_sized(marty_endpoint_options *options, size_t size);
+
+/*
+ * The 0.1 entry point, for programs built against a 0.1 header: fills only the fields that
+ * header had (up to max_connections) and sets struct_size to match. NULL is a no-op. New code
+ * calls it through the macro, which passes sizeof *options to marty_endpoint_options_init_sized.
+ */
 void marty_endpoint_options_init(marty_endpoint_options *options);
+#define marty_endpoint_options_init(options) \
+    ((void)marty_endpoint_options_init_sized((options), sizeof *(options)))
 
 /*
  * Starts the endpoint on threads of its own and returns at once: GET/HEAD /metrics (text

@@ -11,19 +11,44 @@ private func endpoint(_ pointer: OpaquePointer) -> MetricsEndpoint {
     Unmanaged<MetricsEndpoint>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
 }
 
-@_cdecl("marty_endpoint_options_init")
-public func marty_endpoint_options_init(_ options: UnsafeMutablePointer<marty_endpoint_options>?) {
-    guard let options else { return }
-    options.pointee = marty_endpoint_options(
-        struct_size: MemoryLayout<marty_endpoint_options>.size, service: nil, bind_address: nil,
-        metrics_port: MARTY_PORT_DEFAULT, health_port: MARTY_PORT_DEFAULT, separate_health_listener: 1,
-        registry: nil, idle_timeout_seconds: 0, max_connections: 0, request_head_timeout_seconds: 0,
-        shutdown_grace_seconds: 0)
-}
-
 /// The size of marty_endpoint_options in headers before 0.2 (no request_head_timeout_seconds
 /// nor shutdown_grace_seconds): such callers get the defaults for the newer fields.
 private let firstOptionsSize = MemoryLayout<marty_endpoint_options>.offset(of: \.request_head_timeout_seconds)!
+
+/// Writes the defaults into the caller's first `size` bytes only: a caller built against an
+/// older header has a smaller struct, and the bytes after it are not ours.
+private func initOptions(_ options: UnsafeMutablePointer<marty_endpoint_options>, size: Int) {
+    var defaults = marty_endpoint_options(
+        struct_size: size, service: nil, bind_address: nil,
+        metrics_port: MARTY_PORT_DEFAULT, health_port: MARTY_PORT_DEFAULT, separate_health_listener: 1,
+        registry: nil, idle_timeout_seconds: 0, max_connections: 0, request_head_timeout_seconds: 0,
+        shutdown_grace_seconds: 0)
+    withUnsafeBytes(of: &defaults) { source in
+        UnsafeMutableRawPointer(options).copyMemory(from: source.baseAddress!, byteCount: size)
+    }
+}
+
+@_cdecl("marty_endpoint_options_init_sized")
+public func marty_endpoint_options_init_sized(
+    _ options: UnsafeMutablePointer<marty_endpoint_options>?, _ size: Int
+) -> Int32 {
+    let function: StaticString = "marty_endpoint_options_init_sized"
+    guard let options else { return nullArgument(function, "options") }
+    guard size >= firstOptionsSize else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "\(function): size \(UInt(bitPattern: size)) is smaller than the oldest marty_endpoint_options (\(firstOptionsSize) bytes)"
+        )
+    }
+    initOptions(options, size: min(size, MemoryLayout<marty_endpoint_options>.size))
+    return MARTY_OK
+}
+
+@_cdecl("marty_endpoint_options_init")
+public func marty_endpoint_options_init(_ options: UnsafeMutablePointer<marty_endpoint_options>?) {
+    guard let options else { return }
+    initOptions(options, size: firstOptionsSize)
+}
 
 /// A time option: 0 is the default; anything else is checked by the endpoint.
 private func seconds(_ value: Double, _ field: StaticString) throws -> Double? {

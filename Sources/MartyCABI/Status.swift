@@ -136,12 +136,12 @@ public func marty_status_string(_ status: Int32) -> UnsafePointer<CChar> {
 
 @_cdecl("marty_version")
 public func marty_version() -> UnsafePointer<CChar> {
-    let text: StaticString = "0.1.0"
+    let text: StaticString = "0.2.0"  // MARTY_METRICS_VERSION_STRING
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 @_cdecl("marty_version_number")
-public func marty_version_number() -> Int32 { 100 }
+public func marty_version_number() -> Int32 { Int32(MARTY_METRICS_VERSION_NUMBER) }
 
 @_cdecl("marty_free")
 public func marty_free(_ pointer: UnsafeMutableRawPointer?) {

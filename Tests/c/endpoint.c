@@ -154,7 +154,9 @@ int main(void) {
         EXPECT(marty_endpoint_health_port(NULL, &port) == MARTY_ERR_NULL_ARGUMENT, "health_port(NULL)");
         EXPECT(marty_endpoint_stop(NULL) == MARTY_ERR_NULL_ARGUMENT, "stop(NULL)");
         EXPECT(marty_endpoint_free(NULL) == MARTY_ERR_NULL_ARGUMENT, "free(NULL)");
-        marty_endpoint_options_init(NULL); /* a no-op, no crash */
+        (marty_endpoint_options_init)(NULL); /* the 0.1 function: a no-op, no crash */
+        EXPECT(marty_endpoint_options_init_sized(NULL, sizeof(marty_endpoint_options)) == MARTY_ERR_NULL_ARGUMENT,
+               "options_init_sized(NULL)");
         EXPECT(marty_health_set(NULL, 1, NULL, MARTY_PROBE_BOTH, 0) == MARTY_ERR_NULL_ARGUMENT, "health_set(NULL)");
         EXPECT(marty_health_set("x", 1, NULL, 7, 0) == MARTY_ERR_INVALID_ARGUMENT, "health_set(bad probe)");
         EXPECT(marty_health_set("x", 1, NULL, MARTY_PROBE_BOTH, -1) == MARTY_ERR_INVALID_ARGUMENT, "negative ttl");

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -89,6 +90,46 @@ int main(void) {
     }
     EXPECT_OK(start_with(0, 0, 0));
     EXPECT_OK(start_with(30, 5, 0.5));
+
+    /* ---- Initialising options of an older header writes only that header's fields ---- */
+    {
+        size_t old_size = offsetof(marty_endpoint_options, request_head_timeout_seconds);
+        unsigned char memory[sizeof(marty_endpoint_options) + 16];
+        memset(memory, 0xAB, sizeof memory);
+        /* What a program built against the 0.1 header calls (its macro did not exist). */
+        (marty_endpoint_options_init)((marty_endpoint_options *)(void *)memory);
+        int untouched = 1;
+        for (size_t index = old_size; index < sizeof memory; index++) untouched &= memory[index] == 0xAB;
+        EXPECT(untouched, "the 0.1 marty_endpoint_options_init wrote past the 0.1 struct (%zu bytes)", old_size);
+        size_t written_size;
+        memcpy(&written_size, memory, sizeof written_size);
+        EXPECT(written_size == old_size, "struct_size is the 0.1 size (%zu, got %zu)", old_size, written_size);
+
+        memset(memory, 0xAB, sizeof memory);
+        EXPECT_OK(marty_endpoint_options_init_sized((marty_endpoint_options *)(void *)memory, old_size));
+        untouched = 1;
+        for (size_t index = old_size; index < sizeof memory; index++) untouched &= memory[index] == 0xAB;
+        EXPECT(untouched, "options_init_sized(old size) wrote past it");
+
+        memset(memory, 0xAB, sizeof memory);
+        EXPECT_OK(marty_endpoint_options_init_sized((marty_endpoint_options *)(void *)memory, sizeof memory));
+        untouched = 1;
+        for (size_t index = sizeof(marty_endpoint_options); index < sizeof memory; index++) {
+            untouched &= memory[index] == 0xAB;
+        }
+        EXPECT(untouched, "options_init_sized(a newer header's larger size) wrote past the library's struct");
+        memcpy(&written_size, memory, sizeof written_size);
+        EXPECT(written_size == sizeof(marty_endpoint_options), "struct_size is the library's size (got %zu)",
+               written_size);
+        EXPECT(marty_endpoint_options_init_sized((marty_endpoint_options *)(void *)memory, 3) ==
+                   MARTY_ERR_INVALID_ARGUMENT, "a size below the 0.1 struct is refused");
+
+        marty_endpoint_options options;
+        marty_endpoint_options_init(&options); /* the macro: the whole struct of this header */
+        EXPECT(options.struct_size == sizeof options, "the macro passes sizeof (got %zu)", options.struct_size);
+        EXPECT(options.request_head_timeout_seconds == 0 && options.shutdown_grace_seconds == 0,
+               "the 0.2 fields get their defaults");
+    }
 
     /* ---- Options filled by an older header (no head deadline, no grace) ---- */
     {

@@ -36,7 +36,7 @@ from .server import (
     start_metrics_server,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Counter", "Gauge", "Histogram", "Info", "CollectorRegistry", "REGISTRY",

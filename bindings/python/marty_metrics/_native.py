@@ -92,8 +92,8 @@ class EndpointOptions(ctypes.Structure):
         ("registry", c_void_p),
         ("idle_timeout_seconds", c_double),
         ("max_connections", c_int),
-        # Since 0.2. marty_endpoint_options_init writes the whole struct of the library's
-        # header: a shorter ctypes copy is overwritten past its end (heap corruption).
+        # Since 0.2. Filled by marty_endpoint_options_init_sized with this struct's size, so
+        # the library writes and reads only the fields declared here.
         ("request_head_timeout_seconds", c_double),
         ("shutdown_grace_seconds", c_double),
     ]
@@ -153,7 +153,7 @@ _SIGNATURES = {
     "marty_health_register_callback": ("lib", c_int, [c_char_p, HEALTH_CALLBACK, c_void_p, c_int, c_double]),
     "marty_health_remove": ("lib", c_int, [c_char_p]),
     "marty_health_status": ("lib", c_int, [P(c_int), P(c_int), P(c_int)]),
-    "marty_endpoint_options_init": ("lib", None, [P(EndpointOptions)]),
+    "marty_endpoint_options_init_sized": ("lib", c_int, [P(EndpointOptions), c_size_t]),
     "marty_endpoint_start": ("lib", c_int, [P(EndpointOptions), P(c_void_p)]),
     "marty_endpoint_metrics_port": ("lib", c_int, [c_void_p, P(c_int)]),
     "marty_endpoint_health_port": ("lib", c_int, [c_void_p, P(c_int)]),

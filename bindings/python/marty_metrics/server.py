@@ -323,7 +323,7 @@ def start_metrics_server(service, metrics_port=None, health_port=None, bind_addr
                 % (running.service, running.metrics_port, running.health_port))
         metrics = ServiceMetrics(service, version, registry)
         options = EndpointOptions()
-        C.endpoint_options_init(_byref(options))
+        check(C.endpoint_options_init_sized(_byref(options), ctypes.sizeof(options)))
         options.service = encode(service, "service")
         if bind_address is not None:
             options.bind_address = encode(bind_address, "bind_address")
