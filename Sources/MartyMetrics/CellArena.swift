@@ -81,9 +81,4 @@ final class CellArena: @unchecked Sendable {
             retiredCount += 1
         }
     }
-
-    /// The generation C handles to this block carry.
-    static func generation(of base: UnsafeMutablePointer<UInt64>) -> UInt64 {
-        cmarty_load_u64(base - stride)
-    }
 }
