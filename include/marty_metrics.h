@@ -19,7 +19,8 @@
  *    family is freed, its memory is given back and reused for other series; a handle to it
  *    stays safe to pass: recording into it returns MARTY_OK and changes nothing, reading it
  *    (marty_counter_value, marty_gauge_value, marty_histogram_read, ...) returns
- *    MARTY_ERR_NOT_FOUND once the memory was reused. A handle carries a 16-bit generation
+ *    MARTY_ERR_NOT_FOUND once the series was freed (at once for C callers; a Swift caller
+ *    holding the series keeps it alive until it lets go). A handle carries a 16-bit generation
  *    of its series' memory, so that holds unless the same memory served 65,536 later series
  *    while the handle was kept. Getting the series again (marty_counter_get, ...) gives a
  *    new handle.
@@ -275,8 +276,8 @@ typedef struct marty_service_metrics marty_service_metrics;
 /*
  * Registers the catalog for `service` in `registry` (NULL: the default registry) on the first
  * call, with `version` (NULL: "unknown") in marty_service_info; later calls for the same
- * service and registry return the same handle. The handle lives as long as the process, and keeps its registry alive (see
- * marty_registry_free).
+ * service and registry return the same handle. The handle lives as long as the process and
+ * keeps its registry alive (see marty_registry_free).
  * MARTY_ERR_CONFLICT if a catalog name is registered with another type or labels.
  */
 int marty_service_metrics_register(marty_registry *registry, const char *service,
