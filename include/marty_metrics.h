@@ -19,8 +19,9 @@
  *    family is freed, its memory is given back and reused for other series; a handle to it
  *    stays safe to pass: recording into it returns MARTY_OK and changes nothing, reading it
  *    (marty_counter_value, marty_gauge_value, marty_histogram_read, ...) returns
- *    MARTY_ERR_NOT_FOUND once the series was freed (at once for C callers; a Swift caller
- *    holding the series keeps it alive until it lets go). A handle carries a 16-bit generation
+ *    MARTY_ERR_NOT_FOUND once the series' memory is given back (removed series are freed in
+ *    batches, so a read soon after the removal may still see the old value). A handle
+ *    carries a 16-bit generation
  *    of its series' memory, so that holds unless the same memory served 65,536 later series
  *    while the handle was kept. Getting the series again (marty_counter_get, ...) gives a
  *    new handle.
