@@ -17,14 +17,13 @@
  *    (marty_counter, marty_gauge, marty_histogram) are borrowed from their family. Once a
  *    series is removed (marty_family_remove, marty_family_clear, marty_info_set) or its
  *    family is freed, its memory is given back and reused for other series; a handle to it
- *    stays safe to pass: recording into it returns MARTY_OK and changes nothing, reading it
- *    (marty_counter_value, marty_gauge_value, marty_histogram_read, ...) returns
+ *    stays safe to pass: recording into it returns MARTY_OK and changes nothing that shows,
+ *    reading it (marty_counter_value, marty_gauge_value, marty_histogram_read, ...) returns
  *    MARTY_ERR_NOT_FOUND once the series' memory is given back (removed series are freed in
  *    batches, so a read soon after the removal may still see the old value). A handle
- *    carries a 16-bit generation
- *    of its series' memory, so that holds unless the same memory served 65,536 later series
- *    while the handle was kept. Getting the series again (marty_counter_get, ...) gives a
- *    new handle.
+ *    carries a 16-bit generation of its series' memory, so that holds unless the same memory
+ *    served 65,536 later series while the handle was kept. Getting the series again
+ *    (marty_counter_get, ...) gives a new handle.
  *  - Threads: every function may be called from any thread at any time, concurrently with
  *    any other (recording with removal, lookup with clear, render with everything).
  *  - fork(): the library takes its locks around fork() (pthread_atfork), so a child never
