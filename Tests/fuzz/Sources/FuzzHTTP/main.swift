@@ -47,19 +47,8 @@ final class Target: @unchecked Sendable {
 
     /// Sends `bytes` on a new connection to `port`, half-closes, and returns the answer.
     func exchange(_ bytes: UnsafeBufferPointer<UInt8>, port: UInt16) -> [UInt8] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0, "socket: errno \(errno)")
+        let fd = connectedSocket(port: port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        precondition(connected == 0, "connect to 127.0.0.1:\(port): errno \(errno)")
         var sent = 0
         while sent < bytes.count {
             let n = send(fd, bytes.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
@@ -84,6 +73,37 @@ final class Target: @unchecked Sendable {
             answer.append(contentsOf: buffer[..<n])
         }
         return answer
+    }
+
+    /// A socket connected to `port` on loopback. It closes with a reset (SO_LINGER 0): the
+    /// client half-closes first, so a normal close would leave every one of the thousands of
+    /// connections a run makes in TIME_WAIT on this side, until connect runs out of ephemeral
+    /// ports (EADDRNOTAVAIL) after some 28k of them, which is the harness failing, not the server.
+    private func connectedSocket(port: UInt16) -> CInt {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        for attempt in 0..<50 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            precondition(fd >= 0, "socket: errno \(errno)")
+            var lingerOption = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lingerOption, socklen_t(MemoryLayout<linger>.size))
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if connected == 0 { return fd }
+            let error = errno
+            close(fd)
+            // Out of ephemeral ports or a momentary backlog: the client side, so wait and retry.
+            precondition(
+                error == EADDRNOTAVAIL || error == EAGAIN || error == EINTR,
+                "connect to 127.0.0.1:\(port): errno \(error) (the server refused or is gone)")
+            usleep(useconds_t(10_000 * (attempt + 1)))
+        }
+        fatalError("connect to 127.0.0.1:\(port): still no ephemeral port after 50 attempts")
     }
 }
 
