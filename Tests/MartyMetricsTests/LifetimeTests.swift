@@ -107,6 +107,11 @@ import Testing
         try root.write("none/cpu.max", "max 100000\n")
         #expect(cmarty_cgroup_cpu_limit(root.path("proc-none"), root.path("none")) == 0)
         #expect(cmarty_cgroup_cpu_limit(root.path("missing"), root.path("none")) == 0)
+        // An absurd quota reads as an infinite limit, which lowers nothing (cmarty_usable_cpus
+        // converts the limit to an integer only when it is below the affinity count).
+        try root.write("proc-huge", "0::/\n")
+        try root.write("huge/cpu.max", "1e999 100000\n")
+        #expect(cmarty_cgroup_cpu_limit(root.path("proc-huge"), root.path("huge")).isInfinite)
     }
 }
 
