@@ -17,6 +17,9 @@ let package = Package(
         .library(name: "MartyGRPC", targets: ["MartyGRPC"]),
         .library(name: "MartyMetrics", targets: ["MartyMetrics"]),
         .library(name: "MartyHealth", targets: ["MartyHealth"]),
+        .library(name: "MartyProcess", targets: ["MartyProcess"]),
+        .library(name: "MartyCatalog", targets: ["MartyCatalog"]),
+        .library(name: "MartyService", targets: ["MartyService"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
         .executable(name: "marty-demo", targets: ["marty-demo"]),
         .executable(name: "marty-swift-example", targets: ["marty-swift-example"]),
@@ -32,16 +35,23 @@ let package = Package(
         .target(name: "CMartyRecording", dependencies: ["CMartyShims"]),
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
         .target(name: "MartyHealth", dependencies: ["MartyMetrics"]),
+        .target(name: "MartyProcess", dependencies: ["MartyMetrics"]),
+        .target(name: "MartyCatalog", dependencies: ["MartyMetrics", "MartyProcess"]),
+        // A Marty service's endpoint: the catalog's port table and health gauge on an endpoint
+        // that knows neither.
+        .target(
+            name: "MartyService", dependencies: ["MartyCatalog", "MartyEndpoint", "MartyHealth", "MartyMetrics"]),
         .systemLibrary(name: "CZlib"),
         .target(
             name: "MartySwiftMetrics",
-            dependencies: ["MartyMetrics", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: [
+                "MartyCatalog", "MartyMetrics", .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "MartyEndpoint",
             dependencies: [
                 "MartyMetrics", "MartyHealth", "CZlib",
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -49,16 +59,22 @@ let package = Package(
         ),
         .target(
             name: "MartyCABI",
-            dependencies: ["MartyMetrics", "MartyHealth", "MartyEndpoint", "CMartyShims", "CMartyRecording"],
+            dependencies: [
+                "MartyMetrics", "MartyHealth", "MartyCatalog", "MartyEndpoint", "MartyService", "CMartyShims",
+                "CMartyRecording",
+            ],
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .executableTarget(
-            name: "marty-demo", dependencies: ["MartyEndpoint", "MartyHealth", "MartyMetrics"], path: "examples/demo"),
+            name: "marty-demo",
+            dependencies: ["MartyCatalog", "MartyEndpoint", "MartyHealth", "MartyMetrics", "MartyService"],
+            path: "examples/demo"),
         .executableTarget(
             name: "marty-swift-example",
             dependencies: [
-                "MartyEndpoint", "MartyGRPC", "MartyHealth", "MartyMetrics", "MartySwiftMetrics",
+                "MartyCatalog", "MartyEndpoint", "MartyGRPC", "MartyHealth", "MartyMetrics", "MartyService",
+                "MartySwiftMetrics",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -69,14 +85,19 @@ let package = Package(
         .target(name: "MartyTestSupport", path: "Tests/MartyTestSupport"),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics", "MartyTestSupport"]),
         .testTarget(name: "MartyHealthTests", dependencies: ["MartyHealth", "MartyMetrics", "MartyTestSupport"]),
+        .testTarget(
+            name: "MartyCatalogTests",
+            dependencies: [
+                "MartyCatalog", "MartyEndpoint", "MartyMetrics", "MartyProcess", "MartyService", "MartyTestSupport",
+            ]),
         .target(
             name: "MartyGRPC",
-            dependencies: ["MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2")]
+            dependencies: ["MartyCatalog", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2")]
         ),
         .testTarget(
             name: "MartyGRPCTests",
             dependencies: [
-                "MartyGRPC", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "MartyCatalog", "MartyGRPC", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ]
         ),

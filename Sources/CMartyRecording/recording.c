@@ -1,13 +1,11 @@
 // Recording through the C interface. A handle is a series' base pointer tagged with its
-// generation (see "Handles of the C interface" in CMartyShims.h): a call checks the tag and
+// generation (see "Handles of the C interface" in CMartyRecording.h): a call checks the tag and
 // writes inside a read section, so a handle whose series was removed records nothing.
 #include "CMartyRecording.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-
-#include "CMartyShims.h"
 
 // Records the calling thread's error message (see marty_errmsg) and returns `status`.
 __attribute__((noinline, format(printf, 2, 3))) static int fail(int status, const char *format, ...) {

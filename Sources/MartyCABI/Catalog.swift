@@ -1,6 +1,9 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
+import Glibc
+import MartyCatalog
 import MartyMetrics
 
 // marty_service_metrics* is an unretained ServiceMetrics: ServiceMetrics.register keeps
@@ -41,7 +44,7 @@ public func marty_service_record_call(
             try metrics.recordCall(
                 nulTerminatedMethod: bytes(method), status: bytes(status), durationSeconds: durationSeconds,
                 errorType: errorType.map(bytes))
-            return MARTY_OK
+            return MARTY_OK.code
         } catch {
             return fail(error, in: function)
         }
@@ -73,7 +76,7 @@ public func marty_service_call_started(_ pointer: OpaquePointer?) -> Int32 {
     guard let pointer else { return nullArgument("marty_service_call_started", "metrics") }
     return withCatalog(pointer) {
         $0.callStarted()
-        return MARTY_OK
+        return MARTY_OK.code
     }
 }
 
@@ -82,7 +85,7 @@ public func marty_service_call_finished(_ pointer: OpaquePointer?) -> Int32 {
     guard let pointer else { return nullArgument("marty_service_call_finished", "metrics") }
     return withCatalog(pointer) {
         $0.callFinished()
-        return MARTY_OK
+        return MARTY_OK.code
     }
 }
 
@@ -95,5 +98,34 @@ public func marty_service_set_database_connections(
     return catching(function) {
         let database = database == nil ? "default" : try string(database, function, "database").get()
         try catalog(pointer).setDatabaseConnections(count, database: database)
+    }
+}
+
+/// The table's service names as C strings, made once; they live as long as the process.
+// nonisolated(unsafe): initialized once (a global's lazy, thread-safe initialization), never
+// written afterwards, and the strings themselves are never written.
+nonisolated(unsafe) private let serviceNames: [UnsafeMutablePointer<CChar>] = ServicePorts.table.map {
+    strdup($0.service)!
+}
+
+@_cdecl("marty_service_name")
+public func marty_service_name(_ index: Int) -> UnsafePointer<CChar>? {
+    index >= 0 && index < serviceNames.count ? UnsafePointer(serviceNames[index]) : nil
+}
+
+@_cdecl("marty_service_ports")
+public func marty_service_ports(
+    _ service: UnsafePointer<CChar>?, _ grpcPort: UnsafeMutablePointer<Int32>?,
+    _ healthPort: UnsafeMutablePointer<Int32>?, _ metricsPort: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+    let function: StaticString = "marty_service_ports"
+    return catching(function) {
+        let name = try string(service, function, "service").get()
+        guard let ports = ServicePorts.forService(name) else {
+            throw StatusError(fail(MARTY_ERR_NOT_FOUND, "\(function): \(name) is not in the Marty port table"))
+        }
+        grpcPort?.pointee = Int32(ports.grpc)
+        healthPort?.pointee = Int32(ports.health)
+        metricsPort?.pointee = Int32(ports.metrics)
     }
 }

@@ -1,9 +1,11 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
 import CMartyShims
 import MartyEndpoint
 import MartyMetrics
+import MartyService
 
 // marty_endpoint* is a retained Unmanaged<MetricsEndpoint>.
 
@@ -41,7 +43,7 @@ public func marty_endpoint_options_init_sized(
         )
     }
     initOptions(options, size: min(size, MemoryLayout<marty_endpoint_options>.size))
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_endpoint_options_init")
@@ -82,14 +84,14 @@ public func marty_endpoint_start(
     }
     return catching(function) {
         let service = try string(given.service, function, "options->service").get()
-        var configuration = EndpointConfiguration(service: service)
+        let registry = given.registry.map(registry) ?? .default
+        var configuration = try EndpointConfiguration.martyService(service, registry: registry)
         if given.bind_address != nil {
             configuration.bindAddress = try string(given.bind_address, function, "options->bind_address").get()
         }
         configuration.metricsPort = try port(given.metrics_port, "metrics_port")
         configuration.healthPort = try port(given.health_port, "health_port")
         configuration.separateHealthListener = given.separate_health_listener != 0
-        if let registryPointer = given.registry { configuration.registry = registry(registryPointer) }
         if let idle = try seconds(given.idle_timeout_seconds, "idle_timeout_seconds") {
             configuration.idleTimeoutSeconds = idle
         }
@@ -126,7 +128,7 @@ public func marty_endpoint_metrics_port(_ pointer: OpaquePointer?, _ out: Unsafe
     guard let pointer else { return nullArgument("marty_endpoint_metrics_port", "endpoint") }
     guard let out else { return nullArgument("marty_endpoint_metrics_port", "out") }
     out.pointee = Int32(endpoint(pointer).metricsPort)
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_endpoint_health_port")
@@ -134,14 +136,14 @@ public func marty_endpoint_health_port(_ pointer: OpaquePointer?, _ out: UnsafeM
     guard let pointer else { return nullArgument("marty_endpoint_health_port", "endpoint") }
     guard let out else { return nullArgument("marty_endpoint_health_port", "out") }
     out.pointee = Int32(endpoint(pointer).healthPort ?? 0)
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_endpoint_stop")
 public func marty_endpoint_stop(_ pointer: OpaquePointer?) -> Int32 {
     guard let pointer else { return nullArgument("marty_endpoint_stop", "endpoint") }
     endpoint(pointer).shutdown()
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_endpoint_free")
@@ -149,5 +151,5 @@ public func marty_endpoint_free(_ pointer: OpaquePointer?) -> Int32 {
     guard let pointer else { return nullArgument("marty_endpoint_free", "endpoint") }
     endpoint(pointer).shutdown()
     Unmanaged<MetricsEndpoint>.fromOpaque(UnsafeRawPointer(pointer)).release()
-    return MARTY_OK
+    return MARTY_OK.code
 }

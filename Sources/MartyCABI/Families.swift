@@ -1,6 +1,7 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
 import MartyMetrics
 
 // marty_family* is an Unmanaged<MetricFamily> holding the caller's reference.
@@ -58,7 +59,7 @@ public func marty_histogram_family_new(
     // Checked before the bounds are read: a wrong count must not read past the caller's array.
     guard (0...HistogramBuckets.maximumBoundCount).contains(boundCount) else {
         return fail(
-            Int32(MetricError.Kind.invalidBuckets.rawValue),
+            MARTY_ERR_INVALID_BUCKETS,
             "marty_histogram_family_new: bound_count \(UInt(bitPattern: boundCount)) is more than the \(HistogramBuckets.maximumBoundCount) bounds a histogram may have"
         )
     }
@@ -90,7 +91,7 @@ public func marty_info_set(
     }
     guard count == info.labelNames.count else {
         return fail(
-            Int32(MetricError.Kind.labelCount.rawValue),
+            MARTY_ERR_LABEL_COUNT,
             "marty_info_set: \(info.name) has \(info.labelNames.count) label name(s) but \(count) value(s) were given")
     }
     return catching("marty_info_set") {
@@ -102,8 +103,8 @@ public func marty_info_set(
 public func marty_family_kind(_ familyPointer: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_kind", "family") }
     guard let out else { return nullArgument("marty_family_kind", "out") }
-    out.pointee = Int32(family(familyPointer).kind.rawValue)
-    return MARTY_OK
+    out.pointee = Int32(bitPattern: family(familyPointer).kind.headerValue.rawValue)
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_family_remove")
@@ -120,7 +121,7 @@ public func marty_family_remove(
     }
     do {
         try family(familyPointer).remove(nulTerminated: labelValues(values, count))
-        return MARTY_OK
+        return MARTY_OK.code
     } catch {
         return fail(error, in: "marty_family_remove")
     }
@@ -130,14 +131,14 @@ public func marty_family_remove(
 public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_clear", "family") }
     family(familyPointer).clear()
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_family_release")
 public func marty_family_release(_ familyPointer: OpaquePointer?) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_release", "family") }
     Unmanaged<MetricFamily>.fromOpaque(UnsafeRawPointer(familyPointer)).release()
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 /// Label values as the core's byte-string view, without copying.

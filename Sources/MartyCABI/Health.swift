@@ -1,6 +1,7 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
 import CMartyShims
 import MartyHealth
 import MartyMetrics
@@ -9,7 +10,7 @@ import MartyMetrics
 // reports by default.
 
 private func probe(_ value: Int32, _ function: StaticString) throws -> HealthRegistry.Probe {
-    guard let probe = HealthRegistry.Probe(rawValue: Int(value)) else {
+    guard let probe = HealthRegistry.Probe(headerValue: value) else {
         throw StatusError(
             fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): probe \(value) is not a MARTY_PROBE_* value"))
     }
@@ -34,6 +35,7 @@ public func marty_health_set(
 }
 
 /// A C callback and its user data; the caller promises they are safe to call from any thread.
+// @unchecked Sendable: the header makes the caller promise that the callback and user data may be used from any thread.
 private struct CCallback: @unchecked Sendable {
     let function: marty_health_callback
     let userData: UnsafeMutableRawPointer?
@@ -80,5 +82,5 @@ public func marty_health_status(
     healthy?.pointee = report.healthy ? 1 : 0
     live?.pointee = report.live ? 1 : 0
     ready?.pointee = report.ready ? 1 : 0
-    return MARTY_OK
+    return MARTY_OK.code
 }

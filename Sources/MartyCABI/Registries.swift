@@ -1,6 +1,7 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
 import MartyMetrics
 
 // marty_registry* is an Unmanaged<Registry>: retained for registries the caller made,
@@ -19,7 +20,7 @@ public func marty_registry_default() -> OpaquePointer {
 public func marty_registry_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let out else { return nullArgument("marty_registry_new", "out") }
     out.pointee = OpaquePointer(Unmanaged.passRetained(Registry()).toOpaque())
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_registry_free")
@@ -29,7 +30,7 @@ public func marty_registry_free(_ pointer: OpaquePointer?) -> Int32 {
         return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_registry_free: the default registry is never freed")
     }
     Unmanaged<Registry>.fromOpaque(UnsafeRawPointer(pointer)).release()
-    return MARTY_OK
+    return MARTY_OK.code
 }
 
 @_cdecl("marty_registry_register")
@@ -38,7 +39,7 @@ public func marty_registry_register(_ registryPointer: OpaquePointer?, _ familyP
     guard let familyPointer else { return nullArgument("marty_registry_register", "family") }
     do {
         try registry(registryPointer).register(family(familyPointer))
-        return MARTY_OK
+        return MARTY_OK.code
     } catch {
         return fail(error, in: "marty_registry_register")
     }
@@ -50,7 +51,7 @@ public func marty_registry_unregister(_ registryPointer: OpaquePointer?, _ famil
     guard let familyPointer else { return nullArgument("marty_registry_unregister", "family") }
     do {
         try registry(registryPointer).unregister(family(familyPointer))
-        return MARTY_OK
+        return MARTY_OK.code
     } catch {
         return fail(error, in: "marty_registry_unregister")
     }
@@ -63,7 +64,7 @@ public func marty_registry_render(
 ) -> Int32 {
     guard let registryPointer else { return nullArgument("marty_registry_render", "registry") }
     guard let out else { return nullArgument("marty_registry_render", "out") }
-    guard let format = ExpositionFormat(rawValue: Int(format)) else {
+    guard let format = ExpositionFormat(headerValue: format) else {
         return fail(
             MARTY_ERR_INVALID_ARGUMENT,
             "marty_registry_render: format \(format) is neither MARTY_FORMAT_TEXT (0) nor MARTY_FORMAT_OPENMETRICS (1)")
@@ -71,5 +72,5 @@ public func marty_registry_render(
     let rendered = registry(registryPointer).render(format).takeCString()
     out.pointee = UnsafeMutableRawPointer(rendered.pointer).assumingMemoryBound(to: CChar.self)
     length?.pointee = rendered.length
-    return MARTY_OK
+    return MARTY_OK.code
 }

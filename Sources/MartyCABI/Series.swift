@@ -1,6 +1,7 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
 import CMartyShims
 import MartyMetrics
 
@@ -31,7 +32,7 @@ private func getSeries(
         do throws(MetricError) {
             let series = try family.series(nulTerminated: labelValues(values, count))
             out.pointee = handle(of: series)
-            return MARTY_OK
+            return MARTY_OK.code
         } catch {
             return fail(error, in: function)
         }

@@ -1,21 +1,42 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
 // (the Swift functions carry the C names they export, as the header spells them)
 
+import CMartyRecording
 import CMartyShims
 import Glibc
 import MartyMetrics
 
-// Status codes of include/marty_metrics.h; a MetricError's kind carries the same numbers.
-let MARTY_OK: Int32 = 0
-let MARTY_ERR_NULL_ARGUMENT: Int32 = 1
-let MARTY_ERR_INVALID_UTF8: Int32 = 5
-let MARTY_ERR_INVALID_VALUE: Int32 = 6
-let MARTY_ERR_WRONG_KIND: Int32 = 10
-let MARTY_ERR_INVALID_ARGUMENT: Int32 = 11
+// The status codes are the header's `enum marty_status` (imported through CMartyRecording):
+// defined there once, mapped here from the kinds of MetricError.
+
+extension marty_status {
+    /// As the C functions return it.
+    var code: Int32 { Int32(bitPattern: rawValue) }
+}
+
+extension MetricError.Kind {
+    var status: marty_status {
+        switch self {
+        case .invalidName: MARTY_ERR_INVALID_NAME
+        case .invalidLabel: MARTY_ERR_INVALID_LABEL
+        case .labelCount: MARTY_ERR_LABEL_COUNT
+        case .invalidUTF8: MARTY_ERR_INVALID_UTF8
+        case .invalidValue: MARTY_ERR_INVALID_VALUE
+        case .conflict: MARTY_ERR_CONFLICT
+        case .notFound: MARTY_ERR_NOT_FOUND
+        case .invalidBuckets: MARTY_ERR_INVALID_BUCKETS
+        case .wrongKind: MARTY_ERR_WRONG_KIND
+        case .invalidArgument: MARTY_ERR_INVALID_ARGUMENT
+        case .addressInUse: MARTY_ERR_ADDRESS_IN_USE
+        case .system: MARTY_ERR_SYSTEM
+        }
+    }
+}
 
 /// Records `message` as the calling thread's error and returns `status`.
 @inline(never)
-func fail(_ status: Int32, _ message: String) -> Int32 {
+func fail(_ status: marty_status, _ message: String) -> Int32 {
+    let status = status.code
     guard let start = cmarty_error_buffer() else { return status }  // out of memory: no message
     let buffer = UnsafeMutableRawBufferPointer(start: start, count: Int(CMARTY_ERROR_MESSAGE_CAPACITY))
     let utf8 = Array(message.utf8)
@@ -29,7 +50,7 @@ func fail(_ status: Int32, _ message: String) -> Int32 {
 
 @inline(never)
 func fail(_ error: MetricError, in function: StaticString) -> Int32 {
-    fail(Int32(error.kind.rawValue), "\(function): \(error.message)")
+    fail(error.kind.status, "\(function): \(error.message)")
 }
 
 @inline(never)
@@ -86,7 +107,7 @@ func strings(
 func catching(_ function: StaticString, _ body: () throws -> Void) -> Int32 {
     do {
         try body()
-        return MARTY_OK
+        return MARTY_OK.code
     } catch let error as StatusError {
         return error.status
     } catch let error as MetricError {
@@ -102,22 +123,28 @@ struct StatusError: Error {
     init(_ status: Int32) { self.status = status }
 }
 
-private let statusDescriptions: [StaticString] = [
-    "MARTY_OK: success",
-    "MARTY_ERR_NULL_ARGUMENT: a required pointer was NULL",
-    "MARTY_ERR_INVALID_NAME: a metric name broke a naming rule",
-    "MARTY_ERR_INVALID_LABEL: a label name broke a naming rule",
-    "MARTY_ERR_LABEL_COUNT: the label values do not match the family's label names",
-    "MARTY_ERR_INVALID_UTF8: a string was not valid UTF-8",
-    "MARTY_ERR_INVALID_VALUE: the value is not allowed here",
-    "MARTY_ERR_CONFLICT: the name clashes with a registered metric",
-    "MARTY_ERR_NOT_FOUND: no such series or registration",
-    "MARTY_ERR_INVALID_BUCKETS: histogram bounds must be finite and strictly increasing",
-    "MARTY_ERR_WRONG_KIND: the family is of another kind",
-    "MARTY_ERR_INVALID_ARGUMENT: an argument is out of its range",
-    "MARTY_ERR_ADDRESS_IN_USE: a port the endpoint was to listen on is taken",
-    "MARTY_ERR_SYSTEM: the operating system refused",
-]
+/// The fixed description of each status, named as the header names it (a test compares the
+/// names with the header's enum).
+private func describe(_ status: marty_status) -> StaticString {
+    switch status {
+    case MARTY_OK: "MARTY_OK: success"
+    case MARTY_ERR_NULL_ARGUMENT: "MARTY_ERR_NULL_ARGUMENT: a required pointer was NULL"
+    case MARTY_ERR_INVALID_NAME: "MARTY_ERR_INVALID_NAME: a metric name broke a naming rule"
+    case MARTY_ERR_INVALID_LABEL: "MARTY_ERR_INVALID_LABEL: a label name broke a naming rule"
+    case MARTY_ERR_LABEL_COUNT: "MARTY_ERR_LABEL_COUNT: the label values do not match the family's label names"
+    case MARTY_ERR_INVALID_UTF8: "MARTY_ERR_INVALID_UTF8: a string was not valid UTF-8"
+    case MARTY_ERR_INVALID_VALUE: "MARTY_ERR_INVALID_VALUE: the value is not allowed here"
+    case MARTY_ERR_CONFLICT: "MARTY_ERR_CONFLICT: the name clashes with a registered metric"
+    case MARTY_ERR_NOT_FOUND: "MARTY_ERR_NOT_FOUND: no such series or registration"
+    case MARTY_ERR_INVALID_BUCKETS:
+        "MARTY_ERR_INVALID_BUCKETS: histogram bounds must be finite and strictly increasing"
+    case MARTY_ERR_WRONG_KIND: "MARTY_ERR_WRONG_KIND: the family is of another kind"
+    case MARTY_ERR_INVALID_ARGUMENT: "MARTY_ERR_INVALID_ARGUMENT: an argument is out of its range"
+    case MARTY_ERR_ADDRESS_IN_USE: "MARTY_ERR_ADDRESS_IN_USE: a port the endpoint was to listen on is taken"
+    case MARTY_ERR_SYSTEM: "MARTY_ERR_SYSTEM: the operating system refused"
+    default: "unknown marty_metrics status code"
+    }
+}
 
 @_cdecl("marty_errmsg")
 public func marty_errmsg() -> UnsafePointer<CChar> {
@@ -128,16 +155,13 @@ public func marty_errmsg() -> UnsafePointer<CChar> {
 
 @_cdecl("marty_status_string")
 public func marty_status_string(_ status: Int32) -> UnsafePointer<CChar> {
-    let text: StaticString =
-        status >= 0 && Int(status) < statusDescriptions.count
-        ? statusDescriptions[Int(status)] : "unknown marty_metrics status code"
+    let text = describe(marty_status(rawValue: UInt32(bitPattern: status)))
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 @_cdecl("marty_version")
 public func marty_version() -> UnsafePointer<CChar> {
-    let text: StaticString = "0.2.0"  // MARTY_METRICS_VERSION_STRING
-    return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+    cmarty_version_string()
 }
 
 @_cdecl("marty_version_number")

@@ -17,6 +17,7 @@ import NIOCore
 // Both run on the endpoint's one event-loop thread, so this state needs no lock.
 
 /// The open connections of one listener, in accept order.
+// @unchecked Sendable: touched only on the endpoint's one event-loop thread.
 final class ConnectionTable: @unchecked Sendable {
     enum Phase {
         /// Sending its request: not yet read in full.

@@ -4,16 +4,28 @@ import MartyMetrics
 
 /// How to start the endpoint. For ports and bind address an explicit value wins, then the
 /// environment (`MARTY_METRICS_PORT`, `MARTY_HEALTH_PORT`, `MARTY_METRICS_BIND`), then the
-/// seed's table for the service. `MARTY_METRICS_ENABLED=false` starts no listener.
+/// defaults the caller gives (a Marty service's come from MartyCatalog's `ServicePorts`).
+/// `MARTY_METRICS_ENABLED=false` starts no listener.
 public struct EndpointConfiguration: Sendable {
-    /// The Marty service name: the `service` label and the key into the port table.
+    /// The service's name in the health JSON.
     public var service: String
     /// nil: `MARTY_METRICS_BIND`, else "0.0.0.0".
     public var bindAddress: String?
-    /// nil: `MARTY_METRICS_PORT`, else the table's metrics port. 0 asks for an ephemeral port.
+    /// nil: `MARTY_METRICS_PORT`, else `defaultMetricsPort`. 0 asks for an ephemeral port.
     public var metricsPort: Int?
-    /// nil: `MARTY_HEALTH_PORT`, else the table's health port. 0 asks for an ephemeral port.
+    /// nil: `MARTY_HEALTH_PORT`, else `defaultHealthPort`. 0 asks for an ephemeral port.
     public var healthPort: Int?
+    /// The ports used when neither an argument nor the environment names one.
+    public var defaultMetricsPort: Int?
+    public var defaultHealthPort: Int?
+    /// Why there is no default metrics port, for the message when none is given either
+    /// ("it is not in the Marty port table").
+    public var noDefaultPortReason: String?
+    /// Names what else a port belongs to ("csca-service's health port"), for the message of a
+    /// port that is taken.
+    public var describePort: (@Sendable (Int) -> String?)?
+    /// When given, set to 1 or 0 (the last known overall health) before each render of `/metrics`.
+    public var healthStatus: Gauge?
     /// Serve the health paths on a listener of their own (the seed's layout). When false,
     /// or when no health port is known, the metrics listener serves them too.
     public var separateHealthListener = true
@@ -88,19 +100,19 @@ public struct EndpointConfiguration: Sendable {
 
     func resolve() throws(MetricError) -> Resolved {
         guard !service.isEmpty else { throw MetricError(.invalidArgument, "service name is empty") }
-        let table = ServicePorts.forService(service)
         let bind = bindAddress ?? environment("MARTY_METRICS_BIND") ?? "0.0.0.0"
         let metricsFromEnvironment = try port(fromEnvironment: "MARTY_METRICS_PORT")
-        guard let metrics = metricsPort ?? metricsFromEnvironment ?? table?.metrics else {
+        guard let metrics = metricsPort ?? metricsFromEnvironment ?? defaultMetricsPort else {
             throw MetricError(
                 .invalidArgument,
-                "\(service) is not in the Marty port table: give a metrics port (argument or MARTY_METRICS_PORT)")
+                "\(service) has no default metrics port\(noDefaultPortReason.map { " (\($0))" } ?? ""): "
+                    + "give a metrics port (argument or MARTY_METRICS_PORT)")
         }
         try Self.checkPort(metrics, "metrics port")
         var health: Int? = nil
         if separateHealthListener {
             let healthFromEnvironment = try port(fromEnvironment: "MARTY_HEALTH_PORT")
-            health = healthPort ?? healthFromEnvironment ?? table?.health
+            health = healthPort ?? healthFromEnvironment ?? defaultHealthPort
             if let health { try Self.checkPort(health, "health port") }
             if let port = health, port != 0, port == metrics {
                 health = nil  // one listener serves both

@@ -33,6 +33,7 @@ final class Gzip: Sendable {
 }
 
 /// One z_stream, used by one thread at a time.
+// @unchecked Sendable: one z_stream, used by one thread at a time (Gzip hands each out under its lock).
 private final class Deflater: @unchecked Sendable {
     private var stream = z_stream()
     private let ready: Bool

@@ -9,7 +9,8 @@ struct EndpointContext: Sendable {
     let service: String
     let registry: Registry
     let health: HealthRegistry
-    let healthStatus: Gauge
+    let healthStatus: Gauge?
+    /// On the monotonic clock: uptime never jumps with the wall clock.
     let startedAt: Double
     let maxBodyBytes: Int
     let inFlight: InFlightCounter
@@ -126,7 +127,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private static func render(
         _ endpoint: EndpointContext, _ format: ExpositionFormat, gzip: Bool, _ allocator: ByteBufferAllocator
     ) -> Response {
-        endpoint.healthStatus.set(endpoint.health.lastKnownHealthy() ? 1 : 0)
+        endpoint.healthStatus?.set(endpoint.health.lastKnownHealthy() ? 1 : 0)
         let rendered = endpoint.registry.render(format)
         return rendered.withBytes { bytes in
             if gzip, let compressed = endpoint.gzip.compress(UnsafeRawBufferPointer(bytes), allocator: allocator) {
@@ -161,7 +162,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch target {
             case .health:
                 let json = report.json(
-                    service: endpoint.service, uptimeSeconds: HealthRegistry.now() - endpoint.startedAt,
+                    service: endpoint.service, uptimeSeconds: MonotonicClock.seconds() - endpoint.startedAt,
                     timestamp: HealthRegistry.now())
                 return Response(
                     status: .ok, contentType: "application/json", body: allocator.buffer(string: json + "\n"))

@@ -4,7 +4,9 @@ import MartyMetrics
 /// A listening TCP socket made by hand rather than by NIO's bind, so that the endpoint
 /// knows its descriptor (a forked child closes it) and can say exactly why a bind failed.
 enum ListeningSocket {
-    static func open(address: String, port: Int, role: String) throws(MetricError) -> (descriptor: CInt, port: Int) {
+    static func open(
+        address: String, port: Int, role: String, describePort: (@Sendable (Int) -> String?)? = nil
+    ) throws(MetricError) -> (descriptor: CInt, port: Int) {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC
@@ -34,9 +36,7 @@ enum ListeningSocket {
             close(descriptor)
             if code == EADDRINUSE {
                 var message = "\(role) port \(port) on \(address) is already in use"
-                if let owners = ServicePorts.owners(of: port) {
-                    message += " (the Marty port table gives \(port) to \(owners))"
-                }
+                if let owners = describePort?(port) { message += " (\(owners))" }
                 message += "; choose another port (argument or environment variable)"
                 throw MetricError(.addressInUse, message)
             }

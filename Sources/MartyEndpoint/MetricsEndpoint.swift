@@ -18,6 +18,7 @@ final class InFlightCounter: Sendable {
 /// the health probes on the health listener. It runs on an event-loop thread of its own;
 /// rendering and gzip run on two pool threads; health callbacks on the health module's
 /// workers; the caller's threads are never borrowed. Hostile clients: see Connections.swift.
+// @unchecked Sendable: its one mutable field, `state`, is guarded by `lock`; the NIO objects are thread-safe.
 public final class MetricsEndpoint: @unchecked Sendable {
     public let service: String
     /// The bound ports (0 and nil when disabled): useful when 0 asked for ephemeral ones.
@@ -50,14 +51,15 @@ public final class MetricsEndpoint: @unchecked Sendable {
         }
         let limits = try configuration.limits()
         let resolved = try configuration.resolve()
-        let healthStatus = try healthStatusGauge(configuration)
 
         let metricsSocket = try ListeningSocket.open(
-            address: resolved.bindAddress, port: resolved.metricsPort, role: "metrics")
+            address: resolved.bindAddress, port: resolved.metricsPort, role: "metrics",
+            describePort: configuration.describePort)
         var healthSocket: (descriptor: CInt, port: Int)? = nil
         if let port = resolved.healthPort {
             do {
-                healthSocket = try ListeningSocket.open(address: resolved.bindAddress, port: port, role: "health")
+                healthSocket = try ListeningSocket.open(
+                    address: resolved.bindAddress, port: port, role: "health", describePort: configuration.describePort)
             } catch {
                 close(metricsSocket.descriptor)
                 throw error
@@ -73,7 +75,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
         configuration.health.endShutdown()
         let context = EndpointContext(
             service: configuration.service, registry: configuration.registry, health: configuration.health,
-            healthStatus: healthStatus, startedAt: HealthRegistry.now(), maxBodyBytes: configuration.maxBodyBytes,
+            healthStatus: configuration.healthStatus, startedAt: MonotonicClock.seconds(),
+            maxBodyBytes: configuration.maxBodyBytes,
             inFlight: inFlight, gzip: Gzip(),
             renders: RenderCoalescer(limit: configuration.maxRendersInFlight, threadPool: threadPool))
 
@@ -174,20 +177,6 @@ public final class MetricsEndpoint: @unchecked Sendable {
                         HTTPHandler(endpoint: context, connection: state, servesMetrics: servesMetrics))
                 }
             }
-    }
-
-    /// Registers (or finds) `marty_service_health_status{service}` in the registry.
-    private static func healthStatusGauge(_ configuration: EndpointConfiguration) throws(MetricError) -> Gauge {
-        let name = "marty_service_health_status"
-        if let existing = configuration.registry.family(named: name) {
-            guard let family = existing as? GaugeFamily, family.labelNames == ["service"] else {
-                throw MetricError(.conflict, "\(name) is registered, but not as a gauge with the label service")
-            }
-            return try family.labels(configuration.service)
-        }
-        let family = try configuration.registry.gauge(
-            name, help: "Service health status (1=healthy, 0=unhealthy)", labelNames: ["service"])
-        return try family.labels(configuration.service)
     }
 
     /// Stops gracefully: readiness fails first, listeners close, in-flight responses get up

@@ -9,6 +9,7 @@ import NIOPosix
 /// at most four renders are ever pending, however many clients scrape.
 ///
 /// Used only on the endpoint's one event-loop thread, so it needs no lock.
+// @unchecked Sendable: touched only on the endpoint's one event-loop thread.
 final class RenderCoalescer: @unchecked Sendable {
     struct Key: Hashable {
         let format: ExpositionFormat

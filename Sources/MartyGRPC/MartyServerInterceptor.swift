@@ -1,4 +1,5 @@
 import GRPCCore
+import MartyCatalog
 import MartyMetrics
 
 /// A grpc-swift 2 server interceptor that records every RPC — unary and streaming — into

@@ -8,6 +8,7 @@ import MartyMetrics
 /// it and gets its answer; only a run that passes its deadline (its start plus the time
 /// limit, on the monotonic clock) is a failure. While a run is past its deadline (a hung
 /// callback) probes report "timed out" at once and no further run is queued.
+// @unchecked Sendable: the run in flight and the last answer are guarded by `lock`.
 final class CallbackCheck: @unchecked Sendable {
     typealias Outcome = (healthy: Bool, message: String?)
 
@@ -31,6 +32,7 @@ final class CallbackCheck: @unchecked Sendable {
     }
 
     /// One run of the callback. Guarded by the check's lock.
+    // @unchecked Sendable: its fields are read and written only under the owning check's lock.
     final class Run: @unchecked Sendable {
         let epoch: UInt64
         let startedAt: UInt64

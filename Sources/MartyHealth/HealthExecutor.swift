@@ -11,6 +11,7 @@ import Synchronization
 /// After `fork()` the child has none of these threads: its child handler forgets the queue
 /// and the workers (they are created again at the next run) and moves to a new epoch, which
 /// tells every check that the runs it had in flight will never finish in this process.
+// @unchecked Sendable: the queue and the worker count are guarded by `lock`; the epoch is an Atomic.
 final class HealthExecutor: @unchecked Sendable {
     static let shared = HealthExecutor()
 

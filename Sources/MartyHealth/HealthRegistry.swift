@@ -13,12 +13,13 @@ import Synchronization
 /// readiness-only check, nor `/health/ready` for a liveness-only one; `/health` evaluates
 /// all. Concurrent probes of one callback check share its run in flight. Times to live and
 /// time limits are measured on the monotonic clock; the times reported are Unix time.
+// @unchecked Sendable: the checks and the cached answers are guarded by `lock`.
 public final class HealthRegistry: @unchecked Sendable {
     /// Which probes a check counts for.
-    public enum Probe: Int, Sendable {
-        case both = 0
-        case liveness = 1
-        case readiness = 2
+    public enum Probe: Sendable {
+        case both
+        case liveness
+        case readiness
 
         var countsForLiveness: Bool { self != .readiness }
         var countsForReadiness: Bool { self != .liveness }
@@ -243,6 +244,7 @@ public final class HealthRegistry: @unchecked Sendable {
 
 /// An evaluation in progress (see `HealthRegistry.evaluate`).
 public final class PendingReport: Sendable {
+    // @unchecked Sendable: its run is read only under its check's lock (see CallbackCheck.Run).
     struct Entry: @unchecked Sendable {
         let name: String
         let probe: HealthRegistry.Probe
@@ -317,6 +319,7 @@ public final class PendingReport: Sendable {
 }
 
 /// Hands a report from the thread that completes it to one that waits.
+// @unchecked Sendable: the report is written once under `lock` and read under it after `filled` is signalled.
 private final class ReportBox: @unchecked Sendable {
     private let lock = Lock(.healthCheck)
     private let filled = ConditionVariable()

@@ -13,6 +13,7 @@ import CMartyShims
 /// Releasing a block bumps its generation at once, so C handles to it stop recording; the
 /// block is handed out again only after `cmarty_synchronize()`, when no C call that checked
 /// the old generation can still be writing into it, and it is zeroed then.
+// @unchecked Sendable: chunks and free lists are guarded by `lock`; cells are written only atomically.
 @usableFromInline
 final class CellArena: @unchecked Sendable {
     static let shared = CellArena(rows: Int(cmarty_shard_count()) + 1)

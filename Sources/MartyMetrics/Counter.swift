@@ -2,6 +2,7 @@ import CMartyShims
 
 /// A monotonic counter series. Each shard holds an integer count and a float remainder, so
 /// whole-number increments stay exact and never take a compare-and-swap loop.
+// @unchecked Sendable: its cells are raw memory written and read only with the atomic operations of CMartyShims.
 public final class Counter: SeriesBase, @unchecked Sendable {
     @usableFromInline static let width = 2
     /// Shard 0's cells: `[count, fractional bits]`; shard s's at `+ s * CellArena.stride`.

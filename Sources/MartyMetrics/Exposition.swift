@@ -1,9 +1,9 @@
 /// The exposition formats a registry renders.
-public enum ExpositionFormat: Int, Sendable {
+public enum ExpositionFormat: Sendable {
     /// Prometheus text format 0.0.4.
-    case text = 0
+    case text
     /// OpenMetrics 1.0 text.
-    case openMetrics = 1
+    case openMetrics
 
     public var contentType: String {
         switch self {

@@ -1,6 +1,7 @@
 import CMartyShims
 
 /// A gauge series: one double that can be set, or moved up and down.
+// @unchecked Sendable: its cell is raw memory written and read only with the atomic operations of CMartyShims.
 public final class Gauge: SeriesBase, @unchecked Sendable {
     /// A gauge is set as a whole, so it is not sharded: one cell of the gauge arena. C
     /// callers' handles point at it. The series owns it until it is freed.

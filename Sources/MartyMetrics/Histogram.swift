@@ -34,6 +34,7 @@ public struct HistogramBuckets: Sendable {
 /// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf)
 /// and the sum; `_count` is never stored but summed from the buckets, so a reading always
 /// shows `_count` equal to the `+Inf` bucket.
+// @unchecked Sendable: its cells are raw memory written and read only with the atomic operations of CMartyShims; the bounds never change.
 public final class Histogram: SeriesBase, @unchecked Sendable {
     /// Shard 0's cells; C callers' handles point here. The header row before them holds
     /// `[generation, bound count, bounds...]`, which C calls read (see CMartyShims.h).

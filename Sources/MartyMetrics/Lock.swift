@@ -7,6 +7,7 @@ import CMartyShims
 /// so a child never inherits one held by a thread it does not have (see cmarty_lock.h). That
 /// works only if a thread holding a lock takes (and creates or destroys) only locks of a
 /// higher rank, and never holds one while it runs user code, renders or does I/O.
+// @unchecked Sendable: wraps a pthread mutex (cmarty_lock), which exists to be shared between threads.
 package final class Lock: @unchecked Sendable {
     /// Ranks in the order locks may nest: a holder of one takes only higher ranks.
     package enum Rank: Int32 {
@@ -51,6 +52,7 @@ package final class Lock: @unchecked Sendable {
 }
 
 /// A condition variable used with `Lock.wait(on:timeoutNanoseconds:)`.
+// @unchecked Sendable: wraps a pthread condition variable, used only with its Lock held.
 package final class ConditionVariable: @unchecked Sendable {
     fileprivate let condition: UnsafeMutablePointer<cmarty_condition>
 

@@ -1,21 +1,21 @@
-/// Why a call was refused. `message` names the rule or the clash; the C layer maps `kind`
-/// to its status codes.
+/// Why a call was refused. `message` names the rule or the clash; the C interface maps `kind`
+/// to the status codes of its header.
 public struct MetricError: Error, Equatable, CustomStringConvertible, Sendable {
-    public enum Kind: Int, Sendable {
-        case invalidName = 2
-        case invalidLabel = 3
-        case labelCount = 4
-        case invalidUTF8 = 5
-        case invalidValue = 6
-        case conflict = 7
-        case notFound = 8
-        case invalidBuckets = 9
-        case wrongKind = 10
-        case invalidArgument = 11
+    public enum Kind: Sendable {
+        case invalidName
+        case invalidLabel
+        case labelCount
+        case invalidUTF8
+        case invalidValue
+        case conflict
+        case notFound
+        case invalidBuckets
+        case wrongKind
+        case invalidArgument
         /// A port the endpoint was to listen on is taken.
-        case addressInUse = 12
+        case addressInUse
         /// The operating system refused (socket, bind, thread creation, …).
-        case system = 13
+        case system
     }
 
     public let kind: Kind

@@ -1,10 +1,10 @@
 import CMartyShims
 
-public enum MetricKind: Int, Sendable {
-    case counter = 0
-    case gauge = 1
-    case histogram = 2
-    case info = 3
+public enum MetricKind: Sendable {
+    case counter
+    case gauge
+    case histogram
+    case info
 }
 
 /// A named metric with fixed label names: the parent of its series.
@@ -14,6 +14,7 @@ public enum MetricKind: Int, Sendable {
 /// tables) is retired and freed after `cmarty_synchronize()`, once no lookup can still be
 /// reading it. A Swift caller that holds a removed series keeps it (and its cells) alive;
 /// C handles carry a generation and stop recording once the series is freed.
+// @unchecked Sendable: series and tables change under `lock`; lock-free lookups read tables published with release/acquire, inside read sections.
 public class MetricFamily: @unchecked Sendable {
     /// The base name: a counter's without `_total`, an info's without the `_info` its
     /// exposition adds.
@@ -79,7 +80,7 @@ public class MetricFamily: @unchecked Sendable {
     /// rather than a closure so that the lookup allocates nothing. The table and the series
     /// are read inside a read section, and the series is retained before it ends.
     @inline(__always)
-    private func probe<M: SeriesMatcher>(hash: UInt64, _ matcher: M) -> SeriesBase? {
+    func probe<M: SeriesMatcher>(hash: UInt64, _ matcher: M) -> SeriesBase? {
         let thread = cmarty_this_thread()!
         cmarty_read_begin(thread)
         let found = probeTable(hash: hash, matcher)
@@ -129,49 +130,7 @@ public class MetricFamily: @unchecked Sendable {
         return probe(hash: Self.hash(values), StringsMatcher(values: values))
     }
 
-    /// The series for label values given as NUL-terminated UTF-8 strings, created on first
-    /// use. Existing series are found without a lock and without allocating; a new series'
-    /// values are checked for valid UTF-8.
-    public func series(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError)
-        -> SeriesBase
-    {
-        try checkCount(values.count)
-        var hasher = LabelHasher()
-        for value in values {
-            guard var byte = value else {
-                throw MetricError(.invalidArgument, "label value of \(name) is NULL")
-            }
-            while byte.pointee != 0 {
-                hasher.add(byte.pointee)
-                byte += 1
-            }
-            hasher.add(0xFF)
-        }
-        let hash = hasher.value
-        let matcher = NulTerminatedMatcher(values: values)
-        if let found = probe(hash: hash, matcher) { return found }
-        return try create(hash: hash, matcher) { () throws(MetricError) in
-            try strings(nulTerminated: values).map { Array($0.utf8) }
-        }
-    }
-
-    /// NUL-terminated label values as strings; NULL and bytes that are not UTF-8 are refused.
-    private func strings(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError)
-        -> [String]
-    {
-        var strings: [String] = []
-        for (index, value) in values.enumerated() {
-            guard let value else { throw MetricError(.invalidArgument, "label value of \(name) is NULL") }
-            guard let text = String(validatingCString: UnsafeRawPointer(value).assumingMemoryBound(to: CChar.self))
-            else {
-                throw MetricError(.invalidUTF8, "label value for \(labelNames[index]) of \(name) is not valid UTF-8")
-            }
-            strings.append(text)
-        }
-        return strings
-    }
-
-    private func create<M: SeriesMatcher>(
+    func create<M: SeriesMatcher>(
         hash: UInt64, _ matcher: M, valueBytes: () throws(MetricError) -> [[UInt8]]
     ) throws(MetricError) -> SeriesBase {
         let bytes = try valueBytes()
@@ -232,12 +191,6 @@ public class MetricFamily: @unchecked Sendable {
         }
     }
 
-    /// Removes the series named by NUL-terminated values; `notFound` if there is none.
-    public func remove(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError) {
-        try checkCount(values.count)
-        try remove(strings(nulTerminated: values))
-    }
-
     /// Removes every series; their handles keep working, unseen.
     public func clear() {
         lock.withLock {
@@ -276,6 +229,7 @@ public class MetricFamily: @unchecked Sendable {
 }
 
 /// A family whose series are of one type: `labels(…)` hands them out typed.
+// @unchecked Sendable: adds no stored state to MetricFamily.
 public final class Family<Series: SeriesBase>: MetricFamily, @unchecked Sendable {
     /// The series with these label values, created on first use.
     public func labels(_ values: String...) throws(MetricError) -> Series {
@@ -318,28 +272,6 @@ struct StringsMatcher: SeriesMatcher {
                 for byte in value.utf8 {
                     if offset >= series.keyLength || key[offset] != byte { return false }
                     offset += 1
-                }
-                if offset >= series.keyLength || key[offset] != 0xFF { return false }
-                offset += 1
-            }
-            return offset == series.keyLength
-        }
-    }
-}
-
-struct NulTerminatedMatcher: SeriesMatcher {
-    let values: UnsafeBufferPointer<UnsafePointer<UInt8>?>
-
-    @inline(__always)
-    func matches(_ series: SeriesBase) -> Bool {
-        series.storage.withUnsafeBufferPointer { key in
-            var offset = 0
-            for value in values {
-                var byte = value!
-                while byte.pointee != 0 {
-                    if offset >= series.keyLength || key[offset] != byte.pointee { return false }
-                    offset += 1
-                    byte += 1
                 }
                 if offset >= series.keyLength || key[offset] != 0xFF { return false }
                 offset += 1

@@ -1,5 +1,6 @@
 /// A set of families that are rendered together. `Registry.default` is the process-wide
 /// one; independent registries are for tests and for libraries that keep their own.
+// @unchecked Sendable: families, collectors and attachments are guarded by `lock` and `attachmentLock`.
 public final class Registry: @unchecked Sendable {
     public static let `default` = Registry()
 
@@ -73,7 +74,9 @@ public final class Registry: @unchecked Sendable {
     /// The object attached under `key`, made by `make` on first use. It lives as long as
     /// the registry: a cache keyed by the registry's address would hand a freed registry's
     /// objects to a new one at the same address.
-    func attachment<T: AnyObject>(_ key: String, orMake make: () throws(MetricError) -> T) throws(MetricError) -> T {
+    package func attachment<T: AnyObject>(_ key: String, orMake make: () throws(MetricError) -> T) throws(MetricError)
+        -> T
+    {
         try attachmentLock.withLock { () throws(MetricError) -> T in
             if let existing = attachments[key] { return existing as! T }
             let made = try make()

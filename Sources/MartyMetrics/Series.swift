@@ -1,6 +1,7 @@
 /// What every series of a family shares: the label values that identify it, kept as the
 /// bytes that lookups compare and the bytes that the exposition copies.
-open class SeriesBase: @unchecked Sendable {
+// @unchecked Sendable: immutable after init (label bytes and hash); subclasses add cells written only atomically.
+public class SeriesBase: @unchecked Sendable {
     /// Label values as UTF-8, each followed by 0xFF (a byte UTF-8 never uses), then the
     /// rendered `name="value",…` pairs (escaped for both text formats).
     @usableFromInline let storage: [UInt8]

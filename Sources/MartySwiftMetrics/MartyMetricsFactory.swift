@@ -1,5 +1,6 @@
 import CoreMetrics
 import Glibc
+import MartyCatalog
 import MartyMetrics
 
 /// A swift-metrics backend that records into a marty-metrics registry:
@@ -16,6 +17,7 @@ import MartyMetrics
 /// already used with another kind or other dimension names — the case that crashes the
 /// swift-prometheus backend — is logged once and gets a detached series: recording into it
 /// works and is never exposed.
+// @unchecked Sendable: its caches of families and series are guarded by `lock`.
 public final class MartyMetricsFactory: MetricsFactory, @unchecked Sendable {
     public let registry: Registry
     public let timerBuckets: HistogramBuckets
@@ -174,6 +176,7 @@ public final class MartyMetricsFactory: MetricsFactory, @unchecked Sendable {
     }
 }
 
+// @unchecked Sendable: holds only a series (Sendable) and constants.
 final class CounterBackend: CounterHandler, FloatingPointCounterHandler, @unchecked Sendable {
     let counter: MartyMetrics.Counter
     init(_ counter: MartyMetrics.Counter) { self.counter = counter }
@@ -189,6 +192,7 @@ final class CounterBackend: CounterHandler, FloatingPointCounterHandler, @unchec
     func reset() { counter.reset() }
 }
 
+// @unchecked Sendable: holds only a series (Sendable) and constants.
 final class GaugeBackend: MeterHandler, RecorderHandler, @unchecked Sendable {
     let gauge: MartyMetrics.Gauge
     init(_ gauge: MartyMetrics.Gauge) { self.gauge = gauge }
@@ -201,6 +205,7 @@ final class GaugeBackend: MeterHandler, RecorderHandler, @unchecked Sendable {
     func record(_ value: Double) { gauge.set(value) }
 }
 
+// @unchecked Sendable: holds only a series (Sendable) and constants.
 final class HistogramBackend: RecorderHandler, TimerHandler, @unchecked Sendable {
     let histogram: MartyMetrics.Histogram
     init(_ histogram: MartyMetrics.Histogram) { self.histogram = histogram }

@@ -8,16 +8,25 @@ import Testing
 @testable import MartyHealth
 @testable import MartyMetrics
 
-/// An endpoint on 127.0.0.1 with ephemeral ports, blind to the process environment.
+/// An endpoint on 127.0.0.1 with ephemeral ports, blind to the process environment, keeping
+/// `marty_service_health_status{service="test-service"}` (as a Marty service's does) unless
+/// `healthGauge` is false.
 func startEndpoint(
     registry: Registry = Registry(), health: HealthRegistry = HealthRegistry(), separateHealth: Bool = true,
-    configure: (inout EndpointConfiguration) -> Void = { _ in }
+    healthGauge: Bool = true, configure: (inout EndpointConfiguration) -> Void = { _ in }
 ) throws -> MetricsEndpoint {
     var configuration = EndpointConfiguration(
         service: "test-service", bindAddress: "127.0.0.1", metricsPort: 0, healthPort: 0)
     configuration.separateHealthListener = separateHealth
     configuration.registry = registry
     configuration.health = health
+    if healthGauge {
+        let name = "marty_service_health_status"
+        let family =
+            try (registry.family(named: name) as? GaugeFamily)
+            ?? registry.gauge(name, help: "Service health status (1=healthy, 0=unhealthy)", labelNames: ["service"])
+        configuration.healthStatus = try family.labels("test-service")
+    }
     configuration.environment = { _ in nil }
     configure(&configuration)
     return try MetricsEndpoint.start(configuration)
@@ -225,30 +234,10 @@ let prometheus3Accept =
         }
     }
 
-    @Test func aTakenTablePortNamesTheMartyServicesItBelongsTo() throws {
-        // csca-service's health port is document-signer's gRPC port in the seed's table.
-        #expect(ServicePorts.owners(of: 8082) == "csca-service's health port and document-signer's gRPC port")
-        #expect(ServicePorts.owners(of: 10080) == "trust-anchor's metrics port")
-        #expect(ServicePorts.owners(of: 1234) == nil)
-        guard let blocker = try? ListeningSocket.open(address: "127.0.0.1", port: 8082, role: "test") else {
-            return  // something else on this machine holds 8082: the text is checked above
-        }
-        defer { close(blocker.descriptor) }
-        #expect {
-            _ = try startEndpoint { configuration in
-                configuration.service = "csca-service"
-                configuration.metricsPort = 0
-                configuration.healthPort = nil  // the table's: 8082
-            }
-        } throws: { error in
-            (error as! MetricError).message.contains(
-                "health port 8082 on 127.0.0.1 is already in use (the Marty port table gives 8082 to csca-service's health port and document-signer's gRPC port)"
-            )
-        }
-    }
-
-    @Test func portsComeFromArgumentThenEnvironmentThenTable() throws {
+    @Test func portsComeFromArgumentThenEnvironmentThenDefaults() throws {
         var configuration = EndpointConfiguration(service: "csca-service")
+        configuration.defaultMetricsPort = 9081
+        configuration.defaultHealthPort = 8082
         configuration.environment = { _ in nil }
         var resolved = try configuration.resolve()
         #expect(resolved.metricsPort == 9081 && resolved.healthPort == 8082 && resolved.bindAddress == "0.0.0.0")
@@ -264,12 +253,22 @@ let prometheus3Accept =
         configuration.environment = { ["MARTY_HEALTH_PORT": "eighty"][$0] }
         #expect(throws: MetricError.self) { _ = try configuration.resolve() }
         var unknown = EndpointConfiguration(service: "my-daemon")
+        unknown.healthPort = 0
         unknown.environment = { _ in nil }
         #expect {
             _ = try unknown.resolve()
         } throws: { error in
-            (error as! MetricError).message.contains("not in the Marty port table")
+            (error as! MetricError).message.contains("my-daemon has no default metrics port")
         }
+    }
+
+    @Test func theEndpointAddsNoMetricOfItsOwn() throws {
+        let registry = Registry()
+        try registry.counter("jobs", help: "Jobs.").labels().inc()
+        let endpoint = try startEndpoint(registry: registry, healthGauge: false)
+        defer { endpoint.shutdown() }
+        let response = try get(endpoint.metricsPort, "/metrics")
+        #expect(response.text == "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total 1\n")
     }
 
     @Test func disabledByEnvironmentListensNowhereAndStopIsANoOp() throws {

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import MartyCatalog
 import Testing
 
 @testable import MartyGRPC

@@ -40,6 +40,25 @@ int main(void) {
     EXPECT_OK(marty_service_metrics_register(registry, "csca-service", NULL, &again));
     EXPECT(again == metrics, "a second registration of the same service gave another handle");
 
+    /* ---- The port table ---- */
+    {
+        size_t count = 0;
+        while (marty_service_name(count) != NULL) count++;
+        EXPECT(count == 8, "the seed's table has 8 services, the library names %zu", count);
+        EXPECT(strcmp(marty_service_name(7), "pkd-service") == 0, "the last service is pkd-service");
+        int grpc = 0, health = 0, metrics_port = 0;
+        EXPECT_OK(marty_service_ports("trust-anchor", &grpc, &health, &metrics_port));
+        EXPECT(grpc == 9080 && health == 9081 && metrics_port == 10080, "trust-anchor's ports: %d %d %d", grpc,
+               health, metrics_port);
+        EXPECT_OK(marty_service_ports("csca-service", NULL, NULL, &metrics_port));
+        EXPECT(metrics_port == 9081, "csca-service's metrics port: %d", metrics_port);
+        grpc = -7;
+        EXPECT_FAILS(marty_service_ports("my-daemon", &grpc, NULL, NULL), MARTY_ERR_NOT_FOUND, "my-daemon");
+        EXPECT(grpc == -7, "a service outside the table leaves the out values alone");
+        EXPECT_FAILS(marty_service_ports(NULL, &grpc, NULL, NULL), MARTY_ERR_NULL_ARGUMENT, "service");
+        EXPECT_FAILS(marty_service_ports("\xff", &grpc, NULL, NULL), MARTY_ERR_INVALID_UTF8, "UTF-8");
+    }
+
     /* ---- What the calls record ---- */
     const char *method = "/csca.CscaService/GetCertificate";
     EXPECT_OK(marty_service_call_started(metrics));

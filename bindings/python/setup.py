@@ -32,6 +32,22 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SONAME = "libmarty_metrics.so.0"
 
 
+def header_version():
+    """MARTY_METRICS_VERSION_STRING of the repository's header: the version's one source.
+    Outside the repository (an sdist), the PKG-INFO that setuptools wrote from it."""
+    import re
+
+    for path, pattern in ((os.path.join(REPO, "include", "marty_metrics.h"),
+                           r'#define MARTY_METRICS_VERSION_STRING "([^"]+)"'),
+                          (os.path.join(HERE, "PKG-INFO"), r"^Version: (\S+)$")):
+        if os.path.exists(path):
+            with open(path) as file:
+                match = re.search(pattern, file.read(), re.M)
+            if match:
+                return match.group(1)
+    raise SystemExit("marty_metrics setup: cannot find the version (include/marty_metrics.h)")
+
+
 def log(message):
     sys.stderr.write("marty_metrics setup: %s\n" % message)
 
@@ -105,4 +121,4 @@ if bdist_wheel is not None:
 
     commands["bdist_wheel"] = BdistWheel
 
-setup(distclass=BinaryDistribution, cmdclass=commands)
+setup(version=header_version(), distclass=BinaryDistribution, cmdclass=commands)

@@ -5,9 +5,11 @@
 //   bash examples/run-demo.sh            # or: swift run -c release marty-demo
 //   MARTY_METRICS_PORT=19081 MARTY_HEALTH_PORT=18082 swift run marty-demo
 import Glibc
+import MartyCatalog
 import MartyEndpoint
 import MartyHealth
 import MartyMetrics
+import MartyService
 
 /// Prints a line at once, even when standard output is a file.
 func say(_ line: String) {
@@ -22,7 +24,7 @@ let health = HealthRegistry.default
 // The whole Marty catalog (and the process metrics) for this service.
 let metrics = try ServiceMetrics.register(service: service, version: "demo", registry: registry)
 
-var configuration = EndpointConfiguration(service: service)
+var configuration = try EndpointConfiguration.martyService(service)
 if getenv("MARTY_METRICS_BIND") == nil {
     configuration.bindAddress = "127.0.0.1"  // a demo on a laptop; Kubernetes sets 0.0.0.0
 }

@@ -8,10 +8,12 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Glibc
+import MartyCatalog
 import MartyEndpoint
 import MartyGRPC
 import MartyHealth
 import MartyMetrics
+import MartyService
 import MartySwiftMetrics
 import Metrics
 
@@ -53,7 +55,7 @@ let metrics = try ServiceMetrics.register(service: service, version: "0.1.0")
 try HealthRegistry.default.register("grpc_server", probe: .liveness) { (true, nil) }
 try HealthRegistry.default.set("trust_store", healthy: true, probe: .readiness)
 
-var configuration = EndpointConfiguration(service: service)
+var configuration = try EndpointConfiguration.martyService(service)
 if getenv("MARTY_METRICS_BIND") == nil { configuration.bindAddress = "127.0.0.1" }
 let endpoint = try MetricsEndpoint.start(configuration)
 let grpcPort = Int(getenv("MARTY_GRPC_PORT").map { String(cString: $0) } ?? "") ?? ports.grpc

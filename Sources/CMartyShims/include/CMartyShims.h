@@ -1,7 +1,6 @@
-// Small C helpers: relaxed atomics on raw cells, the calling thread's shard index, the
-// recording operations on a series' cells (static inline, so that both the Swift core and the
-// C entry points of the shared library inline the one implementation), and the thread-local
-// error message of the C interface.
+// Small C helpers of the core: relaxed atomics on raw cells, the calling thread's shard
+// index, and the recording operations on a series' cells (static inline, so that both the
+// Swift core and the C entry points of the shared library inline the one implementation).
 
 #ifndef CMARTY_SHIMS_H
 #define CMARTY_SHIMS_H
@@ -10,9 +9,6 @@
 #include <stdint.h>
 #include <time.h>
 
-// The public header, so that the C interface module sees its option structs and callback
-// types exactly as C callers do.
-#include "../../../include/marty_metrics.h"
 #include <string.h>
 
 #include "cmarty_cpus.h"
@@ -159,30 +155,6 @@ static inline void cmarty_histogram_record_at(uint64_t *shard, const double *bou
 static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds, size_t bound_count,
                                            double value) {
     cmarty_histogram_record_at(cmarty_shard_cells(cells), bounds, bound_count, value);
-}
-
-// ---- Handles of the C interface ----------------------------------------------------------
-//
-// A series handle is its base pointer with the low 16 bits of its block's generation in the
-// top 16 bits (user-space addresses fit in 48). Releasing a block bumps the generation, so a
-// handle that outlived its series fails the check and records nothing, even once the cells
-// serve another series. A C call checks and writes inside a read section, so the arena does
-// not hand the cells to another series while a call that passed the check is still writing.
-
-#define CMARTY_HANDLE_TAG_SHIFT 48
-#define CMARTY_HANDLE_ADDRESS_MASK ((UINT64_C(1) << CMARTY_HANDLE_TAG_SHIFT) - 1)
-
-static inline void *cmarty_make_handle(uint64_t *base) {
-    uint64_t generation = cmarty_load_u64(base - CMARTY_CELL_STRIDE);
-    return (void *)((uintptr_t)base | (uintptr_t)((generation & 0xFFFF) << CMARTY_HANDLE_TAG_SHIFT));
-}
-
-// The series' base pointer, or NULL if the handle's series is gone. Call inside a read section.
-static inline uint64_t *cmarty_handle_cells(const void *handle) {
-    uintptr_t word = (uintptr_t)handle;
-    uint64_t *base = (uint64_t *)(word & CMARTY_HANDLE_ADDRESS_MASK);
-    uint64_t generation = cmarty_load_u64(base - CMARTY_CELL_STRIDE);
-    return (uint16_t)generation == (uint16_t)(word >> CMARTY_HANDLE_TAG_SHIFT) ? base : NULL;
 }
 
 // Unix time in seconds.

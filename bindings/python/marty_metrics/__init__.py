@@ -36,7 +36,12 @@ from .server import (
     start_metrics_server,
 )
 
-__version__ = "0.2.0"
+try:  # the installed distribution's version, which setup.py took from the C header
+    from importlib.metadata import PackageNotFoundError, version as _distribution_version
+
+    __version__ = _distribution_version("marty_metrics")
+except (ImportError, PackageNotFoundError):  # run from a source tree: the library's own
+    __version__ = LIBRARY_VERSION
 
 __all__ = [
     "Counter", "Gauge", "Histogram", "Info", "CollectorRegistry", "REGISTRY",

@@ -111,6 +111,8 @@ _SIGNATURES = {
     "marty_version_number": ("lib", c_int, []),
     "marty_errmsg": ("fast", c_char_p, []),
     "marty_status_string": ("fast", c_char_p, [c_int]),
+    "marty_service_name": ("lib", c_char_p, [c_size_t]),
+    "marty_service_ports": ("lib", c_int, [c_char_p, P(c_int), P(c_int), P(c_int)]),
     "marty_free": ("lib", None, [c_void_p]),
     "marty_registry_default": ("lib", c_void_p, []),
     "marty_registry_new": ("lib", c_int, [P(c_void_p)]),
@@ -183,20 +185,48 @@ if not _MIN_VERSION_NUMBER <= VERSION_NUMBER <= _MAX_VERSION_NUMBER:
 
 # ---- Status codes and errors ----------------------------------------------------------------
 
-OK = 0
-ERR_NULL_ARGUMENT = 1
-ERR_INVALID_NAME = 2
-ERR_INVALID_LABEL = 3
-ERR_LABEL_COUNT = 4
-ERR_INVALID_UTF8 = 5
-ERR_INVALID_VALUE = 6
-ERR_CONFLICT = 7
-ERR_NOT_FOUND = 8
-ERR_INVALID_BUCKETS = 9
-ERR_WRONG_KIND = 10
-ERR_INVALID_ARGUMENT = 11
-ERR_ADDRESS_IN_USE = 12
-ERR_SYSTEM = 13
+# The library names its status codes (marty_status_string gives "MARTY_ERR_X: ..." for each
+# code of the header's enum), so that their numbers are defined once, in the header.
+def _read_status_codes():
+    codes = {}
+    for code in range(64):
+        name = C.status_string(code).decode("ascii").split(":", 1)[0]
+        if name.startswith("MARTY_"):
+            codes[name[len("MARTY_"):]] = code
+    return codes
+
+
+STATUS_CODES = _read_status_codes()
+OK = STATUS_CODES["OK"]
+ERR_NULL_ARGUMENT = STATUS_CODES["ERR_NULL_ARGUMENT"]
+ERR_INVALID_NAME = STATUS_CODES["ERR_INVALID_NAME"]
+ERR_INVALID_LABEL = STATUS_CODES["ERR_INVALID_LABEL"]
+ERR_LABEL_COUNT = STATUS_CODES["ERR_LABEL_COUNT"]
+ERR_INVALID_UTF8 = STATUS_CODES["ERR_INVALID_UTF8"]
+ERR_INVALID_VALUE = STATUS_CODES["ERR_INVALID_VALUE"]
+ERR_CONFLICT = STATUS_CODES["ERR_CONFLICT"]
+ERR_NOT_FOUND = STATUS_CODES["ERR_NOT_FOUND"]
+ERR_INVALID_BUCKETS = STATUS_CODES["ERR_INVALID_BUCKETS"]
+ERR_WRONG_KIND = STATUS_CODES["ERR_WRONG_KIND"]
+ERR_INVALID_ARGUMENT = STATUS_CODES["ERR_INVALID_ARGUMENT"]
+ERR_ADDRESS_IN_USE = STATUS_CODES["ERR_ADDRESS_IN_USE"]
+ERR_SYSTEM = STATUS_CODES["ERR_SYSTEM"]
+
+
+def service_ports():
+    """{service: (gRPC base port, health port, metrics port)}: the seed's table, as the library
+    (the one copy of it in the product) has it."""
+    table = {}
+    index = 0
+    while True:
+        name = C.service_name(index)
+        if name is None:
+            return table
+        grpc, health, metrics = c_int(), c_int(), c_int()
+        check(C.service_ports(name, ctypes.byref(grpc), ctypes.byref(health), ctypes.byref(metrics)))
+        table[name.decode("utf-8")] = (grpc.value, health.value, metrics.value)
+        index += 1
+
 
 FORMAT_TEXT = 0
 FORMAT_OPENMETRICS = 1

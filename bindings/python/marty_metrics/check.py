@@ -25,17 +25,10 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-# service: (gRPC base port, health port, metrics port) from the seed's table.
-SERVICES = {
-    "csca-service": (8081, 8082, 9081),
-    "document-signer": (8082, 8083, 9082),
-    "inspection-system": (8083, 8084, 9083),
-    "passport-engine": (8084, 8085, 9084),
-    "mdl-engine": (8085, 8086, 9085),
-    "mdoc-engine": (8086, 8087, 9086),
-    "trust-anchor": (9080, 9081, 10080),
-    "pkd-service": (9090, 9091, 10090),
-}
+from marty_metrics import _native
+
+# service: (gRPC base port, health port, metrics port): the seed's table, read from the library.
+SERVICES = _native.service_ports()
 
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0"
 TEXT_ACCEPT = "text/plain;version=0.0.4"

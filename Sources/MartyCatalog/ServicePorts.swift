@@ -1,5 +1,6 @@
 /// The seed's port layout: gRPC on a base port, health on base + 1, metrics on
-/// base + 1000, for the eight Marty services.
+/// base + 1000, for the eight Marty services. The product code's only copy of the table
+/// (tests keep their own, as an oracle).
 public struct ServicePorts: Sendable, Equatable {
     public let service: String
     public let grpc: Int

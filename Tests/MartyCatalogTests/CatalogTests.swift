@@ -1,7 +1,11 @@
 import Glibc
 import Testing
 
+@testable import MartyCatalog
+@testable import MartyEndpoint
 @testable import MartyMetrics
+@testable import MartyProcess
+@testable import MartyService
 
 @Suite struct CatalogTests {
     @Test func oneCallRecordsAFinishedRPCIntoEverySeries() throws {
@@ -72,14 +76,15 @@ import Testing
     }
 
     @Test func processMetricsReadProc() throws {
-        guard let stat = ProcessCollector.readStat() else {
+        guard let stat = ProcessReading.read() else {
             Issue.record("cannot read /proc/self/stat")
             return
         }
         #expect(stat.residentBytes > 1_000_000)
         #expect(stat.virtualBytes >= stat.residentBytes)
         #expect(stat.startTimeSeconds > 1_600_000_000 && stat.startTimeSeconds <= Double(time(nil)) + 1)
-        #expect(ProcessCollector.countOpenFileDescriptors() >= 3)
+        #expect(stat.openFileDescriptors >= 3)
+        #expect(stat.maxFileDescriptors.map { $0 >= Double(stat.openFileDescriptors) } == true)
         let registry = Registry()
         try ProcessCollector.install(in: registry)
         var spin = 0.0
@@ -146,4 +151,54 @@ import Testing
         #expect(!registry.renderString().contains("method=\"/m\""))
         #expect(registry.renderString().contains("# TYPE process_cpu_seconds_total counter"))
     }
+}
+
+/// A Marty service's endpoint (MartyService): the catalog's ports and health gauge on an
+/// endpoint that knows neither.
+@Suite struct ServiceEndpointTests {
+    @Test func aServiceGetsItsPortsFromTheTableAndKeepsItsHealthGauge() throws {
+        let registry = Registry()
+        var configuration = try EndpointConfiguration.martyService("pkd-service", registry: registry)
+        configuration.environment = { _ in nil }
+        let resolved = try configuration.resolve()
+        #expect(resolved.metricsPort == 10090 && resolved.healthPort == 9091)
+        #expect(configuration.describePort?(9091) == "the Marty port table gives 9091 to pkd-service's health port")
+        #expect(
+            configuration.healthStatus
+                === (registry.family(named: "marty_service_health_status") as? GaugeFamily)?
+                .existingSeries(["pkd-service"]))
+        // A service outside the table has no default port, but its gauge all the same.
+        var other = try EndpointConfiguration.martyService("my-daemon", registry: registry)
+        other.environment = { _ in nil }
+        #expect {
+            _ = try other.resolve()
+        } throws: { error in
+            (error as! MetricError).message.contains(
+                "my-daemon has no default metrics port (it is not in the Marty port table)")
+        }
+        #expect(other.healthStatus != nil)
+    }
+
+    @Test func aTakenTablePortNamesTheMartyServicesItBelongsTo() throws {
+        // csca-service's health port is document-signer's gRPC port in the seed's table.
+        #expect(ServicePorts.owners(of: 8082) == "csca-service's health port and document-signer's gRPC port")
+        #expect(ServicePorts.owners(of: 10080) == "trust-anchor's metrics port")
+        #expect(ServicePorts.owners(of: 1234) == nil)
+        guard let blocker = try? ListeningSocket.open(address: "127.0.0.1", port: 8082, role: "test") else {
+            return  // something else on this machine holds 8082: the text is checked above
+        }
+        defer { close(blocker.descriptor) }
+        #expect {
+            var configuration = try EndpointConfiguration.martyService("csca-service", registry: Registry())
+            configuration.bindAddress = "127.0.0.1"
+            configuration.metricsPort = 0
+            configuration.environment = { _ in nil }  // the health port is the table's: 8082
+            _ = try MetricsEndpoint.start(configuration)
+        } throws: { error in
+            (error as! MetricError).message.contains(
+                "health port 8082 on 127.0.0.1 is already in use (the Marty port table gives 8082 to csca-service's health port and document-signer's gRPC port)"
+            )
+        }
+    }
+
 }

@@ -1,6 +1,11 @@
+import MartyMetrics
+import MartyProcess
+
 /// The Marty catalog: every Marty metric, with its fixed name, type and labels, registered
 /// once per registry and service. Callers record through methods, so no one can spell a
 /// name or a label differently by accident.
+// @unchecked Sendable: every stored property is a `let` of a Sendable type but `serviceBytes`, which
+// is written once in init and only read afterwards.
 public final class ServiceMetrics: @unchecked Sendable {
     /// The seed's request-duration buckets: they start at 1 ms.
     public static let durationBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -72,11 +77,7 @@ public final class ServiceMetrics: @unchecked Sendable {
             try registry.gauge(
                 "marty_grpc_active_connections", help: "Number of active gRPC connections", labelNames: ["service"])
         }.labels(service)
-        healthStatus = try Self.family(registry, "marty_service_health_status", ["service"]) { () throws(MetricError) in
-            try registry.gauge(
-                "marty_service_health_status", help: "Service health status (1=healthy, 0=unhealthy)",
-                labelNames: ["service"])
-        }.labels(service)
+        healthStatus = try Self.healthStatusGauge(service: service, in: registry)
         lastSuccessfulOperation = try Self.family(
             registry, "marty_last_successful_operation_timestamp", ["service", "operation"]
         ) { () throws(MetricError) in
@@ -109,6 +110,17 @@ public final class ServiceMetrics: @unchecked Sendable {
         healthStatus.set(1)
     }
 
+    /// `marty_service_health_status{service}` in `registry`, registered on first use: the
+    /// gauge an endpoint keeps at its last known health (1 healthy, 0 not), also for services
+    /// that record nothing else of the catalog.
+    public static func healthStatusGauge(service: String, in registry: Registry) throws(MetricError) -> Gauge {
+        try family(registry, "marty_service_health_status", ["service"]) { () throws(MetricError) in
+            try registry.gauge(
+                "marty_service_health_status", help: "Service health status (1=healthy, 0=unhealthy)",
+                labelNames: ["service"])
+        }.labels(service)
+    }
+
     /// The family registered under `name` (by an earlier service in this registry, or by
     /// the endpoint) if it has the catalog's type and labels, else the one `make` registers.
     private static func family<F: MetricFamily>(
@@ -137,7 +149,7 @@ public final class ServiceMetrics: @unchecked Sendable {
 
     /// `recordCall` for NUL-terminated UTF-8 names (the C interface's): looks the series up
     /// without building strings, and allocates nothing once they exist.
-    public func recordCall(
+    package func recordCall(
         nulTerminatedMethod method: UnsafePointer<UInt8>, status: UnsafePointer<UInt8>, durationSeconds: Double,
         errorType: UnsafePointer<UInt8>?
     ) throws(MetricError) {

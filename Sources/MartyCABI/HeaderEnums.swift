@@ -1,0 +1,37 @@
+import CMartyRecording
+import MartyHealth
+import MartyMetrics
+
+// The header's enums, which define the numbers, mapped to the Swift types (which have none).
+
+extension MetricKind {
+    var headerValue: marty_kind {
+        switch self {
+        case .counter: MARTY_KIND_COUNTER
+        case .gauge: MARTY_KIND_GAUGE
+        case .histogram: MARTY_KIND_HISTOGRAM
+        case .info: MARTY_KIND_INFO
+        }
+    }
+}
+
+extension ExpositionFormat {
+    init?(headerValue: Int32) {
+        switch marty_format(rawValue: UInt32(bitPattern: headerValue)) {
+        case MARTY_FORMAT_TEXT: self = .text
+        case MARTY_FORMAT_OPENMETRICS: self = .openMetrics
+        default: return nil
+        }
+    }
+}
+
+extension HealthRegistry.Probe {
+    init?(headerValue: Int32) {
+        switch marty_probe(rawValue: UInt32(bitPattern: headerValue)) {
+        case MARTY_PROBE_BOTH: self = .both
+        case MARTY_PROBE_LIVENESS: self = .liveness
+        case MARTY_PROBE_READINESS: self = .readiness
+        default: return nil
+        }
+    }
+}
