@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "MartyProcess", targets: ["MartyProcess"]),
         .library(name: "MartyCatalog", targets: ["MartyCatalog"]),
         .library(name: "MartyService", targets: ["MartyService"]),
+        .library(name: "MartyMetricsTestKit", targets: ["MartyMetricsTestKit"]),
         .library(name: "marty_metrics", type: .dynamic, targets: ["MartyCABI"]),
         .executable(name: "marty-demo", targets: ["marty-demo"]),
         .executable(name: "marty-swift-example", targets: ["marty-swift-example"]),
@@ -36,6 +37,8 @@ let package = Package(
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
         .target(name: "MartyHealth", dependencies: ["MartyMetrics"]),
         .target(name: "MartyProcess", dependencies: ["MartyMetrics"]),
+        // For users' tests, as swift-metrics' MetricsTestKit: a registry's samples without text.
+        .target(name: "MartyMetricsTestKit", dependencies: ["MartyMetrics"]),
         .target(name: "MartyCatalog", dependencies: ["MartyMetrics", "MartyProcess"]),
         // A Marty service's endpoint: the catalog's port table and health gauge on an endpoint
         // that knows neither.
@@ -84,6 +87,7 @@ let package = Package(
         ),
         .target(name: "MartyTestSupport", path: "Tests/MartyTestSupport"),
         .testTarget(name: "MartyMetricsTests", dependencies: ["MartyMetrics", "MartyTestSupport"]),
+        .testTarget(name: "MartyMetricsTestKitTests", dependencies: ["MartyMetricsTestKit", "MartyMetrics"]),
         .testTarget(name: "MartyHealthTests", dependencies: ["MartyHealth", "MartyMetrics", "MartyTestSupport"]),
         .testTarget(
             name: "MartyCatalogTests",

@@ -43,7 +43,7 @@ fi
 
 # ---- Swift --------------------------------------------------------------------------------
 step "swift format lint"
-swift format lint --strict -r Tests/fuzz Tests/sanitizers/tsan/Package.swift Tests/sanitizers/tsan/MartyTestSupport/MonotonicClock.swift Sources Tests/MartyTestSupport Tests/MartyMetricsTests Tests/MartyCatalogTests Tests/MartyEndpointTests Tests/MartyHealthTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
+swift format lint --strict -r Tests/fuzz Tests/sanitizers/tsan/Package.swift Tests/sanitizers/tsan/MartyTestSupport/MonotonicClock.swift Sources Tests/MartyTestSupport Tests/MartyMetricsTests Tests/MartyCatalogTests Tests/MartyMetricsTestKitTests Tests/MartyEndpointTests Tests/MartyHealthTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
 
 step "swift build (a warning in our own code fails the run)"
 swift build 2>&1 | tee .build-log.txt | tail -n 3
@@ -54,6 +54,9 @@ fi
 
 step "swift test"
 swift test
+
+step "DocC: the public Swift API's documentation (every public symbol documented, no broken link)"
+bash Tests/docs/build.sh
 
 # ---- C library, C tests, install ---------------------------------------------------------
 step "CMake + CTest"

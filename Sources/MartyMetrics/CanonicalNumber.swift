@@ -1,8 +1,8 @@
 /// Numbers as OpenMetrics' "canonical numbers" spell them: Go's `strconv.FormatFloat(v,
 /// 'g', -1, 64)` (shortest round-trip digits; exponent form when the decimal exponent is
 /// below -4 or at least 6) with `.0` added to whole numbers written without an exponent.
-enum CanonicalNumber {
-    static func format(_ value: Double) -> String {
+package enum CanonicalNumber {
+    package static func format(_ value: Double) -> String {
         if value.isNaN { return "NaN" }
         if value.isInfinite { return value < 0 ? "-Inf" : "+Inf" }
         if value == 0 { return value.sign == .minus ? "-0.0" : "0.0" }

@@ -67,7 +67,7 @@ public final class Registry: @unchecked Sendable {
         lock.withLock { collectors.append(collect) }
     }
 
-    func runCollectors() {
+    package func runCollectors() {
         for collect in lock.withLock({ collectors }) { collect() }
     }
 
