@@ -57,6 +57,8 @@ private func bytes(_ text: UnsafePointer<CChar>) -> UnsafePointer<UInt8> {
 
 @inline(__always)
 private func withCatalog(_ pointer: OpaquePointer, _ body: (ServiceMetrics) -> Int32) -> Int32 {
+    // At +0: the catalog lives as long as the process, and a retain/release pair per call would
+    // make every thread recording into this service write the catalog's reference count.
     Unmanaged<ServiceMetrics>.fromOpaque(UnsafeRawPointer(pointer))._withUnsafeGuaranteedRef(body)
 }
 

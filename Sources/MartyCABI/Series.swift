@@ -19,6 +19,8 @@ private func getSeries(
     guard let out else { return nullArgument(function, "out") }
     if values == nil && count != 0 { return nullArgument(function, "label_values") }
     if count < 0 { return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): label_count is out of range") }
+    // At +0: the caller's handle holds the family; a retain/release pair per lookup would make
+    // every thread looking up in this family write its reference count.
     return Unmanaged<MetricFamily>.fromOpaque(UnsafeRawPointer(familyPointer))._withUnsafeGuaranteedRef { family in
         guard family.kind == expected else {
             return fail(MARTY_ERR_WRONG_KIND, "\(function): \(family.name) is a \(family.kind), not a \(expected)")

@@ -114,6 +114,7 @@ enum Exposition {
     private static func forEach(_ series: [SeriesBase], _ body: (SeriesBase) -> Void) {
         series.withUnsafeBufferPointer { items in
             for index in items.indices {
+                // At +0 (the array holds the series): no retain/release per rendered line.
                 Unmanaged.passUnretained(items[index])._withUnsafeGuaranteedRef(body)
             }
         }

@@ -91,6 +91,9 @@ public class MetricFamily: @unchecked Sendable {
     @inline(__always)
     private func probeTable<M: SeriesMatcher>(hash: UInt64, _ matcher: M) -> Unmanaged<SeriesBase>? {
         let tableAddress = UnsafeRawPointer(bitPattern: cmarty_load_acquire_word(currentTable))!
+        // _withUnsafeGuaranteedRef, the stdlib's one way to use an object at +0: the read section,
+        // not a reference count, keeps the table and its series alive, and a retain/release pair
+        // here would make every thread's lookup in this family write the same cache line.
         return Unmanaged<SeriesTable>.fromOpaque(tableAddress)._withUnsafeGuaranteedRef { table in
             var index = Int(truncatingIfNeeded: hash) & table.mask
             while true {
