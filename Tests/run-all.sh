@@ -45,6 +45,9 @@ fi
 step "swift format lint"
 swift format lint --strict -r Tests/fuzz Tests/sanitizers/tsan/Package.swift Tests/sanitizers/tsan/MartyTestSupport/MonotonicClock.swift Sources Tests/MartyTestSupport Tests/MartyMetricsTests Tests/MartyCatalogTests Tests/MartyMetricsTestKitTests Tests/MartyEndpointTests Tests/MartyHealthTests Tests/MartySwiftMetricsTests Tests/MartyGRPCTests examples/demo examples/swift Package.swift
 
+step "Layers: no module imports one above it (Tests/layers/check.py)"
+python3 Tests/layers/check.py
+
 step "swift build (a warning in our own code fails the run)"
 swift build 2>&1 | tee .build-log.txt | tail -n 3
 if grep -E "^$root/(Sources|Tests|examples)/.*: warning:" .build-log.txt; then
