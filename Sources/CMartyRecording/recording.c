@@ -6,6 +6,14 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+char *cmarty_error_buffer(void) {
+    char **slot = cmarty_error_slot();
+    if (slot == NULL) return NULL;
+    if (*slot == NULL) *slot = calloc(1, CMARTY_ERROR_MESSAGE_CAPACITY);
+    return *slot;
+}
 
 // Records the calling thread's error message (see marty_errmsg) and returns `status`.
 __attribute__((noinline, format(printf, 2, 3))) static int fail(int status, const char *format, ...) {

@@ -104,13 +104,9 @@ void cmarty_synchronize(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-char *cmarty_error_buffer(void) {
+char **cmarty_error_slot(void) {
     cmarty_thread *thread = cmarty_this_thread();
-    if (thread == &fallback_record) return NULL;
-    if (thread->error_message == NULL) {
-        thread->error_message = calloc(1, CMARTY_ERROR_MESSAGE_CAPACITY);
-    }
-    return thread->error_message;
+    return thread == &fallback_record ? NULL : &thread->error_message;
 }
 
 // ---- Shards ----------------------------------------------------------------------------------

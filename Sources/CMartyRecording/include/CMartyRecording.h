@@ -38,6 +38,14 @@ static inline uint64_t *cmarty_handle_cells(const void *handle) {
     return (uint16_t)generation == (uint16_t)(word >> CMARTY_HANDLE_TAG_SHIFT) ? base : NULL;
 }
 
+// ---- The error message of marty_errmsg --------------------------------------------------------
+
+#define CMARTY_ERROR_MESSAGE_CAPACITY 1024
+
+// The calling thread's error message buffer (CMARTY_ERROR_MESSAGE_CAPACITY bytes, allocated at
+// its first failed call and kept with its per-thread record), or NULL if it could not be had.
+char *cmarty_error_buffer(void);
+
 // The version string of the header this library was built with, as a string with static
 // storage (Swift imports the macro as a String, which has none).
 static inline const char *cmarty_version_string(void) { return MARTY_METRICS_VERSION_STRING; }

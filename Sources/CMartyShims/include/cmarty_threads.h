@@ -25,11 +25,9 @@ typedef struct cmarty_thread {
     // section writes anyway, rather than in a global.
     uint32_t fence;
     int in_use;
-    char *error_message;  // CMARTY_ERROR_MESSAGE_CAPACITY bytes once the thread failed a call
+    char *error_message;  // the C interface's (see cmarty_error_slot); kept with the record
     struct cmarty_thread *next;
 } cmarty_thread;
-
-#define CMARTY_ERROR_MESSAGE_CAPACITY 1024
 
 extern __thread cmarty_thread *cmarty_current_thread __attribute__((tls_model("initial-exec")));
 
@@ -64,9 +62,11 @@ static inline void cmarty_read_end(cmarty_thread *thread) {
 // section.
 void cmarty_synchronize(void);
 
-// The calling thread's error message buffer (CMARTY_ERROR_MESSAGE_CAPACITY bytes), or NULL
-// if it could not be allocated.
-char *cmarty_error_buffer(void);
+// Where the calling thread's record keeps a pointer for the C interface's error message
+// (which allocates and owns the buffer: CMartyRecording.h), or NULL if the thread has no
+// record of its own (out of memory). The pointer stays with the record, which a later thread
+// reuses.
+char **cmarty_error_slot(void);
 
 // Number of shards every sharded cell set has: a power of two fixed at first use, from the
 // CPUs this process may run on (affinity mask and cgroup CPU limit), or MARTY_METRICS_SHARDS.
