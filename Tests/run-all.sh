@@ -21,7 +21,7 @@ trap 'status=$?; end_step; printf "\n==== Durations (%d s in all%s)\n" "$(($(dat
   "$([ $status -eq 0 ] || echo ", FAILED with status $status")"; printf "%s\n" "${durations[@]}"' EXIT
 
 # ---- System packages --------------------------------------------------------------------
-packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus python3-venv)
+packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus python3-venv abigail-tools)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -66,6 +66,9 @@ step "CMake + CTest"
 cmake -S . -B build-cmake -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-cmake
 ctest --test-dir build-cmake --output-on-failure
+
+step "ABI check: abidiff of the header's C interface and of the library's exports against the last release (Tests/abi)"
+bash Tests/abi/check.sh build-cmake
 
 # ---- Python package ------------------------------------------------------------------------
 step "Python package: pip install (bundling the CMake-built library) + pytest"

@@ -25,7 +25,13 @@
  *    served 65,536 later series while the handle was kept. Getting the series again
  *    (marty_counter_get, ...) gives a new handle.
  *  - Threads: every function may be called from any thread at any time, concurrently with
- *    any other (recording with removal, lookup with clear, render with everything).
+ *    any other (recording with removal, lookup with clear, render with everything), with one
+ *    exception: the calls that end a handle's life (marty_registry_free, marty_family_release,
+ *    marty_endpoint_free) must not run concurrently with any other call given that same
+ *    handle, and the handle must not be passed again afterwards. Series handles are never
+ *    freed: recording into one while its family is released or cleared is safe.
+ *  - Each function lists the statuses it can return ("Statuses:"). A function that takes a
+ *    string can also return MARTY_ERR_INVALID_UTF8 for it, as said where it applies.
  *  - fork(): the library takes its locks around fork() (pthread_atfork), so a child never
  *    inherits one held by another thread; the child may go on recording, rendering and
  *    starting an endpoint of its own.
@@ -63,10 +69,11 @@ extern "C" {
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
 #define MARTY_METRICS_VERSION_NUMBER 200
 
-/* The version of the library actually loaded, as "MAJOR.MINOR.PATCH". Never NULL. */
+/* The version of the library actually loaded, as "MAJOR.MINOR.PATCH". Never NULL; a static
+ * string (never freed). */
 const char *marty_version(void);
 
-/* The loaded library's MARTY_METRICS_VERSION_NUMBER. */
+/* The loaded library's MARTY_METRICS_VERSION_NUMBER. Cannot fail. */
 int marty_version_number(void);
 
 /* ---- Status codes and errors ----------------------------------------------------------- */
@@ -89,25 +96,30 @@ enum marty_status {
 };
 
 /*
- * The message for the last failed call on the calling thread, in UTF-8. Valid until the
- * next marty_* call on the same thread. "" if no call on this thread has failed yet.
+ * The message for the last failed call on the calling thread, in UTF-8. Never NULL. The
+ * buffer belongs to the calling thread (never free it): valid until the next marty_* call on
+ * the same thread, and never past the thread's exit. A successful call does not clear it.
+ * "" if no call on this thread has failed yet (or the thread's buffer could not be allocated).
  */
 const char *marty_errmsg(void);
 
-/* A fixed description of a status code ("MARTY_ERR_NULL_ARGUMENT: ..."). Never NULL. */
+/* A fixed description of a status code ("MARTY_ERR_NULL_ARGUMENT: ..."; for a number that is
+ * no status, "unknown marty_metrics status code"). Never NULL; a static string. */
 const char *marty_status_string(int status);
 
-/* Frees memory returned by the library (e.g. by marty_registry_render). NULL is a no-op. */
+/* Frees memory returned by the library (the buffer of marty_registry_render; nothing else is
+ * to be freed with it). NULL is a no-op. */
 void marty_free(void *pointer);
 
 /* ---- Registries ------------------------------------------------------------------------- */
 
 typedef struct marty_registry marty_registry;
 
-/* The process-wide default registry. Never NULL; never freed. */
+/* The process-wide default registry. Never NULL; never freed; the same pointer on every call. */
 marty_registry *marty_registry_default(void);
 
-/* Creates an empty, independent registry. Free it with marty_registry_free. */
+/* Creates an empty, independent registry into *out, owned by the caller: free it with
+ * marty_registry_free. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (out NULL). */
 int marty_registry_new(marty_registry **out);
 
 /*
@@ -116,7 +128,9 @@ int marty_registry_new(marty_registry **out);
  * resp. MARTY_ERR_NULL_ARGUMENT and changes nothing. A registry that a catalog
  * (marty_service_metrics_register) or a running endpoint uses is kept alive by them: the call
  * then only drops the caller's reference, and the catalog handle keeps working; the
- * registry handle itself must not be used again either way.
+ * registry handle itself must not be used again either way, and must not be in use by another
+ * thread during the call (see the conventions).
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_INVALID_ARGUMENT (the default registry).
  */
 int marty_registry_free(marty_registry *registry);
 
@@ -137,12 +151,17 @@ enum marty_kind {
  * series from the start (exposed at 0). `help` may be "" but not NULL.
  * `label_names` may be NULL when `label_count` is 0. The name is given without "_total";
  * the exposition adds it. A name already registered in `registry` is MARTY_ERR_CONFLICT.
+ * On success *out holds the caller's reference (release it with marty_family_release).
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (registry, name, help, out, label_names with a
+ * count > 0, or one of its elements); MARTY_ERR_INVALID_UTF8 (name, help, a label name);
+ * MARTY_ERR_INVALID_NAME; MARTY_ERR_INVALID_LABEL; MARTY_ERR_INVALID_ARGUMENT (label_count over
+ * 64); MARTY_ERR_CONFLICT.
  */
 int marty_counter_family_new(marty_registry *registry, const char *name, const char *help,
                              const char *const *label_names, size_t label_count,
                              marty_family **out);
 
-/* Creates a gauge family; arguments as for marty_counter_family_new. */
+/* Creates a gauge family; arguments, reference and statuses as for marty_counter_family_new. */
 int marty_gauge_family_new(marty_registry *registry, const char *name, const char *help,
                            const char *const *label_names, size_t label_count,
                            marty_family **out);
@@ -152,7 +171,10 @@ int marty_gauge_family_new(marty_registry *registry, const char *name, const cha
  * strictly increasing, at most 4094 of them (more is MARTY_ERR_INVALID_BUCKETS, checked before
  * `bounds` is read); the +Inf bucket is always added. bounds == NULL with bound_count == 0 gives
  * the Prometheus defaults (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10); non-NULL bounds
- * with bound_count == 0 give a histogram with the +Inf bucket only.
+ * with bound_count == 0 give a histogram with the +Inf bucket only. Reference as for
+ * marty_counter_family_new. Statuses: those of marty_counter_family_new (a label name "le" is
+ * MARTY_ERR_INVALID_LABEL), MARTY_ERR_NULL_ARGUMENT for bounds NULL with bound_count > 0, and
+ * MARTY_ERR_INVALID_BUCKETS.
  */
 int marty_histogram_family_new(marty_registry *registry, const char *name, const char *help,
                                const char *const *label_names, size_t label_count,
@@ -161,38 +183,50 @@ int marty_histogram_family_new(marty_registry *registry, const char *name, const
 /*
  * Creates an info family: exposed as the gauge `<name>_info` with value 1, as
  * prometheus_client's Info does (a name already ending in _info gets the suffix again, as
- * there). Set its labels with marty_info_set.
+ * there). Set its labels with marty_info_set. Reference and statuses as for
+ * marty_counter_family_new.
  */
 int marty_info_family_new(marty_registry *registry, const char *name, const char *help,
                           const char *const *label_names, size_t label_count,
                           marty_family **out);
 
-/* Replaces the info family's single series by the one with these label values. */
+/* Replaces the info family's single series by the one with these label values (the old one
+ * is removed, as by marty_family_clear). Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family,
+ * label_values with a count > 0, or one of its elements); MARTY_ERR_WRONG_KIND (not an info
+ * family); MARTY_ERR_LABEL_COUNT; MARTY_ERR_INVALID_UTF8 (a value). */
 int marty_info_set(marty_family *family, const char *const *label_values, size_t label_count);
 
-/* The family's kind (a marty_kind) into *out. */
+/* The family's kind (a marty_kind) into *out. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_family_kind(const marty_family *family, int *out);
 
 /*
  * Removes the series with these label values from the family: it no longer shows, and its
  * memory is given back (handles to it record nothing; see the conventions). Safe while other
- * threads record into it or look it up. MARTY_ERR_NOT_FOUND if there is no such series.
+ * threads record into it or look it up. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family,
+ * label_values with a count > 0, or one of its elements); MARTY_ERR_LABEL_COUNT;
+ * MARTY_ERR_INVALID_UTF8 (a value); MARTY_ERR_NOT_FOUND (no such series).
  */
 int marty_family_remove(marty_family *family, const char *const *label_values,
                         size_t label_count);
 
-/* Removes every series of the family (their handles record nothing, as for marty_family_remove). */
+/* Removes every series of the family (their handles record nothing, as for marty_family_remove).
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_family_clear(marty_family *family);
 
-/* Registers an unregistered family in `registry` (MARTY_ERR_CONFLICT on a clash). */
+/* Registers a family in `registry` (which then holds a reference of its own). Statuses:
+ * MARTY_OK; MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_CONFLICT (already registered there, or a clash). */
 int marty_registry_register(marty_registry *registry, marty_family *family);
 
-/* Removes the family from `registry`; MARTY_ERR_NOT_FOUND if it is not registered there. */
+/* Removes the family from `registry` (and drops the registry's reference). Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_NOT_FOUND (not registered there). */
 int marty_registry_unregister(marty_registry *registry, marty_family *family);
 
 /*
  * Drops the caller's reference to the family. The family and its series are freed when no
  * registry holds it either; its series handles then record nothing (see the conventions).
+ * The family handle must not be passed again, nor be in use by another thread during the call.
+ * Releasing a handle twice, or one never returned by a *_family_new call, is undefined.
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT.
  */
 int marty_family_release(marty_family *family);
 
@@ -205,7 +239,13 @@ typedef struct marty_histogram marty_histogram;
 /*
  * Returns the series with these label values, creating it on first use. The count must equal
  * the family's number of label names (0 and NULL for an unlabelled family). Looking up an
- * existing series takes no lock. The handle is borrowed from the family (see above).
+ * existing series takes no lock. The handle is borrowed from the family (see above): never
+ * freed by the caller, safe to pass for ever (it records nothing once its series is gone).
+ * Safe concurrently with marty_family_remove/clear of the same series (the handle returned
+ * may then be one that records nothing). *out is written only on MARTY_OK.
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family, out, label_values with a count > 0, or
+ * one of its elements when the count is right); MARTY_ERR_WRONG_KIND; MARTY_ERR_LABEL_COUNT;
+ * MARTY_ERR_INVALID_UTF8 (a value, when the series is created).
  */
 int marty_counter_get(marty_family *family, const char *const *label_values,
                       size_t label_count, marty_counter **out);
@@ -215,6 +255,13 @@ int marty_histogram_get(marty_family *family, const char *const *label_values,
                         size_t label_count, marty_histogram **out);
 
 /* ---- Recording (lock-free, allocation-free) ---------------------------------------------- */
+/*
+ * Every call below: the handle NULL is MARTY_ERR_NULL_ARGUMENT; a handle whose series was
+ * removed records nothing and returns MARTY_OK, and a reading of it returns MARTY_ERR_NOT_FOUND
+ * (see the conventions). Recording calls may run concurrently with each other (on the same
+ * handle too: nothing is lost), with readings, removal, clear, release and render.
+ * Statuses, unless said otherwise: MARTY_OK; MARTY_ERR_NULL_ARGUMENT.
+ */
 
 /* Adds 1. */
 int marty_counter_inc(marty_counter *counter);
@@ -223,16 +270,21 @@ int marty_counter_add_int(marty_counter *counter, uint64_t amount);
 /* Adds a non-negative amount (+Inf too, as prometheus_client allows); negative or NaN is
  * MARTY_ERR_INVALID_VALUE. */
 int marty_counter_add(marty_counter *counter, double amount);
-/* The current total into *out. */
+/* The current total into *out. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (counter, out);
+ * MARTY_ERR_NOT_FOUND (the series is gone). */
 int marty_counter_value(const marty_counter *counter, double *out);
 
+/* Sets the gauge to `value` (any double: NaN and infinities too, as Prometheus allows). */
 int marty_gauge_set(marty_gauge *gauge, double value);
+/* Adds 1 / subtracts 1. */
 int marty_gauge_inc(marty_gauge *gauge);
 int marty_gauge_dec(marty_gauge *gauge);
-/* Adds `amount` (may be negative). */
+/* Adds `amount` (may be negative; any double). */
 int marty_gauge_add(marty_gauge *gauge, double amount);
 /* Sets the gauge to the current Unix time in seconds. */
 int marty_gauge_set_to_current_time(marty_gauge *gauge);
+/* The current value into *out. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (gauge, out);
+ * MARTY_ERR_NOT_FOUND (the series is gone). */
 int marty_gauge_value(const marty_gauge *gauge, double *out);
 
 /* Records one observation; NaN is MARTY_ERR_INVALID_VALUE (infinities are counted). */
@@ -241,12 +293,15 @@ int marty_histogram_observe(marty_histogram *histogram, double value);
 /*
  * A consistent reading of the histogram: `cumulative_counts` receives bucket_count() + 1
  * cumulative counts (the last is +Inf and equals *count). Any out pointer may be NULL.
- * `capacity` is the length of `cumulative_counts`; too small is MARTY_ERR_INVALID_ARGUMENT.
+ * `capacity` is the length of `cumulative_counts`; too small is MARTY_ERR_INVALID_ARGUMENT
+ * (nothing written). Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (histogram);
+ * MARTY_ERR_INVALID_ARGUMENT; MARTY_ERR_NOT_FOUND (the series is gone).
  */
 int marty_histogram_read(const marty_histogram *histogram, uint64_t *cumulative_counts,
                          size_t capacity, uint64_t *count, double *sum);
 
-/* The number of finite bucket bounds of the histogram into *out. */
+/* The number of finite bucket bounds of the histogram into *out. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (histogram, out); MARTY_ERR_NOT_FOUND (the series is gone). */
 int marty_histogram_bucket_count(const marty_histogram *histogram, size_t *out);
 
 /* ---- Exposition -------------------------------------------------------------------------- */
@@ -260,7 +315,9 @@ enum marty_format {
  * Renders every family of the registry, sorted by the family's name as created (a counter
  * without its _total) and then by label values, into a new
  * NUL-terminated buffer (*out, freed with marty_free) of *length bytes (without the NUL).
- * `length` may be NULL.
+ * `length` may be NULL. The buffer belongs to the caller. Safe concurrently with any call on
+ * the registry's families. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (registry, out);
+ * MARTY_ERR_INVALID_ARGUMENT (format not a marty_format).
  */
 int marty_registry_render(marty_registry *registry, int format, char **out, size_t *length);
 
@@ -278,7 +335,10 @@ typedef struct marty_service_metrics marty_service_metrics;
  * call, with `version` (NULL: "unknown") in marty_service_info; later calls for the same
  * service and registry return the same handle. The handle lives as long as the process and
  * keeps its registry alive (see marty_registry_free).
- * MARTY_ERR_CONFLICT if a catalog name is registered with another type or labels.
+ * `version` is used by the first call only. The handle is never freed by the caller.
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (service, out); MARTY_ERR_INVALID_UTF8 (service,
+ * version); MARTY_ERR_INVALID_ARGUMENT (service ""); MARTY_ERR_CONFLICT (a catalog name is
+ * registered with another type or labels).
  */
 int marty_service_metrics_register(marty_registry *registry, const char *service,
                                    const char *version, marty_service_metrics **out);
@@ -287,22 +347,28 @@ int marty_service_metrics_register(marty_registry *registry, const char *service
  * Records one finished gRPC call: marty_grpc_requests_total{method, status} (status is the
  * gRPC status code name: "OK", "NOT_FOUND", ...), the duration (seconds; negative: not
  * recorded; NaN or infinite: MARTY_ERR_INVALID_ARGUMENT and nothing is recorded), and
- * marty_grpc_errors_total{method, error_type} unless error_type is NULL.
+ * marty_grpc_errors_total{method, error_type} unless error_type is NULL. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (metrics, method, status); MARTY_ERR_INVALID_ARGUMENT (duration);
+ * MARTY_ERR_INVALID_UTF8 (method, status, error_type: checked when their series is created).
  */
 int marty_service_record_call(marty_service_metrics *metrics, const char *method,
                               const char *status, double duration_seconds,
                               const char *error_type);
 
-/* Sets marty_last_successful_operation_timestamp{operation} to now. */
+/* Sets marty_last_successful_operation_timestamp{operation} to now. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (metrics, operation); MARTY_ERR_INVALID_UTF8 (operation). */
 int marty_service_record_successful_operation(marty_service_metrics *metrics,
                                               const char *operation);
 
-/* marty_grpc_active_connections + 1 / - 1: a call (or connection) began / ended. */
+/* marty_grpc_active_connections + 1 / - 1: a call (or connection) began / ended.
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_service_call_started(marty_service_metrics *metrics);
 int marty_service_call_finished(marty_service_metrics *metrics);
 
 /* Sets marty_database_connections_active{database} (database NULL: "default"). A count that
- * is NaN, infinite or negative is MARTY_ERR_INVALID_ARGUMENT. */
+ * is NaN, infinite or negative is MARTY_ERR_INVALID_ARGUMENT. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (metrics); MARTY_ERR_INVALID_UTF8 (database);
+ * MARTY_ERR_INVALID_ARGUMENT. */
 int marty_service_set_database_connections(marty_service_metrics *metrics, const char *database,
                                            double count);
 
@@ -332,10 +398,14 @@ enum marty_probe {
 
 /*
  * Sets a named check of the process's health registry (what /health, /health/live and
- * /health/ready report). `healthy` is 0 or 1; `message` may be NULL. With
+ * /health/ready report). `healthy`: 0 unhealthy, any other value healthy; `message` may be
+ * NULL. Replaces any check of that name (a callback check's callback is then never called
+ * again, as for marty_health_remove). With
  * `time_to_live_seconds` > 0 the check fails once that long passes without another set
  * (measured on CLOCK_MONOTONIC); 0 means it never goes stale; negative, NaN, infinite or over
- * 1e9 is MARTY_ERR_INVALID_ARGUMENT.
+ * 1e9 is MARTY_ERR_INVALID_ARGUMENT. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (name);
+ * MARTY_ERR_INVALID_UTF8 (name, message); MARTY_ERR_INVALID_NAME (name "");
+ * MARTY_ERR_INVALID_ARGUMENT (probe not a marty_probe, time_to_live_seconds).
  */
 int marty_health_set(const char *name, int healthy, const char *message, int probe,
                      double time_to_live_seconds);
@@ -361,7 +431,11 @@ typedef int (*marty_health_callback)(void *user_data, char *message, size_t mess
  * and a scrape that finds it older than 5 s starts a new run in the background (seen by the
  * next scrape). Time limits are measured on CLOCK_MONOTONIC. After fork() the child forgets
  * runs in flight and starts new workers when needed. `user_data` is passed back as is and
- * must stay valid until the check is removed.
+ * must stay valid until the check is removed or replaced; the callback may be called from
+ * any of the workers, but never twice at once for one registration. Replacing a callback
+ * check waits for its run in progress, as marty_health_remove does. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (callback, name); MARTY_ERR_INVALID_UTF8 (name);
+ * MARTY_ERR_INVALID_NAME (name ""); MARTY_ERR_INVALID_ARGUMENT (probe, timeout_seconds).
  */
 int marty_health_register_callback(const char *name, marty_health_callback callback,
                                    void *user_data, int probe, double timeout_seconds);
@@ -369,7 +443,8 @@ int marty_health_register_callback(const char *name, marty_health_callback callb
 /*
  * Removes a check; MARTY_ERR_NOT_FOUND if there is none by that name. Once it returns the
  * callback is never called again: a run in progress is waited for (so a callback that never
- * returns makes this wait too), except when the callback itself calls it.
+ * returns makes this wait too), except when the callback itself calls it. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_INVALID_UTF8; MARTY_ERR_NOT_FOUND.
  */
 int marty_health_remove(const char *name);
 
@@ -377,6 +452,7 @@ int marty_health_remove(const char *name);
  * Evaluates every check now, running the callback checks (or joining their runs in flight)
  * and waiting for them at most their time limits; then fills the outs (each may be NULL).
  * Do not call it from inside a health callback (it would wait for its own run).
+ * Statuses: MARTY_OK only.
  */
 int marty_health_status(int *healthy, int *live, int *ready);
 
@@ -409,8 +485,10 @@ typedef struct marty_endpoint_options {
  * MARTY_PORT_DEFAULT, ...) and sets struct_size to `size` (at most the library's own size):
  * a caller compiled against an older header passes its smaller sizeof and the library writes
  * and reads only the fields that header has. Call it through the macro below.
- * MARTY_ERR_NULL_ARGUMENT for NULL; MARTY_ERR_INVALID_ARGUMENT for a size smaller than the
- * 0.1 struct.
+ * After it, struct_size < sizeof *options tells a caller that the loaded library is older
+ * than its header and ignores the fields past struct_size. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_INVALID_ARGUMENT (a size smaller than the 0.1 struct,
+ * i.e. offsetof(marty_endpoint_options, request_head_timeout_seconds); nothing written).
  */
 int marty_endpoint_options_init_sized(marty_endpoint_options *options, size_t size);
 
@@ -440,24 +518,43 @@ void marty_endpoint_options_init(marty_endpoint_options *options);
  * of trickling connections are open; only when every connection is being answered is a new
  * one refused (503). Concurrent scrapes of the same format and encoding share one render;
  * at most two renders run at once.
+ *
+ * options->struct_size: any size from the 0.1 struct (up to max_connections) to the library's
+ * own sizeof(marty_endpoint_options); only the fields that lie wholly within it are read, the
+ * others get their defaults. Smaller, or larger than the library's (a newer header's struct
+ * whose fields this library would ignore: marty_endpoint_options_init_sized never sets such a
+ * size), is MARTY_ERR_INVALID_ARGUMENT. The options and their strings are copied; the registry
+ * (NULL: the default) is kept alive by the endpoint. *out is owned by the caller: free it with
+ * marty_endpoint_free. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (options, out, service);
+ * MARTY_ERR_INVALID_UTF8 (service, bind_address); MARTY_ERR_INVALID_ARGUMENT (struct_size,
+ * service "" or not in the port table without a port, ports, times, max_connections < 0, a
+ * MARTY_METRICS_PORT/MARTY_HEALTH_PORT that is no port); MARTY_ERR_CONFLICT
+ * (marty_service_health_status registered as another kind); MARTY_ERR_ADDRESS_IN_USE;
+ * MARTY_ERR_SYSTEM.
  */
 int marty_endpoint_start(const marty_endpoint_options *options, marty_endpoint **out);
 
-/* The bound metrics port (0 when disabled). */
+/* The bound metrics port (0 when disabled) into *out.
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_endpoint_metrics_port(const marty_endpoint *endpoint, int *out);
 
-/* The bound health port; 0 when the metrics listener serves the health paths alone. */
+/* The bound health port into *out; 0 when the metrics listener serves the health paths alone.
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_endpoint_health_port(const marty_endpoint *endpoint, int *out);
 
 /*
  * Stops gracefully: readiness fails first, the listeners close, in-flight responses finish,
  * the threads end and the ports are free. Idempotent and safe from any thread; in a child
  * made by fork() it returns at once (the child closes its inherited sockets at fork).
- * Recording keeps working after the endpoint stops.
+ * Recording keeps working after the endpoint stops. A call made while another thread's stop of
+ * the same endpoint is under way returns at once, before that stop has finished. The handle
+ * stays valid (free it with marty_endpoint_free). Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT.
  */
 int marty_endpoint_stop(marty_endpoint *endpoint);
 
-/* Stops the endpoint if it runs and frees the handle. */
+/* Stops the endpoint if it runs (as marty_endpoint_stop) and frees the handle, which must not be
+ * passed again nor be in use by another thread during the call. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT. */
 int marty_endpoint_free(marty_endpoint *endpoint);
 
 #ifdef __cplusplus

@@ -73,14 +73,27 @@ public func marty_endpoint_start(
     guard let options else { return nullArgument(function, "options") }
     guard let out else { return nullArgument(function, "out") }
     let size = options.pointee.struct_size
-    guard size == MemoryLayout<marty_endpoint_options>.size || size == firstOptionsSize else {
+    let knownSize = MemoryLayout<marty_endpoint_options>.size
+    // Any size from the oldest struct (0.1) to this library's own; larger is refused: the
+    // caller's struct has fields this (older) library would silently ignore, and its own
+    // marty_endpoint_options_init_sized never sets such a size.
+    guard size >= firstOptionsSize, size <= knownSize else {
         return fail(
-            MARTY_ERR_INVALID_ARGUMENT, "\(function): options were not filled by marty_endpoint_options_init")
+            MARTY_ERR_INVALID_ARGUMENT,
+            "\(function): options->struct_size \(UInt(bitPattern: size)) is not between \(firstOptionsSize) (the oldest marty_endpoint_options) and \(knownSize) (this library's); fill the options with marty_endpoint_options_init"
+        )
     }
-    // Only the fields the caller's header has are read.
+    // Only the fields the caller's struct holds in full are read; the others keep their
+    // defaults (0).
     var given = marty_endpoint_options()
     withUnsafeMutableBytes(of: &given) { target in
         target.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(options), count: size))
+    }
+    if size < MemoryLayout<marty_endpoint_options>.offset(of: \.request_head_timeout_seconds)! + 8 {
+        given.request_head_timeout_seconds = 0
+    }
+    if size < MemoryLayout<marty_endpoint_options>.offset(of: \.shutdown_grace_seconds)! + 8 {
+        given.shutdown_grace_seconds = 0
     }
     return catching(function) {
         let service = try string(given.service, function, "options->service").get()
