@@ -374,16 +374,17 @@ int marty_service_set_database_connections(marty_service_metrics *metrics, const
 
 /*
  * The seed's port table (added in 0.2): the name of the index-th Marty service (0, 1, ...),
- * or NULL past the last one. The string lives as long as the process. Any thread.
+ * or NULL past the last one. The string is the library's and lives as long as the process;
+ * do not free it.
  */
 const char *marty_service_name(size_t index);
 
 /*
- * The seed's ports of `service` (gRPC base, health = base + 1, metrics = base + 1000), the
- * ones MARTY_PORT_DEFAULT stands for. Each out pointer may be NULL (that port is not
- * wanted). MARTY_ERR_NULL_ARGUMENT for a NULL service, MARTY_ERR_INVALID_UTF8,
- * MARTY_ERR_NOT_FOUND for a service outside the table (the out values are then left
- * alone). Any thread.
+ * The seed's ports of `service` (gRPC base, health = base + 1, metrics = base + 1000): the
+ * ones MARTY_PORT_DEFAULT stands for in marty_endpoint_start. Each out pointer may be NULL
+ * (that port is not wanted); on failure none is written. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (service); MARTY_ERR_INVALID_UTF8 (service); MARTY_ERR_NOT_FOUND
+ * (a service outside the table).
  */
 int marty_service_ports(const char *service, int *grpc_port, int *health_port, int *metrics_port);
 
