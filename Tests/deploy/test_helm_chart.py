@@ -1,48 +1,88 @@
-"""The Helm chart examples/kubernetes/helm/marty-service, rendered for each of the eight
-services.
+"""The Helm chart examples/kubernetes/helm/marty-service, rendered and linted by Helm itself
+for each of the eight services.
 
-Rendering: with `helm template` when a `helm` binary is on PATH (and then our renderer's
-output must parse to the same objects), else with gotemplate.py, a renderer of the Go
-template subset the chart uses (Debian 12 has no helm package). The rendered objects are
-checked against the Kubernetes API schemas by kubernetes-validate (strict: unknown fields
-are errors), and their structure (named ports, probes, annotations, selectors, resources)
-by the assertions here.
+Helm's own engine comes from the PyPI package helm-python-sdk (pinned in requirements.txt):
+its wheel carries libhelm_c, Helm's Go SDK (helm.sh/helm/v4) built as a shared library, which
+the package calls through ctypes; no helm binary, no cluster and no network are involved. So
+the chart is rendered as `helm template` renders it (the chart's values.yaml coalesced with
+the values files and the --set-json overrides, parsed by Helm's own parsers), and linted as
+`helm lint --strict` lints it, with the same values. The rendered objects are checked against
+the Kubernetes API schemas by kubernetes-validate (strict: unknown fields are errors), and
+their structure (named ports, probes, annotations, selectors, resources) by the assertions
+here.
 """
 
+import json
 import re
-import shutil
-import subprocess
 
 import pytest
 import yaml
 
-import gotemplate
 from deploy_support import CHART_DIR, SEED_PORTS, VALUES_DIR, load_yaml, unavailable
 
 KUBERNETES_VERSION = "1.29.0"
 NAMESPACE = "marty"
 
+# The severities of helm lint's messages (helm.sh/helm/v4/pkg/lint/support).
+INFO, WARNING, ERROR = 1, 2, 3
+
+
+def helm():
+    """The helm_python module (Helm's engine), or a skip (a failure under CI)."""
+    try:
+        import helm_python
+    except ImportError:
+        unavailable("helm-python-sdk is not installed (pip install -r Tests/deploy/requirements.txt)")
+    return helm_python
+
+
+def merge(base, override):
+    """Helm's rule for combining -f files and --set values: maps merge key by key, anything
+    else (lists included) is replaced by the later value."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def user_values(values_files=(), overrides=None):
+    """What `-f file ... --set-json key=value ...` gives Helm, parsed by Helm's parsers."""
+    h = helm()
+    values = {}
+    for path in values_files:
+        values = merge(values, h.values_from_yaml(path.read_text()))
+    for key, value in (overrides or {}).items():
+        values = merge(values, h.parse_set_json(f"{key}={json.dumps(value)}"))
+    return values
+
+
+def lint(values):
+    """`helm lint --strict --namespace marty` with these values: its messages."""
+    report = helm().lint(CHART_DIR, values, strict=True, namespace=NAMESPACE)
+    assert report["total_charts_linted"] == 1
+    return report
+
 
 def render(values_files=(), overrides=None, release="release"):
-    """{kind: object} of the chart rendered by gotemplate (and by helm when present)."""
-    texts = gotemplate.render_chart(CHART_DIR, values_files, overrides, release_name=release,
-                                    namespace=NAMESPACE)
+    """{kind: object} of the chart as `helm template` renders it; `helm lint --strict` with
+    the same values must find no warning and no error."""
+    values = user_values(values_files, overrides)
+    report = lint(values)
+    problems = [m for m in report["messages"] if m["severity"] >= WARNING]
+    assert not problems and not report["errors"], f"helm lint --strict: {report}"
+    with helm().Chart.load(CHART_DIR) as chart:
+        texts = chart.render(values, name=release, namespace=NAMESPACE, is_install=True)
+    assert set(texts) == {f"marty-service/templates/{t}" for t in
+                          ("NOTES.txt", "deployment.yaml", "service.yaml")}
     for name, text in texts.items():
         assert "<no value>" not in text, f"{name} prints a missing value"
     documents = [d for name, text in sorted(texts.items()) if name.endswith(".yaml")
                  for d in yaml.safe_load_all(text) if d]
     objects = {d["kind"]: d for d in documents}
     assert len(objects) == len(documents), "one object of each kind expected"
-    helm = shutil.which("helm")
-    if helm:
-        command = [helm, "template", release, str(CHART_DIR), "--namespace", NAMESPACE]
-        for path in values_files:
-            command += ["-f", str(path)]
-        for key, value in (overrides or {}).items():
-            command += ["--set-json", f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}"]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        by_helm = {d["kind"]: d for d in yaml.safe_load_all(output) if d}
-        assert by_helm == objects, "gotemplate.py and helm render the chart differently"
     return objects
 
 
@@ -189,29 +229,47 @@ def test_rendered_objects_pass_the_kubernetes_schemas():
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def test_renderer_refuses_what_it_does_not_know():
-    """The renderer must fail loudly outside its subset, never render something else."""
-    with pytest.raises(gotemplate.TemplateError, match="outside the supported subset"):
-        gotemplate.Template({"t.yaml": "{{ sha256sum .Values.x }}"}).render("t.yaml", {"Values": {}})
-    with pytest.raises(gotemplate.TemplateError, match="nil pointer"):
-        gotemplate.Template({"t.yaml": "{{ .Values.a.b }}"}).render("t.yaml", {"Values": {}})
-    with pytest.raises(gotemplate.TemplateError, match="missing"):
-        gotemplate.Template({"t.yaml": "{{ if .Values.a }}x"}).render("t.yaml", {"Values": {}})
+def test_the_engine_is_helms():
+    h = helm()
+    assert h.helm_sdk_version().startswith("v4."), h.helm_sdk_version()
+    with h.Chart.load(CHART_DIR) as chart:
+        assert chart.name == "marty-service"
+        assert chart.metadata["apiVersion"] == "v2"
+        assert chart.values == load_yaml(CHART_DIR / "values.yaml")
 
 
-def test_renderer_follows_go_template_rules():
-    template = gotemplate.Template({
-        "_h.tpl": '{{- define "n" -}}{{ .a | default "d" | quote }}{{- end -}}',
-        "t.yaml": "a:\n  {{- include \"n\" .Values | nindent 2 }}\nb: {{ .Values.b | quote }}\n"
-                  "{{- with .Values.c }}\nc:\n  {{- toYaml . | nindent 2 }}\n{{- end }}\n"
-                  "{{- if .Values.d }}\nd: yes\n{{- else if .Values.e }}\ne: {{ .Values.e }}\n{{- end }}\n"
-                  "{{- range $k, $v := .Values.m }}\n{{ $k }}: {{ $v }}\n{{- end }}\n"
-                  "{{/* a comment */ -}}\nf: {{ printf \"%s-%d\" \"x\" 3 | trunc 3 | trimSuffix \"-\" }}\n",
-    })
-    text = template.render("t.yaml", {"Values": {"b": 8081, "c": {"z": 1, "y": [1, 2]}, "e": "E",
-                                                 "m": {"q": 2, "p": 1}}})
-    assert text == ('a:\n  "d"\nb: "8081"\nc:\n  y:\n  - 1\n  - 2\n  z: 1\ne: E\np: 1\nq: 2\n'
-                    "f: x-3\n")
+def test_lint_is_clean_for_every_values_file():
+    """`helm lint --strict -f values/<service>.yaml` for each service, and with no -f: only
+    information (Helm recommends an icon), no warning, no error."""
+    for values_files in [()] + [(p,) for p in sorted(VALUES_DIR.glob("*.yaml"))]:
+        report = lint(user_values(values_files))
+        assert {m["severity"] for m in report["messages"]} <= {INFO}, (values_files, report)
+        assert not report["errors"], (values_files, report)
+
+
+def test_lint_finds_a_broken_value():
+    """The lint is not a formality: ports given as a string leaves .Values.ports.metrics
+    unevaluable, and helm lint reports the template and the field as an error."""
+    report = lint(user_values(overrides={"ports": "9090"}))
+    errors = [m for m in report["messages"] if m["severity"] == ERROR]
+    assert errors and report["errors"], report
+    assert any("ports" in m["error"] for m in errors), report
+
+
+def test_render_fails_on_a_broken_value():
+    h = helm()
+    with h.Chart.load(CHART_DIR) as chart, pytest.raises(h.HelmRenderError):
+        chart.render(user_values(overrides={"ports": "9090"}), name="x", namespace=NAMESPACE)
+
+
+def test_notes():
+    h = helm()
+    with h.Chart.load(CHART_DIR) as chart:
+        notes = chart.render(user_values([VALUES_DIR / "pkd-service.yaml"]), name="pkd-service",
+                             namespace=NAMESPACE)["marty-service/templates/NOTES.txt"]
+    assert notes.startswith("pkd-service is deployed as pkd-service in namespace marty.\n")
+    assert "kubectl port-forward -n marty svc/pkd-service 10090:10090" in notes
+    assert "curl http://localhost:10090/metrics" in notes
 
 
 def mebibytes(quantity):
