@@ -10,6 +10,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     /// The seed's request-duration buckets: they start at 1 ms.
     public static let durationBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
+    /// The service name this catalog records under (the `service` label of every series).
     public let service: String
     /// The catalog keeps its registry alive: C callers hold the catalog for the life of the
     /// process, even after they free the registry (which then only drops their reference).
@@ -17,15 +18,28 @@ public final class ServiceMetrics: @unchecked Sendable {
     /// `service` as NUL-terminated UTF-8, for lookups by byte strings; lives as long as
     /// the catalog (which lives as long as the process).
     private let serviceBytes: UnsafeMutablePointer<UInt8>
+    /// `marty_grpc_requests_total{service, method, status}`.
     public let requests: CounterFamily
+    /// `marty_grpc_request_duration_seconds{service, method}`, with ``durationBuckets``.
     public let requestDuration: HistogramFamily
+    /// `marty_grpc_errors_total{service, method, error_type}`.
     public let errors: CounterFamily
+    /// This service's `marty_grpc_active_connections`: calls or connections in progress.
     public let activeConnections: Gauge
+    /// This service's `marty_service_health_status`: 1 healthy, 0 not; 1 from the start.
     public let healthStatus: Gauge
+    /// `marty_last_successful_operation_timestamp{service, operation}`, in Unix seconds.
     public let lastSuccessfulOperation: GaugeFamily
+    /// This service's `marty_service_cpu_usage_percent`, kept up to date by the process
+    /// collector at each scrape.
     public let cpuUsagePercent: Gauge
+    /// This service's `marty_service_memory_usage_bytes` (resident memory), kept up to date
+    /// by the process collector at each scrape.
     public let memoryUsageBytes: Gauge
+    /// `marty_database_connections_active{service, database}`.
     public let databaseConnections: GaugeFamily
+    /// `marty_service_info{service, version, …}`: the labels are `service`, `version` and the
+    /// sorted keys of the first registration's `extraInfo`.
     public let info: InfoFamily
 
     /// The catalog for `service` in `registry`, registered on first use (with the process
@@ -190,6 +204,8 @@ public final class ServiceMetrics: @unchecked Sendable {
         }
     }
 
+    /// Sets `marty_database_connections_active{database}` to `count`, which must be finite and
+    /// not negative (else `invalidArgument`).
     public func setDatabaseConnections(_ count: Double, database: String = "default") throws(MetricError) {
         guard count.isFinite && count >= 0 else {
             throw MetricError(.invalidArgument, "a connection count must be finite and not negative, got \(count)")
@@ -197,5 +213,6 @@ public final class ServiceMetrics: @unchecked Sendable {
         try databaseConnections.labels(service, database).set(count)
     }
 
+    /// Sets `marty_service_health_status` to 1 (healthy) or 0.
     public func setHealthy(_ healthy: Bool) { healthStatus.set(healthy ? 1 : 0) }
 }

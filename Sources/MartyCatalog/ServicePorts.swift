@@ -2,11 +2,16 @@
 /// base + 1000, for the eight Marty services. The product code's only copy of the table
 /// (tests keep their own, as an oracle).
 public struct ServicePorts: Sendable, Equatable {
+    /// The service's name, as its `service` label spells it ("csca-service").
     public let service: String
+    /// The gRPC port: the base of the layout.
     public let grpc: Int
+    /// The health port: `grpc` + 1.
     public var health: Int { grpc + 1 }
+    /// The metrics port: `grpc` + 1000.
     public var metrics: Int { grpc + 1000 }
 
+    /// The eight Marty services' ports.
     public static let table: [ServicePorts] = [
         ServicePorts(service: "csca-service", grpc: 8081),
         ServicePorts(service: "document-signer", grpc: 8082),
@@ -18,6 +23,7 @@ public struct ServicePorts: Sendable, Equatable {
         ServicePorts(service: "pkd-service", grpc: 9090),
     ]
 
+    /// The ports of the service named `name`; nil for a service the table does not know.
     public static func forService(_ name: String) -> ServicePorts? {
         table.first { $0.service == name }
     }

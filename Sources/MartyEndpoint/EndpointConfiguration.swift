@@ -15,8 +15,10 @@ public struct EndpointConfiguration: Sendable {
     public var metricsPort: Int?
     /// nil: `MARTY_HEALTH_PORT`, else `defaultHealthPort`. 0 asks for an ephemeral port.
     public var healthPort: Int?
-    /// The ports used when neither an argument nor the environment names one.
+    /// The metrics port used when neither an argument nor the environment names one.
     public var defaultMetricsPort: Int?
+    /// The health port used likewise; with none at all, the metrics listener serves the
+    /// health paths.
     public var defaultHealthPort: Int?
     /// Why there is no default metrics port, for the message when none is given either
     /// ("it is not in the Marty port table").
@@ -29,7 +31,9 @@ public struct EndpointConfiguration: Sendable {
     /// Serve the health paths on a listener of their own (the seed's layout). When false,
     /// or when no health port is known, the metrics listener serves them too.
     public var separateHealthListener = true
+    /// The registry `/metrics` renders.
     public var registry: Registry = .default
+    /// The health checks the health paths evaluate; `shutdown` marks it as shutting down.
     public var health: HealthRegistry = .default
     /// A connection that sends nothing for this long is closed.
     public var idleTimeoutSeconds = 10.0
@@ -55,6 +59,8 @@ public struct EndpointConfiguration: Sendable {
     /// Reads the environment; tests replace it rather than the process' environment.
     var environment: @Sendable (String) -> String? = EndpointConfiguration.processEnvironment
 
+    /// A configuration with the given values (nil: from the environment, then the defaults)
+    /// and every other setting at its default. Nothing is checked until `MetricsEndpoint.start`.
     public init(service: String, bindAddress: String? = nil, metricsPort: Int? = nil, healthPort: Int? = nil) {
         self.service = service
         self.bindAddress = bindAddress

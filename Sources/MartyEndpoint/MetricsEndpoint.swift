@@ -20,9 +20,12 @@ final class InFlightCounter: Sendable {
 /// workers; the caller's threads are never borrowed. Hostile clients: see Connections.swift.
 // @unchecked Sendable: its one mutable field, `state`, is guarded by `lock`; the NIO objects are thread-safe.
 public final class MetricsEndpoint: @unchecked Sendable {
+    /// The service's name, as the health JSON shows it.
     public let service: String
     /// The bound ports (0 and nil when disabled): useful when 0 asked for ephemeral ones.
     public let metricsPort: Int
+    /// The health listener's bound port; nil when the metrics listener serves the health
+    /// paths too, or when disabled.
     public let healthPort: Int?
     /// False when `MARTY_METRICS_ENABLED=false`: nothing listens, stop is a no-op.
     public let isEnabled: Bool
@@ -198,6 +201,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    /// True from `start` until `shutdown`; false for a disabled endpoint and in a forked child.
     public var isRunning: Bool { lock.withLock { state == .running } }
 
     /// Called in a forked child: the event-loop thread does not exist here. Closes the

@@ -14,8 +14,10 @@ import MartyMetrics
 ///   grpc-swift reports as `UNKNOWN`);
 /// - `marty_grpc_active_connections{service}` up while a call runs.
 public struct MartyServerInterceptor: ServerInterceptor {
+    /// The catalog of the service the calls are recorded for.
     public let metrics: ServiceMetrics
 
+    /// An interceptor recording into `metrics` (from `ServiceMetrics.register(service:)`).
     public init(metrics: ServiceMetrics) {
         self.metrics = metrics
     }
@@ -97,6 +99,7 @@ public enum GRPCStatusName {
         "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
     ]
 
+    /// The name of `code` ("OK", "NOT_FOUND", …); "UNKNOWN" for a code outside 0...16.
     public static func of(_ code: RPCError.Code) -> String {
         names.indices.contains(code.rawValue) ? names[code.rawValue] : "UNKNOWN"
     }

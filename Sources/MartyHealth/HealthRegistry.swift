@@ -17,8 +17,11 @@ import Synchronization
 public final class HealthRegistry: @unchecked Sendable {
     /// Which probes a check counts for.
     public enum Probe: Sendable {
+        /// Liveness and readiness.
         case both
+        /// Liveness only (`/health/live`, and `/health`).
         case liveness
+        /// Readiness only (`/health/ready`, and `/health`).
         case readiness
 
         var countsForLiveness: Bool { self != .readiness }
@@ -45,17 +48,22 @@ public final class HealthRegistry: @unchecked Sendable {
 
     /// One check's state as a probe sees it.
     public struct CheckResult: Sendable, Equatable {
+        /// The check's name.
         public let name: String
+        /// Whether the check passes; a stale set check or a timed-out callback fails.
         public let healthy: Bool
+        /// The message given with the answer (or why it failed: stale, timed out); nil if none.
         public let message: String?
         /// Unix time of the last `set` (or of the evaluation, for a callback).
         public let updatedAt: Double
+        /// Which probes the check counts for.
         public let probe: Probe
     }
 
     /// The answer to a probe. A report of scope `.liveness` holds only the liveness checks
     /// (its `ready` says nothing); `.readiness` likewise.
     public struct Report: Sendable {
+        /// The checks of the report's scope, sorted by name.
         public let checks: [CheckResult]
         /// Every check of the report passes.
         public let healthy: Bool
@@ -63,7 +71,9 @@ public final class HealthRegistry: @unchecked Sendable {
         public let live: Bool
         /// Every readiness check of the report passes and the service is not shutting down.
         public let ready: Bool
+        /// The service was shutting down (`beginShutdown()`) at the evaluation.
         public let shuttingDown: Bool
+        /// Which checks the report covers.
         public let scope: Scope
     }
 
@@ -72,6 +82,7 @@ public final class HealthRegistry: @unchecked Sendable {
     public static let gaugeRefreshSeconds = 5.0
     static let gaugeRefreshNanoseconds: UInt64 = 5_000_000_000
 
+    /// The process-wide health registry.
     public static let `default` = HealthRegistry()
 
     private enum Source {
@@ -88,6 +99,7 @@ public final class HealthRegistry: @unchecked Sendable {
     private var checks: [String: Check] = [:]
     private var isShuttingDown = false
 
+    /// A registry without checks, independent of ``default``.
     public init() {}
 
     /// Sets a check. With a `timeToLive` (seconds, > 0), the check fails once that long

@@ -5,6 +5,7 @@ public enum ExpositionFormat: Sendable {
     /// OpenMetrics 1.0 text.
     case openMetrics
 
+    /// The HTTP `Content-Type` of a rendering in this format.
     public var contentType: String {
         switch self {
         case .text: return "text/plain; version=0.0.4; charset=utf-8"

@@ -4,9 +4,11 @@ import Glibc
 /// malloc'd, so the bytes can be handed to C callers and freed with `free`.
 public struct ExpositionBuffer: ~Copyable {
     private(set) var base: UnsafeMutablePointer<UInt8>
+    /// The number of bytes written so far.
     public private(set) var count = 0
     private var capacity: Int
 
+    /// An empty buffer with room for `capacity` bytes (at least 64); it doubles as it fills.
     public init(capacity: Int = 4096) {
         self.capacity = max(capacity, 64)
         base = malloc(self.capacity)!.assumingMemoryBound(to: UInt8.self)

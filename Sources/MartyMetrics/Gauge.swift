@@ -14,15 +14,19 @@ public final class Gauge: SeriesBase, @unchecked Sendable {
 
     deinit { CellArena.gauges.release(cell, width: 1) }
 
+    /// Replaces the value (one atomic store; safe from any thread).
     @inlinable
     public func set(_ value: Double) { cmarty_store_double(cell, value) }
 
+    /// Adds `amount`, which may be negative (an atomic compare-and-swap loop).
     @inlinable
     public func add(_ amount: Double) { cmarty_add_double(cell, amount) }
 
+    /// Adds 1.
     @inlinable
     public func inc() { cmarty_add_double(cell, 1) }
 
+    /// Subtracts 1.
     @inlinable
     public func dec() { cmarty_add_double(cell, -1) }
 
@@ -31,5 +35,6 @@ public final class Gauge: SeriesBase, @unchecked Sendable {
         set(cmarty_unix_time())
     }
 
+    /// The current value, read atomically.
     public var value: Double { cmarty_load_double(cell) }
 }

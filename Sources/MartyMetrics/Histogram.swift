@@ -8,8 +8,11 @@ public struct HistogramBuckets: Sendable {
     /// Series may use this many cells per shard: bounds, +Inf and the sum.
     public static let maximumBoundCount = CellArena.stride - 2
 
+    /// The finite upper bounds, strictly increasing; the +Inf bucket is not among them.
     public let bounds: [Double]
 
+    /// Checks `bounds`: they must be finite, strictly increasing and at most
+    /// ``maximumBoundCount``, else `invalidBuckets`. An empty list leaves only the +Inf bucket.
     public init(_ bounds: [Double] = HistogramBuckets.defaultBounds) throws(MetricError) {
         var previous = -Double.infinity
         for bound in bounds {
@@ -74,10 +77,14 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
     public struct Snapshot: Sendable, Equatable {
         /// Cumulative counts, one per bound and a last one for +Inf.
         public var cumulativeCounts: [UInt64]
+        /// The sum of all observed values.
         public var sum: Double
+        /// The number of observations: the +Inf bucket's cumulative count.
         public var count: UInt64 { cumulativeCounts.last ?? 0 }
     }
 
+    /// Reads the buckets and sum of every shard, each cell atomically; observations that run
+    /// meanwhile may be partly included.
     public func snapshot() -> Snapshot {
         var counts = [UInt64](repeating: 0, count: boundCount + 1)
         var sum = 0.0
@@ -94,5 +101,6 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
         return Snapshot(cumulativeCounts: counts, sum: sum)
     }
 
+    /// The family's bucket bounds, without +Inf.
     public var upperBounds: [Double] { Array(UnsafeBufferPointer(start: bounds, count: boundCount)) }
 }

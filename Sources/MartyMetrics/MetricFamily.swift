@@ -1,9 +1,14 @@
 import CMartyShims
 
+/// The type of a family, which decides its series type and how it is exposed.
 public enum MetricKind: Sendable {
+    /// A monotonic count, exposed as `<name>_total`.
     case counter
+    /// A value that goes up and down.
     case gauge
+    /// Observations counted in buckets, with their sum and count.
     case histogram
+    /// Constant labels describing the target, exposed as `<name>_info` with value 1.
     case info
 }
 
@@ -19,8 +24,11 @@ public class MetricFamily: @unchecked Sendable {
     /// The base name: a counter's without `_total`, an info's without the `_info` its
     /// exposition adds.
     public let name: String
+    /// The text of the `# HELP` line.
     public let help: String
+    /// The label names, in the order `labels(…)` takes their values.
     public let labelNames: [String]
+    /// The kind, which decides the series type and the exposition.
     public let kind: MetricKind
     /// Histogram bounds; empty for other kinds.
     public let bucketBounds: [Double]
@@ -245,9 +253,13 @@ public final class Family<Series: SeriesBase>: MetricFamily, @unchecked Sendable
     }
 }
 
+/// A family of counters, as ``Registry/counter(_:help:labelNames:)`` makes it.
 public typealias CounterFamily = Family<Counter>
+/// A family of gauges, as ``Registry/gauge(_:help:labelNames:)`` makes it.
 public typealias GaugeFamily = Family<Gauge>
+/// A family of histograms, as ``Registry/histogram(_:help:labelNames:buckets:)`` makes it.
 public typealias HistogramFamily = Family<Histogram>
+/// A family of info series, as ``Registry/info(_:help:labelNames:)`` makes it.
 public typealias InfoFamily = Family<InfoSeries>
 
 extension Family where Series == InfoSeries {

@@ -2,6 +2,7 @@
 /// one; independent registries are for tests and for libraries that keep their own.
 // @unchecked Sendable: families, collectors and attachments are guarded by `lock` and `attachmentLock`.
 public final class Registry: @unchecked Sendable {
+    /// The process-wide registry.
     public static let `default` = Registry()
 
     private let lock = Lock(.registry)
@@ -15,6 +16,7 @@ public final class Registry: @unchecked Sendable {
     private let attachmentLock = Lock(.registryAttachments)
     private var attachments: [String: AnyObject] = [:]
 
+    /// An empty registry, independent of ``default``.
     public init() {}
 
     /// Registers a family. A clash of any sample name with a registered family is refused,
@@ -121,6 +123,7 @@ public final class Registry: @unchecked Sendable {
         return try add(CounterFamily(name: base, help: help, labelNames: labelNames, kind: .counter))
     }
 
+    /// A gauge family.
     public func gauge(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> GaugeFamily {
         try add(GaugeFamily(name: name, help: help, labelNames: labelNames, kind: .gauge))
     }

@@ -9,8 +9,10 @@ public struct MetricSample: Sendable, Equatable, CustomStringConvertible {
     /// The label pairs, `le` included for buckets (spelled as the exposition spells it:
     /// "0.25", "1.0", "+Inf").
     public var labels: [String: String]
+    /// The sample's value: a bucket's cumulative count, 1 for an info.
     public var value: Double
 
+    /// A sample, for comparing with `Registry.samples()`'s.
     public init(name: String, labels: [String: String] = [:], value: Double) {
         self.name = name
         self.labels = labels

@@ -19,8 +19,11 @@ import MartyMetrics
 /// works and is never exposed.
 // @unchecked Sendable: its caches of families and series are guarded by `lock`.
 public final class MartyMetricsFactory: MetricsFactory, @unchecked Sendable {
+    /// The registry the handles' families are registered in.
     public let registry: Registry
+    /// The bucket bounds, in seconds, of every `Timer`'s histogram.
     public let timerBuckets: HistogramBuckets
+    /// The bucket bounds of every aggregating `Recorder`'s histogram.
     public let recorderBuckets: HistogramBuckets
     private let log: @Sendable (String) -> Void
 
@@ -28,6 +31,9 @@ public final class MartyMetricsFactory: MetricsFactory, @unchecked Sendable {
     private var families: [String: MetricFamily] = [:]
     private var reported: Set<String> = []
 
+    /// A factory recording into `registry`; `log` receives one line, once per name, for each
+    /// handle whose family cannot be registered (it gets a detached series). Bucket bounds
+    /// that `HistogramBuckets` refuses throw `invalidBuckets`.
     public init(
         registry: Registry = .default, timerBuckets: [Double] = ServiceMetrics.durationBuckets,
         recorderBuckets: [Double] = HistogramBuckets.defaultBounds,

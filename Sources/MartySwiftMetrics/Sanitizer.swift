@@ -8,10 +8,12 @@
 /// - dimensions are sorted by their sanitized name, and when two sanitize to the same name
 ///   the later one gets `_2`, `_3`, … appended.
 public enum Sanitizer {
+    /// A swift-metrics label as a valid metric name; a valid one is returned unchanged.
     public static func metricName(_ label: String) -> String {
         isValid(label, allowColon: true) ? label : sanitize(label, allowColon: true)
     }
 
+    /// A dimension name as a valid label name, not `__`-prefixed; a valid one is unchanged.
     public static func labelName(_ name: String) -> String {
         var result = isValid(name, allowColon: false) ? name : sanitize(name, allowColon: false)
         while result.hasPrefix("__") { result.removeFirst() }
