@@ -168,7 +168,7 @@ int marty_gauge_family_new(marty_registry *registry, const char *name, const cha
 
 /*
  * Creates a histogram family. `bounds` are the upper bounds of the buckets, finite and
- * strictly increasing, at most 4094 of them (more is MARTY_ERR_INVALID_BUCKETS, checked before
+ * strictly increasing, at most 4093 of them (more is MARTY_ERR_INVALID_BUCKETS, checked before
  * `bounds` is read); the +Inf bucket is always added. bounds == NULL with bound_count == 0 gives
  * the Prometheus defaults (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10); non-NULL bounds
  * with bound_count == 0 give a histogram with the +Inf bucket only. Reference as for
@@ -289,6 +289,30 @@ int marty_gauge_value(const marty_gauge *gauge, double *out);
 
 /* Records one observation; NaN is MARTY_ERR_INVALID_VALUE (infinities are counted). */
 int marty_histogram_observe(marty_histogram *histogram, double value);
+
+/*
+ * Exemplars: label pairs (label_names[i]=label_values[i], label_count of them) that point
+ * from a sample to something outside the metrics, such as a trace id. The series keeps the
+ * latest one (a histogram: per bucket) with the amount or value and the time of the call;
+ * OpenMetrics and protobuf scrapes show it, text 0.0.4 does not. The arrays are read during
+ * the call only. Names must match [a-zA-Z_][a-zA-Z0-9_]* and be distinct, names and values
+ * valid UTF-8 with at most 128 characters in all (the OpenMetrics limit): else
+ * MARTY_ERR_INVALID_LABEL or MARTY_ERR_INVALID_UTF8, and nothing is recorded. label_count == 0
+ * gives an exemplar without labels; label_names or label_values NULL with label_count > 0, or
+ * a NULL element, is MARTY_ERR_NULL_ARGUMENT. The first exemplar of a series allocates its
+ * slots (one for a counter, one per bucket for a histogram; about 680 bytes each); when that
+ * allocation fails, or another thread is writing the same slot at that moment, the amount is
+ * recorded and the exemplar dropped (MARTY_OK). Recording without an exemplar never reads them.
+ */
+
+/* marty_counter_add with an exemplar whose value is `amount`. Negative or NaN amounts are
+ * MARTY_ERR_INVALID_VALUE. */
+int marty_counter_add_exemplar(marty_counter *counter, double amount, const char *const *label_names,
+                               const char *const *label_values, size_t label_count);
+/* marty_histogram_observe with an exemplar (whose value is `value`) for the bucket the value
+ * falls into. NaN is MARTY_ERR_INVALID_VALUE. */
+int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, const char *const *label_names,
+                                     const char *const *label_values, size_t label_count);
 
 /*
  * A consistent reading of the histogram: `cumulative_counts` receives bucket_count() + 1

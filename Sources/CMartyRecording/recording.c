@@ -91,6 +91,83 @@ int marty_counter_value(const marty_counter *counter, double *out) {
     return MARTY_OK;
 }
 
+// ---- Exemplars ---------------------------------------------------------------------------
+
+// Checks an exemplar's label pairs as Exemplar.init does in Swift and encodes them into
+// `encoded` (CMARTY_EXEMPLAR_LABEL_CAPACITY bytes) as a slot stores them; returns the byte
+// count, or a negative status after recording the message.
+static long encode_exemplar(const char *function, const char *const *names, const char *const *values, size_t count,
+                            uint8_t *encoded) {
+    if (count > 0 && names == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_names is NULL", function);
+    if (count > 0 && values == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_values is NULL", function);
+    if (count > CMARTY_EXEMPLAR_LABEL_CAPACITY / 2) {
+        return fail(MARTY_ERR_INVALID_LABEL, "%s: %zu exemplar labels are more than 128 characters allow", function,
+                    count);
+    }
+    size_t length = 0, characters = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *name = names[i], *value = values[i];
+        if (name == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_names[%zu] is NULL", function, i);
+        if (value == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_values[%zu] is NULL", function, i);
+        int valid_name = name[0] != 0;
+        for (size_t j = 0; valid_name && name[j] != 0; j++) {
+            unsigned char c = (unsigned char)name[j];
+            int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+            valid_name = letter || (j > 0 && c >= '0' && c <= '9');
+        }
+        if (!valid_name) {
+            return fail(MARTY_ERR_INVALID_LABEL, "%s: exemplar label name \"%.64s\" must match [a-zA-Z_][a-zA-Z0-9_]*",
+                        function, name);
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(names[k], name) == 0) {
+                return fail(MARTY_ERR_INVALID_LABEL, "%s: exemplar label name \"%.64s\" is given twice", function, name);
+            }
+        }
+        for (int part = 0; part < 2; part++) {
+            const unsigned char *text = (const unsigned char *)(part == 0 ? name : value);
+            size_t bytes = strnlen((const char *)text, CMARTY_EXEMPLAR_LABEL_CAPACITY + 1);
+            for (size_t at = 0; at < bytes;) {
+                unsigned char c = text[at];
+                size_t width = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+                int valid = width > 0 && at + width <= bytes;
+                for (size_t extra = 1; valid && extra < width; extra++) valid = (text[at + extra] & 0xC0) == 0x80;
+                if (!valid) {
+                    return fail(MARTY_ERR_INVALID_UTF8, "%s: exemplar label %s %zu is not valid UTF-8 (byte %zu)",
+                                function, part == 0 ? "name" : "value", i, at);
+                }
+                at += width;
+                characters++;
+            }
+            if (characters > 128 || length + bytes + 1 > CMARTY_EXEMPLAR_LABEL_CAPACITY) {
+                return fail(MARTY_ERR_INVALID_LABEL,
+                            "%s: exemplar labels have more than 128 UTF-8 characters, the OpenMetrics limit", function);
+            }
+            memcpy(encoded + length, text, bytes);
+            length += bytes;
+            encoded[length++] = 0xFF;
+        }
+    }
+    return (long)length;
+}
+
+int marty_counter_add_exemplar(marty_counter *counter, double amount, const char *const *label_names,
+                               const char *const *label_values, size_t label_count) {
+    REQUIRE(counter, "marty_counter_add_exemplar", "counter");
+    if (!(amount >= 0)) {
+        return fail(MARTY_ERR_INVALID_VALUE, "marty_counter_add_exemplar: counters only go up: cannot add %g", amount);
+    }
+    uint8_t encoded[CMARTY_EXEMPLAR_LABEL_CAPACITY];
+    long length = encode_exemplar("marty_counter_add_exemplar", label_names, label_values, label_count, encoded);
+    if (length < 0) return (int)length;
+    WITH_CELLS(counter, {
+        cmarty_counter_add_checked_at(SHARD(cells, thread), amount);
+        uint64_t *slots = cmarty_exemplar_slots(cells - CMARTY_CELL_STRIDE + 1, 1);
+        if (slots != NULL) cmarty_exemplar_store(slots, amount, cmarty_unix_time(), encoded, (size_t)length);
+    });
+    return MARTY_OK;
+}
+
 // ---- Gauges ------------------------------------------------------------------------------
 
 int marty_gauge_set(marty_gauge *gauge, double value) {
@@ -137,7 +214,8 @@ int marty_gauge_value(const marty_gauge *gauge, double *out) {
 
 // ---- Histograms --------------------------------------------------------------------------
 //
-// A histogram's header row holds [generation, bound count, bounds...] (see CMartyShims.h).
+// A histogram's header row holds [generation, bound count, bounds..., exemplar slots] (see
+// CMartyShims.h).
 
 #define HEADER(cells) ((cells) - CMARTY_CELL_STRIDE)
 #define BOUND_COUNT(cells) ((size_t)cmarty_load_u64(HEADER(cells) + 1))
@@ -149,6 +227,26 @@ int marty_histogram_observe(marty_histogram *histogram, double value) {
         return fail(MARTY_ERR_INVALID_VALUE, "marty_histogram_observe: cannot observe NaN");
     }
     WITH_CELLS(histogram, cmarty_histogram_record_at(SHARD(cells, thread), BOUNDS(cells), BOUND_COUNT(cells), value));
+    return MARTY_OK;
+}
+
+int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, const char *const *label_names,
+                                     const char *const *label_values, size_t label_count) {
+    REQUIRE(histogram, "marty_histogram_observe_exemplar", "histogram");
+    if (isnan(value)) return fail(MARTY_ERR_INVALID_VALUE, "marty_histogram_observe_exemplar: cannot observe NaN");
+    uint8_t encoded[CMARTY_EXEMPLAR_LABEL_CAPACITY];
+    long length = encode_exemplar("marty_histogram_observe_exemplar", label_names, label_values, label_count, encoded);
+    if (length < 0) return (int)length;
+    WITH_CELLS(histogram, {
+        size_t bound_count = BOUND_COUNT(cells);
+        cmarty_histogram_record_at(SHARD(cells, thread), BOUNDS(cells), bound_count, value);
+        uint64_t *slots = cmarty_exemplar_slots(HEADER(cells) + 2 + bound_count, bound_count + 1);
+        if (slots != NULL) {
+            size_t bucket = cmarty_histogram_bucket(BOUNDS(cells), bound_count, value);
+            cmarty_exemplar_store(cmarty_exemplar_slot(slots, bucket), value, cmarty_unix_time(), encoded,
+                                  (size_t)length);
+        }
+    });
     return MARTY_OK;
 }
 

@@ -32,6 +32,9 @@ final class CellArena: @unchecked Sendable {
     /// Released blocks that C calls may still be writing into, by width.
     private var retired: [Int: [UnsafeMutablePointer<UInt64>]] = [:]
     private var retiredCount = 0
+    /// Header cells of released series that may hold an exemplar block's address: the blocks
+    /// are freed after the next synchronize, when no C call can still be installing one.
+    private var retiredBlockCells: [UnsafeMutablePointer<UInt64>] = []
 
     private init(rows: Int) {
         self.rows = rows
@@ -51,6 +54,10 @@ final class CellArena: @unchecked Sendable {
                 for (retiredWidth, blocks) in retired { reusable[retiredWidth, default: []].append(contentsOf: blocks) }
                 retired.removeAll(keepingCapacity: true)
                 retiredCount = 0
+                for cell in retiredBlockCells {
+                    cmarty_free_block_at(cell)
+                }
+                retiredBlockCells.removeAll(keepingCapacity: true)
             }
             if let base = reusable[width]?.popLast() {
                 let header = base - Self.stride
@@ -73,13 +80,15 @@ final class CellArena: @unchecked Sendable {
     }
 
     /// Gives cells back. C handles to them stop recording at once; the cells are reused
-    /// once no C call can still be writing into them.
-    func release(_ base: UnsafeMutablePointer<UInt64>, width: Int) {
+    /// once no C call can still be writing into them. `blockCell`, a header cell that may
+    /// hold the address of a block malloc'd for the series (its exemplars), is freed then too.
+    func release(_ base: UnsafeMutablePointer<UInt64>, width: Int, blockCell: UnsafeMutablePointer<UInt64>? = nil) {
         let header = base - Self.stride
         cmarty_store_u64(header, cmarty_load_u64(header) &+ 1)
         lock.withLock {
             retired[width, default: []].append(base)
             retiredCount += 1
+            if let blockCell { retiredBlockCells.append(blockCell) }
         }
     }
 }

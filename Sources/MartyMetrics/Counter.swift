@@ -14,7 +14,12 @@ public final class Counter: SeriesBase, @unchecked Sendable {
         super.init(identity: identity)
     }
 
-    deinit { CellArena.shared.release(cells, width: Self.width) }
+    deinit { CellArena.shared.release(cells, width: Self.width, blockCell: exemplarSlots.pointerCell) }
+
+    /// The header's second cell holds the address of the exemplar slot, once there is one.
+    @usableFromInline var exemplarSlots: ExemplarSlots {
+        ExemplarSlots(pointerCell: cells - CellArena.stride + 1, count: 1)
+    }
 
     /// Adds 1.
     @inlinable
@@ -36,6 +41,16 @@ public final class Counter: SeriesBase, @unchecked Sendable {
         }
         cmarty_counter_add_checked(cells, amount)
     }
+
+    /// Adds `amount` (not negative) and keeps `exemplar` as the counter's exemplar, with the
+    /// amount as its value and the current time, as prometheus_client's `inc(exemplar=…)` does.
+    public func inc(by amount: Double = 1, exemplar: Exemplar) throws(MetricError) {
+        try add(amount)
+        exemplarSlots.store(exemplar, value: amount, at: 0)
+    }
+
+    /// The latest exemplar, if one was given.
+    public var exemplar: ExemplarReading? { exemplarSlots.read(at: 0) }
 
     /// Sets the counter back to 0 (for swift-metrics' `reset`). Increments racing with it
     /// may survive it.

@@ -73,7 +73,8 @@ enum Exposition {
             Array((family.name + "_total").utf8).withUnsafeBufferPointer { sampleName in
                 forEach(series) { item in
                     let counter = unsafeDowncast(item, to: Counter.self)
-                    appendSample(sampleName, item, value: counter.value, into: &buffer)
+                    let exemplar = openMetrics && counter.exemplarSlots.isAllocated ? counter.exemplar : nil
+                    appendSample(sampleName, item, value: counter.value, exemplar: exemplar, into: &buffer)
                 }
             }
         case .gauge:
@@ -89,13 +90,14 @@ enum Exposition {
                 }
             }
         case .histogram:
-            renderHistogram(family, series, into: &buffer)
+            renderHistogram(family, series, openMetrics: openMetrics, into: &buffer)
         }
     }
 
     @inline(__always)
     private static func appendSample(
-        _ name: UnsafeBufferPointer<UInt8>, _ series: SeriesBase, value: Double, into buffer: inout ExpositionBuffer
+        _ name: UnsafeBufferPointer<UInt8>, _ series: SeriesBase, value: Double, exemplar: ExemplarReading? = nil,
+        into buffer: inout ExpositionBuffer
     ) {
         buffer.append(name)
         series.withRenderedLabels { labels in
@@ -107,7 +109,26 @@ enum Exposition {
         }
         buffer.append(UInt8(ascii: " "))
         buffer.append(sampleValue: value)
+        if let exemplar { appendExemplar(exemplar, into: &buffer) }
         buffer.append(UInt8(ascii: "\n"))
+    }
+
+    /// ` # {name="value",…} value timestamp`, as OpenMetrics writes an exemplar after a sample.
+    private static func appendExemplar(_ reading: ExemplarReading, into buffer: inout ExpositionBuffer) {
+        var labels: [UInt8] = []
+        for (index, label) in reading.exemplar.labels.enumerated() {
+            if index > 0 { labels.append(UInt8(ascii: ",")) }
+            labels.append(contentsOf: label.name.utf8)
+            labels.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
+            Escaping.appendLabelValue(label.value.utf8, to: &labels)
+            labels.append(UInt8(ascii: "\""))
+        }
+        buffer.append(" # {" as StaticString)
+        buffer.append(labels)
+        buffer.append("} " as StaticString)
+        buffer.append(sampleValue: reading.value)
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(sampleValue: reading.timestamp)
     }
 
     /// Calls `body` with each series, unretained: `series` keeps them alive.
@@ -122,7 +143,7 @@ enum Exposition {
     }
 
     private static func renderHistogram(
-        _ family: MetricFamily, _ series: [SeriesBase], into buffer: inout ExpositionBuffer
+        _ family: MetricFamily, _ series: [SeriesBase], openMetrics: Bool, into buffer: inout ExpositionBuffer
     ) {
         let bucketName = Array((family.name + "_bucket{").utf8)
         let sumName = Array((family.name + "_sum").utf8)
@@ -139,7 +160,9 @@ enum Exposition {
         sumName.withUnsafeBufferPointer { sumName in
             countName.withUnsafeBufferPointer { countName in
                 forEach(series) { item in
-                    let snapshot = unsafeDowncast(item, to: Histogram.self).snapshot()
+                    let histogram = unsafeDowncast(item, to: Histogram.self)
+                    let snapshot = histogram.snapshot()
+                    let exemplars = openMetrics && histogram.exemplarSlots.isAllocated ? histogram.exemplars : nil
                     item.withRenderedLabels { labels in
                         for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
                             buffer.append(bucketName)
@@ -149,6 +172,7 @@ enum Exposition {
                             }
                             buffer.append(bounds[index])
                             buffer.append(decimal: cumulative)
+                            if let exemplar = exemplars?[index] { appendExemplar(exemplar, into: &buffer) }
                             buffer.append(UInt8(ascii: "\n"))
                         }
                     }

@@ -5,8 +5,9 @@ public struct HistogramBuckets: Sendable {
     /// The Prometheus client defaults.
     public static let defaultBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    /// Series may use this many cells per shard: bounds, +Inf and the sum.
-    public static let maximumBoundCount = CellArena.stride - 2
+    /// Series may use this many cells per shard: bounds, +Inf, the sum and the header's
+    /// exemplar cell.
+    public static let maximumBoundCount = CellArena.stride - 3
 
     /// The finite upper bounds, strictly increasing; the +Inf bucket is not among them.
     public let bounds: [Double]
@@ -40,14 +41,15 @@ public struct HistogramBuckets: Sendable {
 // @unchecked Sendable: its cells are raw memory written and read only with the atomic operations of CMartyShims; the bounds never change.
 public final class Histogram: SeriesBase, @unchecked Sendable {
     /// Shard 0's cells; C callers' handles point here. The header row before them holds
-    /// `[generation, bound count, bounds...]`, which C calls read (see CMartyShims.h).
+    /// `[generation, bound count, bounds..., exemplar slots]`, which C calls read (see
+    /// CMartyShims.h).
     @usableFromInline package let cells: UnsafeMutablePointer<UInt64>
     @usableFromInline let bounds: UnsafePointer<Double>
     @usableFromInline let boundCount: Int
 
     init(identity: SeriesIdentity, bounds: [Double]) {
         boundCount = bounds.count
-        cells = CellArena.shared.allocate(width: boundCount + 2)
+        cells = CellArena.shared.allocate(width: boundCount + 3)
         let header = cells - CellArena.stride
         cmarty_store_u64(header + 1, UInt64(boundCount))
         for (index, bound) in bounds.enumerated() { (header + 2 + index).pointee = bound.bitPattern }
@@ -56,7 +58,26 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
     }
 
     deinit {
-        CellArena.shared.release(cells, width: boundCount + 2)
+        CellArena.shared.release(cells, width: boundCount + 3, blockCell: exemplarSlots.pointerCell)
+    }
+
+    /// The header cell after the bounds holds the address of the exemplar slots, one per
+    /// bucket, once there are any.
+    @usableFromInline var exemplarSlots: ExemplarSlots {
+        ExemplarSlots(pointerCell: cells - CellArena.stride + 2 + boundCount, count: boundCount + 1)
+    }
+
+    /// Records one observation and keeps `exemplar` as the exemplar of the bucket it falls
+    /// into, with the value and the current time; NaN is refused.
+    public func observe(_ value: Double, exemplar: Exemplar) throws(MetricError) {
+        try observe(value)
+        exemplarSlots.store(exemplar, value: value, at: cmarty_histogram_bucket(bounds, boundCount, value))
+    }
+
+    /// The latest exemplar of each bucket (the last is +Inf's), nil where none was given.
+    public var exemplars: [ExemplarReading?] {
+        guard exemplarSlots.isAllocated else { return Array(repeating: nil, count: boundCount + 1) }
+        return (0...boundCount).map { exemplarSlots.read(at: $0) }
     }
 
     /// Records one observation; NaN is refused, infinities are counted.

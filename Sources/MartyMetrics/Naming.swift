@@ -49,6 +49,18 @@ enum Naming {
         }
     }
 
+    /// An exemplar's label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+    static func checkExemplarLabelName(_ name: String) throws(MetricError) {
+        let valid =
+            !name.isEmpty
+            && name.utf8.enumerated().allSatisfy { offset, byte in
+                isLetter(byte) || byte == UInt8(ascii: "_") || (offset > 0 && isDigit(byte))
+            }
+        guard valid else {
+            throw MetricError(.invalidLabel, "exemplar label name \"\(name)\" must match [a-zA-Z_][a-zA-Z0-9_]*")
+        }
+    }
+
     /// The sample names a family's exposition produces; two families must not share one.
     static func sampleNames(of name: String, kind: MetricKind) -> [String] {
         switch kind {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmarty_cpus.h"
@@ -74,8 +75,9 @@ static inline void cmarty_store_release_word(uintptr_t *cell, uintptr_t value) {
 // A series has `width` cells in each row of its arena; row r's cells start CMARTY_CELL_STRIDE
 // cells after row r-1's (see CellArena.swift). Row 0 is the header ([generation, ...]); a
 // series' base pointer is its row-1 cells, the first shard. A counter's cells are
-// [whole count, fractional sum (double bits)]; a histogram's are [bucket counts..., +Inf
-// count, sum (double bits)] and its header [generation, bound count, bounds...].
+// [whole count, fractional sum (double bits)] and its header [generation, exemplar slots]; a
+// histogram's are [bucket counts..., +Inf count, sum (double bits), unused] and its header
+// [generation, bound count, bounds..., exemplar slots].
 
 #define CMARTY_CELL_STRIDE 4096
 
@@ -155,6 +157,100 @@ static inline void cmarty_histogram_record_at(uint64_t *shard, const double *bou
 static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds, size_t bound_count,
                                            double value) {
     cmarty_histogram_record_at(cmarty_shard_cells(cells), bounds, bound_count, value);
+}
+
+// ---- Exemplars ----------------------------------------------------------------------------
+//
+// A series that has been given an exemplar owns a block of slots (one for a counter, one per
+// bucket for a histogram), allocated at its first exemplar and published through a header
+// cell; it is freed with the series' cells, after cmarty_synchronize(). Recording without an
+// exemplar never touches it. A slot is a sequence lock: [sequence (odd while written), value
+// (double bits), timestamp (double bits), label byte count, label bytes...], where the labels
+// are `name 0xFF value 0xFF` for each pair (0xFF is never part of UTF-8). A writer that finds
+// the slot being written drops its exemplar, as exemplars are samples: no writer ever waits.
+
+// The OpenMetrics limit is 128 UTF-8 characters of names and values; each takes at most 4
+// bytes, and each name and value one separator (a pair has at least a 1-character name).
+#define CMARTY_EXEMPLAR_LABEL_CAPACITY 640 /* 128 * 4 + 128 */
+#define CMARTY_EXEMPLAR_SLOT_CELLS 84 /* 4 + CMARTY_EXEMPLAR_LABEL_CAPACITY / 8 */
+
+// The block of `slot_count` slots whose address `pointer_cell` holds, allocated (zeroed) and
+// published by the first caller; NULL if out of memory.
+static inline uint64_t *cmarty_exemplar_slots(uint64_t *pointer_cell, size_t slot_count) {
+    uintptr_t *cell = (uintptr_t *)pointer_cell;
+    uintptr_t current = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+    if (current != 0) return (uint64_t *)current;
+    uint64_t *fresh = (uint64_t *)calloc(slot_count * CMARTY_EXEMPLAR_SLOT_CELLS, sizeof(uint64_t));
+    if (fresh == NULL) return NULL;
+    if (__atomic_compare_exchange_n(cell, &current, (uintptr_t)fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        return fresh;
+    }
+    free(fresh);  // another thread published its block first
+    return (uint64_t *)current;
+}
+
+// Frees the block whose address `pointer_cell` holds, if any, and clears the cell.
+static inline void cmarty_free_block_at(uint64_t *pointer_cell) {
+    free((void *)(uintptr_t)__atomic_exchange_n(pointer_cell, 0, __ATOMIC_ACQ_REL));
+}
+
+static inline uint64_t *cmarty_exemplar_slot(uint64_t *slots, size_t index) {
+    return slots + index * CMARTY_EXEMPLAR_SLOT_CELLS;
+}
+
+// Writes an exemplar into a slot unless another writer holds it. `length` must be at most
+// CMARTY_EXEMPLAR_LABEL_CAPACITY (checked by the callers, which build the labels).
+static inline void cmarty_exemplar_store(uint64_t *slot, double value, double timestamp, const uint8_t *labels,
+                                         size_t length) {
+    uint64_t sequence = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if ((sequence & 1) != 0) return;
+    if (!__atomic_compare_exchange_n(slot, &sequence, sequence + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    cmarty_store_double(slot + 1, value);
+    cmarty_store_double(slot + 2, timestamp);
+    cmarty_store_u64(slot + 3, length);
+    for (size_t offset = 0; offset < length; offset += 8) {
+        uint64_t word = 0;
+        memcpy(&word, labels + offset, length - offset < 8 ? length - offset : 8);
+        cmarty_store_u64(slot + 4 + offset / 8, word);
+    }
+    __atomic_store_n(slot, sequence + 2, __ATOMIC_RELEASE);
+}
+
+// Copies a slot's exemplar; `labels` has room for CMARTY_EXEMPLAR_LABEL_CAPACITY bytes.
+// Returns the label byte count, or -1 if the slot holds none (never written, or being
+// rewritten through every retry: a scrape then shows the bucket without one).
+static inline long cmarty_exemplar_load(const uint64_t *slot, double *value, double *timestamp, uint8_t *labels) {
+    for (int attempt = 0; attempt < 64; attempt++) {
+        uint64_t before = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (before == 0) return -1;
+        if ((before & 1) != 0) continue;
+        *value = cmarty_load_double(slot + 1);
+        *timestamp = cmarty_load_double(slot + 2);
+        uint64_t length = cmarty_load_u64(slot + 3);
+        if (length > CMARTY_EXEMPLAR_LABEL_CAPACITY) continue;
+        for (uint64_t offset = 0; offset < length; offset += 8) {
+            uint64_t word = cmarty_load_u64(slot + 4 + offset / 8);
+            memcpy(labels + offset, &word, length - offset < 8 ? length - offset : 8);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(slot, __ATOMIC_RELAXED) == before) return (long)length;
+    }
+    return -1;
+}
+
+// The bucket an observation falls into: the first whose bound is >= value, or the +Inf one.
+static inline size_t cmarty_histogram_bucket(const double *bounds, size_t bound_count, double value) {
+    size_t bucket = 0;
+    size_t high = bound_count;
+    while (bucket < high) {
+        size_t middle = (bucket + high) / 2;
+        if (value > bounds[middle]) {
+            bucket = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return bucket;
 }
 
 // Unix time in seconds.
