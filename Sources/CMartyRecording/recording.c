@@ -98,17 +98,17 @@ int marty_counter_value(const marty_counter *counter, double *out) {
 // count, or a negative status after recording the message.
 static long encode_exemplar(const char *function, const char *const *names, const char *const *values, size_t count,
                             uint8_t *encoded) {
-    if (count > 0 && names == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_names is NULL", function);
-    if (count > 0 && values == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_values is NULL", function);
+    if (count > 0 && names == NULL) return -fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_names is NULL", function);
+    if (count > 0 && values == NULL) return -fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_values is NULL", function);
     if (count > CMARTY_EXEMPLAR_LABEL_CAPACITY / 2) {
-        return fail(MARTY_ERR_INVALID_LABEL, "%s: %zu exemplar labels are more than 128 characters allow", function,
+        return -fail(MARTY_ERR_INVALID_LABEL, "%s: %zu exemplar labels are more than 128 characters allow", function,
                     count);
     }
     size_t length = 0, characters = 0;
     for (size_t i = 0; i < count; i++) {
         const char *name = names[i], *value = values[i];
-        if (name == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_names[%zu] is NULL", function, i);
-        if (value == NULL) return fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_values[%zu] is NULL", function, i);
+        if (name == NULL) return -fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_names[%zu] is NULL", function, i);
+        if (value == NULL) return -fail(MARTY_ERR_NULL_ARGUMENT, "%s: label_values[%zu] is NULL", function, i);
         int valid_name = name[0] != 0;
         for (size_t j = 0; valid_name && name[j] != 0; j++) {
             unsigned char c = (unsigned char)name[j];
@@ -116,12 +116,12 @@ static long encode_exemplar(const char *function, const char *const *names, cons
             valid_name = letter || (j > 0 && c >= '0' && c <= '9');
         }
         if (!valid_name) {
-            return fail(MARTY_ERR_INVALID_LABEL, "%s: exemplar label name \"%.64s\" must match [a-zA-Z_][a-zA-Z0-9_]*",
+            return -fail(MARTY_ERR_INVALID_LABEL, "%s: exemplar label name \"%.64s\" must match [a-zA-Z_][a-zA-Z0-9_]*",
                         function, name);
         }
         for (size_t k = 0; k < i; k++) {
             if (strcmp(names[k], name) == 0) {
-                return fail(MARTY_ERR_INVALID_LABEL, "%s: exemplar label name \"%.64s\" is given twice", function, name);
+                return -fail(MARTY_ERR_INVALID_LABEL, "%s: exemplar label name \"%.64s\" is given twice", function, name);
             }
         }
         for (int part = 0; part < 2; part++) {
@@ -133,14 +133,14 @@ static long encode_exemplar(const char *function, const char *const *names, cons
                 int valid = width > 0 && at + width <= bytes;
                 for (size_t extra = 1; valid && extra < width; extra++) valid = (text[at + extra] & 0xC0) == 0x80;
                 if (!valid) {
-                    return fail(MARTY_ERR_INVALID_UTF8, "%s: exemplar label %s %zu is not valid UTF-8 (byte %zu)",
+                    return -fail(MARTY_ERR_INVALID_UTF8, "%s: exemplar label %s %zu is not valid UTF-8 (byte %zu)",
                                 function, part == 0 ? "name" : "value", i, at);
                 }
                 at += width;
                 characters++;
             }
             if (characters > 128 || length + bytes + 1 > CMARTY_EXEMPLAR_LABEL_CAPACITY) {
-                return fail(MARTY_ERR_INVALID_LABEL,
+                return -fail(MARTY_ERR_INVALID_LABEL,
                             "%s: exemplar labels have more than 128 UTF-8 characters, the OpenMetrics limit", function);
             }
             memcpy(encoded + length, text, bytes);
@@ -159,7 +159,7 @@ int marty_counter_add_exemplar(marty_counter *counter, double amount, const char
     }
     uint8_t encoded[CMARTY_EXEMPLAR_LABEL_CAPACITY];
     long length = encode_exemplar("marty_counter_add_exemplar", label_names, label_values, label_count, encoded);
-    if (length < 0) return (int)length;
+    if (length < 0) return (int)-length;
     WITH_CELLS(counter, {
         cmarty_counter_add_checked_at(SHARD(cells, thread), amount);
         uint64_t *slots = cmarty_exemplar_slots(cells - CMARTY_CELL_STRIDE + 1, 1);
@@ -236,7 +236,7 @@ int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, c
     if (isnan(value)) return fail(MARTY_ERR_INVALID_VALUE, "marty_histogram_observe_exemplar: cannot observe NaN");
     uint8_t encoded[CMARTY_EXEMPLAR_LABEL_CAPACITY];
     long length = encode_exemplar("marty_histogram_observe_exemplar", label_names, label_values, label_count, encoded);
-    if (length < 0) return (int)length;
+    if (length < 0) return (int)-length;
     WITH_CELLS(histogram, {
         size_t bound_count = BOUND_COUNT(cells);
         cmarty_histogram_record_at(SHARD(cells, thread), BOUNDS(cells), bound_count, value);

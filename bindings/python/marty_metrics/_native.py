@@ -143,6 +143,8 @@ _SIGNATURES = {
     "marty_gauge_set_to_current_time": ("fast", c_int, [c_void_p]),
     "marty_gauge_value": ("fast", c_int, [c_void_p, P(c_double)]),
     "marty_histogram_observe": ("fast", c_int, [c_void_p, c_double]),
+    "marty_counter_add_exemplar": ("fast", c_int, [c_void_p, c_double, P(c_char_p), P(c_char_p), c_size_t]),
+    "marty_histogram_observe_exemplar": ("fast", c_int, [c_void_p, c_double, P(c_char_p), P(c_char_p), c_size_t]),
     "marty_histogram_read": ("fast", c_int, [c_void_p, P(c_uint64), c_size_t, P(c_uint64), P(c_double)]),
     "marty_histogram_bucket_count": ("fast", c_int, [c_void_p, P(c_size_t)]),
     "marty_service_metrics_register": ("lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_void_p)]),
@@ -316,3 +318,13 @@ def string_array(values, what):
         return None, 0
     encoded = [encode(value, what) for value in values]
     return (c_char_p * len(encoded))(*encoded), len(encoded)
+
+
+def exemplar_arrays(exemplar):
+    """An exemplar dict as (names, values, count) for the library, which checks the rules
+    (ValueError from it, as prometheus_client raises)."""
+    if not isinstance(exemplar, dict):
+        raise TypeError("exemplar must be a dict of label names to values, not %s" % type(exemplar).__name__)
+    names, count = string_array(list(exemplar.keys()), "exemplar label name")
+    values, _ = string_array([str(value) for value in exemplar.values()], "exemplar label value")
+    return names, values, count

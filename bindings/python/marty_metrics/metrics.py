@@ -12,7 +12,7 @@ import inspect
 import time
 
 from . import _native
-from ._native import C, check, encode, raise_last, string_array
+from ._native import C, check, encode, exemplar_arrays, raise_last, string_array
 
 __all__ = [
     "CollectorRegistry", "REGISTRY", "Counter", "Gauge", "Histogram", "Info",
@@ -38,6 +38,8 @@ _gauge_add = C.gauge_add
 _gauge_set = C.gauge_set
 _gauge_set_now = C.gauge_set_to_current_time
 _histogram_observe = C.histogram_observe
+_counter_add_exemplar = C.counter_add_exemplar
+_histogram_observe_exemplar = C.histogram_observe_exemplar
 
 
 def _number_error(what, amount):
@@ -344,9 +346,17 @@ class CounterChild:
         self._parent = parent  # keeps the family (and so the handle) alive
         self._labelvalues = labelvalues
 
-    def inc(self, amount=1):
-        """Adds `amount` (default 1): non-negative, finite or +Inf (ValueError otherwise)."""
-        if amount == 1:
+    def inc(self, amount=1, exemplar=None):
+        """Adds `amount` (default 1): non-negative, finite or +Inf (ValueError otherwise).
+        `exemplar`, a dict of label names to values (e.g. ``{"trace_id": "..."}``), is kept
+        with the amount and shown by OpenMetrics scrapes."""
+        if exemplar is not None:
+            names, values, count = exemplar_arrays(exemplar)
+            try:
+                status = _counter_add_exemplar(self._h, amount, names, values, count)
+            except _ArgumentError:
+                raise _number_error("amount", amount) from None
+        elif amount == 1:
             status = _counter_inc(self._h)
         else:
             try:
@@ -449,10 +459,15 @@ class HistogramChild:
         self._parent = parent
         self._labelvalues = labelvalues
 
-    def observe(self, amount):
-        """Records one observation (ValueError for NaN; infinities are counted)."""
+    def observe(self, amount, exemplar=None):
+        """Records one observation (ValueError for NaN; infinities are counted). `exemplar`,
+        a dict of label names to values, is kept for the observation's bucket."""
         try:
-            status = _histogram_observe(self._h, amount)
+            if exemplar is not None:
+                names, values, count = exemplar_arrays(exemplar)
+                status = _histogram_observe_exemplar(self._h, amount, names, values, count)
+            else:
+                status = _histogram_observe(self._h, amount)
         except _ArgumentError:
             raise _number_error("amount", amount) from None
         if status:
