@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", exact: "1.7.3"),
     ],
     targets: [
         .target(name: "CMartyShims"),
@@ -96,13 +97,17 @@ let package = Package(
             ]),
         .target(
             name: "MartyGRPC",
-            dependencies: ["MartyCatalog", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2")]
+            dependencies: [
+                "MartyCatalog", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ]
         ),
         .testTarget(
             name: "MartyGRPCTests",
             dependencies: [
                 "MartyCatalog", "MartyGRPC", "MartyMetrics", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ]
         ),
         .testTarget(

@@ -379,6 +379,17 @@ int marty_service_record_call(marty_service_metrics *metrics, const char *method
                               const char *status, double duration_seconds,
                               const char *error_type);
 
+/*
+ * marty_service_record_call for a call that may carry W3C trace context: `traceparent` is the
+ * call's `traceparent` header (metadata) value, or NULL. When it is a valid Trace Context
+ * value ("00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"), the request count and the
+ * duration's bucket get the exemplar {trace_id, span_id} (see the exemplar functions); an
+ * invalid value is ignored, as the W3C spec says, and the call is recorded without one. Only
+ * the first 512 bytes of traceparent are read. Statuses as marty_service_record_call.
+ */
+int marty_service_record_traced_call(marty_service_metrics *metrics, const char *method, const char *status,
+                                     double duration_seconds, const char *error_type, const char *traceparent);
+
 /* Sets marty_last_successful_operation_timestamp{operation} to now. Statuses: MARTY_OK;
  * MARTY_ERR_NULL_ARGUMENT (metrics, operation); MARTY_ERR_INVALID_UTF8 (operation). */
 int marty_service_record_successful_operation(marty_service_metrics *metrics,

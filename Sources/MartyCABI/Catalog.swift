@@ -51,6 +51,31 @@ public func marty_service_record_call(
     }
 }
 
+@_cdecl("marty_service_record_traced_call")
+public func marty_service_record_traced_call(
+    _ pointer: OpaquePointer?, _ method: UnsafePointer<CChar>?, _ status: UnsafePointer<CChar>?,
+    _ durationSeconds: Double, _ errorType: UnsafePointer<CChar>?, _ traceparent: UnsafePointer<CChar>?
+) -> Int32 {
+    let function: StaticString = "marty_service_record_traced_call"
+    guard let pointer else { return nullArgument(function, "metrics") }
+    guard let method else { return nullArgument(function, "method") }
+    guard let status else { return nullArgument(function, "status") }
+    // A header that is not a valid traceparent is ignored, as W3C Trace Context says.
+    let exemplar = traceparent.flatMap { header in
+        TraceParent(utf8: UnsafeBufferPointer(start: bytes(header), count: strnlen(header, 512)))?.exemplar
+    }
+    return withCatalog(pointer) { metrics in
+        do throws(MetricError) {
+            try metrics.recordCall(
+                nulTerminatedMethod: bytes(method), status: bytes(status), durationSeconds: durationSeconds,
+                errorType: errorType.map(bytes), exemplar: exemplar)
+            return MARTY_OK.code
+        } catch {
+            return fail(error, in: function)
+        }
+    }
+}
+
 private func bytes(_ text: UnsafePointer<CChar>) -> UnsafePointer<UInt8> {
     UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self)
 }

@@ -152,12 +152,22 @@ public final class ServiceMetrics: @unchecked Sendable {
 
     /// Records one finished gRPC call into every series it belongs to: the request count
     /// by status code name, the duration, and the error count when `errorType` is given.
-    public func recordCall(method: String, status: String, durationSeconds: Double, errorType: String? = nil)
-        throws(MetricError)
-    {
+    /// `exemplar` (usually ``TraceParent/exemplar`` of the call's trace context) goes with the
+    /// request count and the duration's bucket.
+    public func recordCall(
+        method: String, status: String, durationSeconds: Double, errorType: String? = nil, exemplar: Exemplar? = nil
+    ) throws(MetricError) {
         try Self.checkDuration(durationSeconds)
-        try requests.labels(service, method, status).inc()
-        if durationSeconds >= 0 { try requestDuration.labels(service, method).observe(durationSeconds) }
+        let counter = try requests.labels(service, method, status)
+        if let exemplar { try counter.inc(by: 1, exemplar: exemplar) } else { counter.inc() }
+        if durationSeconds >= 0 {
+            let histogram = try requestDuration.labels(service, method)
+            if let exemplar {
+                try histogram.observe(durationSeconds, exemplar: exemplar)
+            } else {
+                try histogram.observe(durationSeconds)
+            }
+        }
         if let errorType { try errors.labels(service, method, errorType).inc() }
     }
 
@@ -165,7 +175,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     /// without building strings, and allocates nothing once they exist.
     package func recordCall(
         nulTerminatedMethod method: UnsafePointer<UInt8>, status: UnsafePointer<UInt8>, durationSeconds: Double,
-        errorType: UnsafePointer<UInt8>?
+        errorType: UnsafePointer<UInt8>?, exemplar: Exemplar? = nil
     ) throws(MetricError) {
         try Self.checkDuration(durationSeconds)
         var values: (UnsafePointer<UInt8>?, UnsafePointer<UInt8>?, UnsafePointer<UInt8>?) = (
@@ -173,10 +183,17 @@ public final class ServiceMetrics: @unchecked Sendable {
         )
         try withUnsafeMutableBytes(of: &values) { (raw) throws(MetricError) in
             let names = raw.bindMemory(to: UnsafePointer<UInt8>?.self)
-            unsafeDowncast(try requests.series(nulTerminated: UnsafeBufferPointer(names)), to: Counter.self).inc()
+            let counter = unsafeDowncast(
+                try requests.series(nulTerminated: UnsafeBufferPointer(names)), to: Counter.self)
+            if let exemplar { try counter.inc(by: 1, exemplar: exemplar) } else { counter.inc() }
             if durationSeconds >= 0 {
                 let series = try requestDuration.series(nulTerminated: UnsafeBufferPointer(rebasing: names[0..<2]))
-                try unsafeDowncast(series, to: Histogram.self).observe(durationSeconds)
+                let histogram = unsafeDowncast(series, to: Histogram.self)
+                if let exemplar {
+                    try histogram.observe(durationSeconds, exemplar: exemplar)
+                } else {
+                    try histogram.observe(durationSeconds)
+                }
             }
             if let errorType {
                 names[2] = errorType

@@ -1,4 +1,5 @@
 import GRPCCore
+import Instrumentation
 import MartyCatalog
 import MartyMetrics
 
@@ -13,6 +14,11 @@ import MartyMetrics
 ///   code name for an `RPCError`, the error's type name for any other thrown error (which
 ///   grpc-swift reports as `UNKNOWN`);
 /// - `marty_grpc_active_connections{service}` up while a call runs.
+///
+/// A call that carries W3C trace context gives the request count and the duration's bucket
+/// an exemplar `{trace_id, span_id}`: from its `traceparent` metadata, or else from the task's
+/// `ServiceContext` as the bootstrapped swift-distributed-tracing instrument injects it (a
+/// tracer such as swift-otel that propagates W3C trace context).
 public struct MartyServerInterceptor: ServerInterceptor {
     /// The catalog of the service the calls are recorded for.
     public let metrics: ServiceMetrics
@@ -26,7 +32,9 @@ public struct MartyServerInterceptor: ServerInterceptor {
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        let call = Call(metrics: metrics, method: "/" + context.descriptor.fullyQualifiedMethod)
+        let call = Call(
+            metrics: metrics, method: "/" + context.descriptor.fullyQualifiedMethod,
+            trace: Self.traceParent(request.metadata))
         var response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
@@ -54,15 +62,34 @@ public struct MartyServerInterceptor: ServerInterceptor {
         return response
     }
 
+    /// The call's trace context: its `traceparent` metadata, else the current ServiceContext's.
+    static func traceParent(_ metadata: Metadata) -> TraceParent? {
+        for value in metadata[stringValues: "traceparent"] {
+            if let parsed = TraceParent(value) { return parsed }
+        }
+        guard let context = ServiceContext.current else { return nil }
+        var headers: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(context, into: &headers, using: HeaderInjector())
+        return headers["traceparent"].flatMap { TraceParent($0) }
+    }
+
+    private struct HeaderInjector: Injector {
+        func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) {
+            carrier[key.lowercased()] = value
+        }
+    }
+
     /// One RPC in flight: started on creation, recorded once by `finish`.
     private struct Call: Sendable {
         let metrics: ServiceMetrics
         let method: String
         let started: ContinuousClock.Instant
+        let exemplar: Exemplar?
 
-        init(metrics: ServiceMetrics, method: String) {
+        init(metrics: ServiceMetrics, method: String, trace: TraceParent?) {
             self.metrics = metrics
             self.method = method
+            self.exemplar = trace?.exemplar
             self.started = .now
             metrics.callStarted()
         }
@@ -84,7 +111,8 @@ public struct MartyServerInterceptor: ServerInterceptor {
                 errorType = String(describing: type(of: other))
             }
             // Method and status names are plain strings: recording cannot fail here.
-            try? metrics.recordCall(method: method, status: status, durationSeconds: seconds, errorType: errorType)
+            try? metrics.recordCall(
+                method: method, status: status, durationSeconds: seconds, errorType: errorType, exemplar: exemplar)
             metrics.callFinished()
         }
     }
