@@ -149,6 +149,7 @@ _SIGNATURES = {
     "marty_histogram_bucket_count": ("fast", c_int, [c_void_p, P(c_size_t)]),
     "marty_service_metrics_register": ("lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_void_p)]),
     "marty_service_record_call": ("fast", c_int, [c_void_p, c_char_p, c_char_p, c_double, c_char_p]),
+    "marty_service_record_traced_call": ("fast", c_int, [c_void_p, c_char_p, c_char_p, c_double, c_char_p, c_char_p]),
     "marty_service_record_successful_operation": ("fast", c_int, [c_void_p, c_char_p]),
     "marty_service_call_started": ("fast", c_int, [c_void_p]),
     "marty_service_call_finished": ("fast", c_int, [c_void_p]),

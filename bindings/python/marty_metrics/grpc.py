@@ -37,7 +37,7 @@ _UNKNOWN_NAME = b"UNKNOWN"
 _CANCELLED_NAME = b"CANCELLED"
 _AbortError = aio.AbortError
 _perf_counter = time.perf_counter
-_record_call = C.service_record_call
+_record_traced_call = C.service_record_traced_call
 _call_started = C.service_call_started
 _call_finished = C.service_call_finished
 
@@ -115,6 +115,23 @@ class AsyncMetricsInterceptor(aio.ServerInterceptor):
                        response_serializer=handler.response_serializer)
 
 
+def _traceparent(context):
+    """The call's W3C `traceparent` metadata as bytes, or None; the library checks it and
+    gives the call's metrics the exemplar {trace_id, span_id} when it is valid."""
+    try:
+        metadata = context.invocation_metadata()
+    except Exception:
+        return None
+    for key, value in metadata or ():
+        if key == "traceparent":
+            return value.encode("ascii", "replace") if isinstance(value, str) else None
+    return None
+
+
+def _record_call(h, method_b, status, duration, error_type, context):
+    _record_traced_call(h, method_b, status, duration, error_type, _traceparent(context))
+
+
 def _finished(h, method_b, context, start):
     """A handler that returned: OK, or the code it set with set_code()."""
     duration = _perf_counter() - start
@@ -123,10 +140,10 @@ def _finished(h, method_b, context, start):
     except Exception:
         code = None
     if code is None or code is _OK:
-        _record_call(h, method_b, _OK_NAME, duration, None)
+        _record_call(h, method_b, _OK_NAME, duration, None, context)
     else:
         name = _STATUS_NAMES.get(code, _UNKNOWN_NAME)
-        _record_call(h, method_b, name, duration, name)
+        _record_call(h, method_b, name, duration, name, context)
     _call_finished(h)
 
 
@@ -139,12 +156,12 @@ def _failed(h, method_b, context, start, error):
         except Exception:
             code = None
         name = _STATUS_NAMES.get(code, _UNKNOWN_NAME) if code is not None and code is not _OK else _UNKNOWN_NAME
-        _record_call(h, method_b, name, duration, name)
+        _record_call(h, method_b, name, duration, name, context)
     elif isinstance(error, Exception):
         _record_call(h, method_b, _UNKNOWN_NAME, duration,
-                     type(error).__name__.encode("utf-8", "surrogatepass"))
+                     type(error).__name__.encode("utf-8", "surrogatepass"), context)
     else:  # asyncio.CancelledError, GeneratorExit, ...: the call was cancelled
-        _record_call(h, method_b, _CANCELLED_NAME, duration, _CANCELLED_NAME)
+        _record_call(h, method_b, _CANCELLED_NAME, duration, _CANCELLED_NAME, context)
     _call_finished(h)
 
 

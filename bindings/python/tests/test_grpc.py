@@ -287,3 +287,45 @@ def test_interceptor_without_a_server_needs_an_argument():
     assert mm.get_metrics_server() is None
     with pytest.raises(ValueError, match="start_metrics_server"):
         AsyncMetricsInterceptor()
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = "00-%s-00f067aa0ba902b7-01" % TRACE_ID
+
+
+def test_calls_with_w3c_trace_context_give_exemplars():
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    registry = mm.CollectorRegistry()
+    metrics = mm.ServiceMetrics("traced", version="1", registry=registry)
+
+    async def run():
+        server = aio.server(interceptors=[AsyncMetricsInterceptor(metrics)])
+        server.add_generic_rpc_handlers((generic_handler(Handlers()),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with aio.insecure_channel("127.0.0.1:%d" % port) as channel:
+                def unary(name):
+                    return channel.unary_unary(PREFIX + name, request_serializer=encode, response_deserializer=decode)
+                await unary("Unary")({"text": "a"}, metadata=(("traceparent", TRACEPARENT),))
+                with pytest.raises(aio.AioRpcError):
+                    await unary("Raises")({"text": "a"}, metadata=(("traceparent", TRACEPARENT),))
+                # Not valid trace context (upper-case hex): ignored.
+                await unary("SyncUnary")({"text": "a"}, metadata=(("traceparent", TRACEPARENT.upper()),))
+        finally:
+            await server.stop(None)
+
+    asyncio.run(run())
+    text = mm.generate_openmetrics(registry).decode()
+    exemplars = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.exemplar is not None:
+                exemplars[(s.name, s.labels.get("method"), s.labels.get("status"), s.labels.get("le"))] = s.exemplar
+    expected = {"trace_id": TRACE_ID, "span_id": "00f067aa0ba902b7"}
+    assert exemplars[("marty_grpc_requests_total", PREFIX + "Unary", "OK", None)].labels == expected
+    assert exemplars[("marty_grpc_requests_total", PREFIX + "Raises", "UNKNOWN", None)].labels == expected
+    buckets = [k for k in exemplars if k[0] == "marty_grpc_request_duration_seconds_bucket"]
+    assert sorted(k[1] for k in buckets) == [PREFIX + "Raises", PREFIX + "Unary"]
+    assert not any(k[1] == PREFIX + "SyncUnary" for k in exemplars)
