@@ -199,7 +199,7 @@ def service_env(metrics_port, health_port, **extra):
 class Prometheus(Service):
     """A real Prometheus server on 127.0.0.1 with a temporary data folder."""
 
-    def __init__(self, binary, config, work_dir):
+    def __init__(self, binary, config, work_dir, features=()):
         work_dir = Path(work_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -211,7 +211,7 @@ class Prometheus(Service):
             f"--storage.tsdb.path={work_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--storage.tsdb.retention.time=1h", "--log.level=info",
-        ], dict(os.environ), work_dir)
+        ] + ([f"--enable-feature={','.join(features)}"] if features else []), dict(os.environ), work_dir)
         try:
             wait_until(self._ready, 30, what="Prometheus /-/ready")
         except AssertionError:
