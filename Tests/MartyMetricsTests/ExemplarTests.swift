@@ -1,8 +1,14 @@
-import CMartyShims
+import Glibc
 import MartyTestSupport
 import Testing
 
 @testable import MartyMetrics
+
+private func unixTime() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
 
 @Suite struct ExemplarTests {
     /// The OpenMetrics line of `sample`, split into the part before the exemplar and the
@@ -24,10 +30,10 @@ import Testing
         let registry = Registry()
         let requests = try registry.counter("requests", help: "Requests.", labelNames: ["code"])
         let ok = try requests.labels("200")
-        let before = cmarty_unix_time()
+        let before = unixTime()
         try ok.inc(by: 2, exemplar: Exemplar(["trace_id": "4bf92f3577b34da6", "span_id": "00f067aa0ba902b7"]))
         ok.inc()  // without an exemplar: the last one stays
-        let after = cmarty_unix_time()
+        let after = unixTime()
 
         let openMetrics = registry.renderString(.openMetrics)
         let line = try #require(exemplarLine(openMetrics, startingWith: "requests_total{code=\"200\"}"))

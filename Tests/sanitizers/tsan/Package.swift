@@ -16,9 +16,9 @@ let package = Package(
             name: "MartyMetricsTests",
             dependencies: [.product(name: "MartyMetrics", package: "marty-metrics"), "MartyTestSupport"],
             path: "MartyMetricsTests",
-            // Only the concurrency suite: the others are not run under TSan, and LifetimeTests
+            // Only the concurrency suites: the others are not run under TSan, and LifetimeTests
             // sees MartyMetrics' MonotonicClock through @testable beside this package's.
-            sources: ["ConcurrencyTests.swift"]
+            sources: ["ConcurrencyTests.swift", "ExemplarTests.swift"]
         ),
         .testTarget(
             name: "MartyHealthTests",
