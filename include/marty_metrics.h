@@ -331,8 +331,9 @@ int marty_histogram_bucket_count(const marty_histogram *histogram, size_t *out);
 /* ---- Exposition -------------------------------------------------------------------------- */
 
 enum marty_format {
-    MARTY_FORMAT_TEXT = 0,       /* Prometheus text format 0.0.4 */
-    MARTY_FORMAT_OPENMETRICS = 1 /* OpenMetrics 1.0 text */
+    MARTY_FORMAT_TEXT = 0,        /* Prometheus text format 0.0.4 */
+    MARTY_FORMAT_OPENMETRICS = 1, /* OpenMetrics 1.0 text */
+    MARTY_FORMAT_PROTOBUF = 2     /* delimited io.prometheus.client.MetricFamily messages (binary) */
 };
 
 /*
@@ -340,10 +341,21 @@ enum marty_format {
  * without its _total) and then by label values, into a new
  * NUL-terminated buffer (*out, freed with marty_free) of *length bytes (without the NUL).
  * `length` may be NULL. The buffer belongs to the caller. Safe concurrently with any call on
- * the registry's families. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (registry, out);
- * MARTY_ERR_INVALID_ARGUMENT (format not a marty_format).
+ * the registry's families. MARTY_FORMAT_PROTOBUF is binary and holds NUL bytes: read *length
+ * bytes (length must not be NULL for it). Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT
+ * (registry, out; length for MARTY_FORMAT_PROTOBUF); MARTY_ERR_INVALID_ARGUMENT (format not a
+ * marty_format).
  */
 int marty_registry_render(marty_registry *registry, int format, char **out, size_t *length);
+
+/*
+ * Whether renderings of the registry show when each counter and histogram series was created
+ * (or reset): `_created` samples in OpenMetrics and `created_timestamp` in protobuf; text 0.0.4
+ * never shows them. On (1) by default, as in prometheus_client; 0 turns them off. Any thread,
+ * any time; a render already running keeps the setting it began with. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (registry).
+ */
+int marty_registry_set_created_timestamps(marty_registry *registry, int enabled);
 
 /* ---- The Marty catalog ---------------------------------------------------------------------- */
 

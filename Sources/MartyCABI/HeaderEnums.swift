@@ -20,6 +20,7 @@ extension ExpositionFormat {
         switch marty_format(rawValue: UInt32(bitPattern: headerValue)) {
         case MARTY_FORMAT_TEXT: self = .text
         case MARTY_FORMAT_OPENMETRICS: self = .openMetrics
+        case MARTY_FORMAT_PROTOBUF: self = .protobuf
         default: return nil
         }
     }

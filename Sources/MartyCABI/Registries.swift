@@ -67,10 +67,21 @@ public func marty_registry_render(
     guard let format = ExpositionFormat(headerValue: format) else {
         return fail(
             MARTY_ERR_INVALID_ARGUMENT,
-            "marty_registry_render: format \(format) is neither MARTY_FORMAT_TEXT (0) nor MARTY_FORMAT_OPENMETRICS (1)")
+            "marty_registry_render: format \(format) is not MARTY_FORMAT_TEXT (0), MARTY_FORMAT_OPENMETRICS (1) or MARTY_FORMAT_PROTOBUF (2)"
+        )
+    }
+    if format == .protobuf && length == nil {
+        return nullArgument("marty_registry_render", "length (MARTY_FORMAT_PROTOBUF is binary)")
     }
     let rendered = registry(registryPointer).render(format).takeCString()
     out.pointee = UnsafeMutableRawPointer(rendered.pointer).assumingMemoryBound(to: CChar.self)
     length?.pointee = rendered.length
+    return MARTY_OK.code
+}
+
+@_cdecl("marty_registry_set_created_timestamps")
+public func marty_registry_set_created_timestamps(_ registryPointer: OpaquePointer?, _ enabled: Int32) -> Int32 {
+    guard let registryPointer else { return nullArgument("marty_registry_set_created_timestamps", "registry") }
+    registry(registryPointer).exposesCreatedTimestamps = enabled != 0
     return MARTY_OK.code
 }

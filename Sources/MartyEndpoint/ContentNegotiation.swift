@@ -13,12 +13,16 @@ enum ContentNegotiation {
             guard let mediaType = parts.first?.lowercased() else { continue }
             var quality = 1.0
             var version: String? = nil
+            var proto: String? = nil
+            var encoding: String? = nil
             for parameter in parts.dropFirst() {
                 let pair = parameter.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces }
                 guard pair.count == 2 else { continue }
                 switch pair[0].lowercased() {
                 case "q": quality = Double(pair[1]) ?? 0
                 case "version": version = pair[1]
+                case "proto": proto = pair[1]
+                case "encoding": encoding = pair[1]
                 default: break
                 }
             }
@@ -27,6 +31,11 @@ enum ContentNegotiation {
             case "application/openmetrics-text":
                 guard version == nil || version == "1.0.0" || version == "0.0.1" else { continue }
                 format = .openMetrics
+            case "application/vnd.google.protobuf":
+                // Only the delimited MetricFamily stream; the text and compact-text encodings
+                // client_golang also knows are not served.
+                guard proto == "io.prometheus.client.MetricFamily", encoding == "delimited" else { continue }
+                format = .protobuf
             case "text/plain":
                 guard version == nil || version == "0.0.4" || version == "1.0.0" else { continue }
                 format = .text

@@ -55,6 +55,7 @@ public final class Counter: SeriesBase, @unchecked Sendable {
     /// Sets the counter back to 0 (for swift-metrics' `reset`). Increments racing with it
     /// may survive it.
     public func reset() {
+        restartCreatedTimestamp()
         for shard in 0..<CellArena.shared.shardCount {
             let cell = cells + shard * CellArena.stride
             cmarty_store_u64(cell, 0)

@@ -4,12 +4,17 @@ public enum ExpositionFormat: Sendable {
     case text
     /// OpenMetrics 1.0 text.
     case openMetrics
+    /// Protocol buffers: delimited `io.prometheus.client.MetricFamily` messages, the format
+    /// Prometheus scrapes native histograms in.
+    case protobuf
 
     /// The HTTP `Content-Type` of a rendering in this format.
     public var contentType: String {
         switch self {
         case .text: return "text/plain; version=0.0.4; charset=utf-8"
         case .openMetrics: return "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        case .protobuf:
+            return "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
         }
     }
 }
@@ -20,8 +25,16 @@ extension Registry {
     public func render(_ format: ExpositionFormat = .text) -> ExpositionBuffer {
         runCollectors()
         var buffer = ExpositionBuffer(capacity: 16 * 1024)
+        let created = exposesCreatedTimestamps
+        if format == .protobuf {
+            var scratch = ProtobufExposition.Scratch()
+            for family in sortedFamilies() {
+                ProtobufExposition.render(family, createdTimestamps: created, scratch: &scratch, into: &buffer)
+            }
+            return buffer
+        }
         for family in sortedFamilies() {
-            Exposition.render(family, format: format, into: &buffer)
+            Exposition.render(family, format: format, createdTimestamps: created, into: &buffer)
         }
         if format == .openMetrics {
             buffer.append("# EOF\n" as StaticString)
@@ -29,7 +42,7 @@ extension Registry {
         return buffer
     }
 
-    /// The rendering as a string, for tests and small tools.
+    /// The rendering as a string, for tests and small tools (not for protobuf, which is binary).
     public func renderString(_ format: ExpositionFormat = .text) -> String {
         let buffer = render(format)
         return buffer.withBytes { String(decoding: $0, as: UTF8.self) }
@@ -38,9 +51,12 @@ extension Registry {
 
 /// Writes families in the text formats. Recording types know nothing of this.
 enum Exposition {
-    static func render(_ family: MetricFamily, format: ExpositionFormat, into buffer: inout ExpositionBuffer) {
+    static func render(
+        _ family: MetricFamily, format: ExpositionFormat, createdTimestamps: Bool, into buffer: inout ExpositionBuffer
+    ) {
         let series = family.sortedSeries()
         let openMetrics = format == .openMetrics
+        let created = openMetrics && createdTimestamps
         // The name in HELP and TYPE: text 0.0.4 names the samples, OpenMetrics the family.
         let metadataName: String
         let typeName: StaticString
@@ -70,11 +86,15 @@ enum Exposition {
 
         switch family.kind {
         case .counter:
+            let createdName = Array((family.name + "_created").utf8)
             Array((family.name + "_total").utf8).withUnsafeBufferPointer { sampleName in
-                forEach(series) { item in
-                    let counter = unsafeDowncast(item, to: Counter.self)
-                    let exemplar = openMetrics && counter.exemplarSlots.isAllocated ? counter.exemplar : nil
-                    appendSample(sampleName, item, value: counter.value, exemplar: exemplar, into: &buffer)
+                createdName.withUnsafeBufferPointer { createdName in
+                    forEach(series) { item in
+                        let counter = unsafeDowncast(item, to: Counter.self)
+                        let exemplar = openMetrics && counter.exemplarSlots.isAllocated ? counter.exemplar : nil
+                        appendSample(sampleName, item, value: counter.value, exemplar: exemplar, into: &buffer)
+                        if created { appendSample(createdName, item, value: item.createdTimestamp, into: &buffer) }
+                    }
                 }
             }
         case .gauge:
@@ -90,7 +110,7 @@ enum Exposition {
                 }
             }
         case .histogram:
-            renderHistogram(family, series, openMetrics: openMetrics, into: &buffer)
+            renderHistogram(family, series, openMetrics: openMetrics, created: created, into: &buffer)
         }
     }
 
@@ -143,11 +163,13 @@ enum Exposition {
     }
 
     private static func renderHistogram(
-        _ family: MetricFamily, _ series: [SeriesBase], openMetrics: Bool, into buffer: inout ExpositionBuffer
+        _ family: MetricFamily, _ series: [SeriesBase], openMetrics: Bool, created: Bool,
+        into buffer: inout ExpositionBuffer
     ) {
         let bucketName = Array((family.name + "_bucket{").utf8)
         let sumName = Array((family.name + "_sum").utf8)
         let countName = Array((family.name + "_count").utf8)
+        let createdName = Array((family.name + "_created").utf8)
         // `le="…"} ` for every bucket, rendered once per scrape.
         var bounds = family.bucketBounds.map { bound -> [UInt8] in
             var scratch = ExpositionBuffer(capacity: 32)
@@ -178,6 +200,11 @@ enum Exposition {
                     }
                     appendSample(sumName, item, value: snapshot.sum, into: &buffer)
                     appendSample(countName, item, value: Double(snapshot.count), into: &buffer)
+                    if created {
+                        createdName.withUnsafeBufferPointer {
+                            appendSample($0, item, value: item.createdTimestamp, into: &buffer)
+                        }
+                    }
                 }
             }
         }

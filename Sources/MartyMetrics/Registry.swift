@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A set of families that are rendered together. `Registry.default` is the process-wide
 /// one; independent registries are for tests and for libraries that keep their own.
 // @unchecked Sendable: families, collectors and attachments are guarded by `lock` and `attachmentLock`.
@@ -15,6 +17,16 @@ public final class Registry: @unchecked Sendable {
     /// A lock of its own: making one registers families, which takes `lock`.
     private let attachmentLock = Lock(.registryAttachments)
     private var attachments: [String: AnyObject] = [:]
+
+    private let createdTimestampsShown = Atomic<Bool>(true)
+
+    /// Whether renderings show when each counter and histogram series was created: `_created`
+    /// samples in OpenMetrics, `created_timestamp` in protobuf (on by default, as in
+    /// prometheus_client; text 0.0.4 never shows them). Any thread may change it.
+    public var exposesCreatedTimestamps: Bool {
+        get { createdTimestampsShown.load(ordering: .relaxed) }
+        set { createdTimestampsShown.store(newValue, ordering: .relaxed) }
+    }
 
     /// An empty registry, independent of ``default``.
     public init() {}

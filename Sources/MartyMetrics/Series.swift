@@ -1,3 +1,6 @@
+import CMartyShims
+import Synchronization
+
 /// What every series of a family shares: the label values that identify it, kept as the
 /// bytes that lookups compare and the bytes that the exposition copies.
 // @unchecked Sendable: immutable after init (label bytes and hash); subclasses add cells written only atomically.
@@ -7,11 +10,22 @@ public class SeriesBase: @unchecked Sendable {
     @usableFromInline let storage: [UInt8]
     @usableFromInline let keyLength: Int
     @usableFromInline let hash: UInt64
+    /// When the series was created (or a counter reset), as the bits of Unix seconds.
+    private let createdBits: Atomic<UInt64>
 
     init(identity: SeriesIdentity) {
         storage = identity.storage
         keyLength = identity.keyLength
         hash = identity.hash
+        createdBits = Atomic(cmarty_unix_time().bitPattern)
+    }
+
+    /// When the series was created or last reset, in seconds since the Unix epoch: the
+    /// `_created` sample of OpenMetrics and the `created_timestamp` of protobuf.
+    public var createdTimestamp: Double { Double(bitPattern: createdBits.load(ordering: .relaxed)) }
+
+    func restartCreatedTimestamp() {
+        createdBits.store(cmarty_unix_time().bitPattern, ordering: .relaxed)
     }
 
     /// The label values, in the family's label-name order.

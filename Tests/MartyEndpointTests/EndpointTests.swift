@@ -93,6 +93,49 @@ let prometheus3Accept =
         }
     }
 
+    /// Prometheus 2.42 with `--enable-feature=native-histograms` (scrape.go's Accept header).
+    static let nativeHistogramsAccept =
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
+        + "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+        + "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+    @Test(arguments: [
+        (nativeHistogramsAccept, "protobuf"),
+        ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "protobuf"),
+        // Other protobuf encodings or messages are not served: the next range wins.
+        (
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text,text/plain;q=0.1",
+            "text"
+        ),
+        ("application/vnd.google.protobuf;proto=other.Message;encoding=delimited", "text"),
+        ("application/vnd.google.protobuf;encoding=delimited;q=0.9,application/openmetrics-text;q=0.5", "openmetrics"),
+        (
+            "application/openmetrics-text;version=1.0.0;q=0.8,"
+                + "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7",
+            "openmetrics"
+        ),
+    ])
+    func protobufIsServedWhenRankedHighest(accept: String, format: String) throws {
+        let registry = Registry()
+        try registry.counter("jobs", help: "Jobs.").labels().inc()
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let response = try get(endpoint.metricsPort, "/metrics", headers: ["Accept": accept])
+        #expect(response.status == 200)
+        switch format {
+        case "protobuf":
+            #expect(
+                response.header("Content-Type")
+                    == "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
+            #expect(response.body.firstRange(of: Array("jobs_total".utf8)) != nil)
+            #expect(response.body.firstRange(of: Array("# TYPE".utf8)) == nil)
+        case "openmetrics":
+            #expect(response.text.hasSuffix("# EOF\n"))
+        default:
+            #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        }
+    }
+
     @Test func gzipRoundTripsWhenAcceptEncodingAllowsIt() throws {
         let registry = Registry()
         let family = try registry.counter("c", help: "", labelNames: ["i"])

@@ -46,6 +46,7 @@ import Testing
 
     @Test func openMetricsNamesCounterFamiliesWithoutTotalAndEndsWithEOF() throws {
         let registry = Registry()
+        registry.exposesCreatedTimestamps = false
         try registry.counter("jobs_total", help: "Jobs \"done\".").labels().inc()
         try registry.info("build", help: "Build.", labelNames: ["version"]).set(["1"])
         #expect(
@@ -59,6 +60,41 @@ import Testing
                 # EOF
 
                 """)
+    }
+
+    @Test func openMetricsShowsCreatedTimestampsOfCountersAndHistograms() throws {
+        let registry = Registry()
+        let counter = try registry.counter("jobs", help: "", labelNames: ["queue"]).labels("a")
+        let histogram = try registry.histogram("latency", help: "", buckets: HistogramBuckets([1])).labels()
+        _ = try registry.gauge("g", help: "").labels()
+        let lines = registry.renderString(.openMetrics).split(separator: "\n").map(String.init)
+        let created = try #require(lines.firstIndex { $0.hasPrefix("jobs_created{queue=\"a\"} ") })
+        #expect(lines[created - 1] == "jobs_total{queue=\"a\"} 0")
+        #expect(Double(lines[created].split(separator: " ")[1]) == counter.createdTimestamp)
+        let histogramCreated = try #require(lines.firstIndex { $0.hasPrefix("latency_created ") })
+        #expect(lines[histogramCreated - 1] == "latency_count 0")
+        #expect(Double(lines[histogramCreated].split(separator: " ")[1]) == histogram.createdTimestamp)
+        #expect(!lines.contains { $0.hasPrefix("g_created") })
+        #expect(!registry.renderString(.text).contains("_created"))
+        // A counter reset (swift-metrics' reset) starts it again.
+        let before = counter.createdTimestamp
+        counter.reset()
+        #expect(counter.createdTimestamp >= before)
+        registry.exposesCreatedTimestamps = false
+        #expect(!registry.renderString(.openMetrics).contains("_created"))
+    }
+
+    @Test func protobufIsDelimitedMetricFamilies() throws {
+        let registry = Registry()
+        registry.exposesCreatedTimestamps = false
+        try registry.counter("jobs", help: "").labels().inc()
+        let bytes = registry.render(.protobuf).withBytes { Array($0) }
+        let one: [UInt8] = [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F]  // field 1, double 1.0
+        let family: [UInt8] =
+            [0x0A, 10] + Array("jobs_total".utf8)  // name
+            + [0x18, 0x00]  // type COUNTER
+            + [0x22, 11, 0x1A, 9] + one  // metric { counter { value: 1 } }
+        #expect(bytes == [UInt8(family.count)] + family)
     }
 
     @Test func labelValuesEscapeBackslashQuoteAndNewline() throws {

@@ -681,13 +681,17 @@ int main(void) {
 
     /* ---- Unknown render formats ---- */
     {
-        const int formats[3] = {2, -1, 99};
+        const int formats[3] = {3, -1, 99};
         for (int i = 0; i < 3; i++) {
             char *text = SENTINEL_PTR;
             size_t length = 7;
             EXPECT_ERR(marty_registry_render(r, formats[i], &text, &length), MARTY_ERR_INVALID_ARGUMENT, "format");
             EXPECT(text == SENTINEL_PTR && length == 7, "render with format %d wrote out-parameters", formats[i]);
         }
+        /* Protobuf is binary: without a length it is refused, nothing written. */
+        char *text = SENTINEL_PTR;
+        EXPECT_ERR(marty_registry_render(r, MARTY_FORMAT_PROTOBUF, &text, NULL), MARTY_ERR_NULL_ARGUMENT, "length");
+        EXPECT(text == SENTINEL_PTR, "protobuf render without a length wrote *out");
     }
 
     /* ---- Wrong kind, wrong label count ---- */

@@ -21,6 +21,7 @@ import random
 from decimal import Decimal
 import shutil
 import subprocess
+import time
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -353,8 +354,15 @@ SCENARIOS = {
 # ---------------------------------------------------------------------------------------------
 
 
+# A `_created` sample (OpenMetrics, counters and histograms): the Unix time the series was made,
+# which must lie between the start of this test run and now.
+CREATED = object()
+RUN_STARTED = time.time()
+
+
 class Expected:
     def __init__(self, family, fmt):
+        self.fmt = fmt
         self.model = family
         self.base = family.name
         self.help = family.help
@@ -382,6 +390,8 @@ class Expected:
             labels = dict(zip(fam.label_names, s.values))
             if fam.kind == "counter":
                 out.append((fam.name + "_total", labels, s.value, s.rel_tol, s))
+                if self.fmt == OPENMETRICS:
+                    out.append((fam.name + "_created", labels, CREATED, 0.0, s))
             elif fam.kind == "gauge":
                 out.append((fam.name, labels, s.value, s.rel_tol, s))
             elif fam.kind == "info":
@@ -392,6 +402,8 @@ class Expected:
                     out.append((fam.name + "_bucket", dict(labels, le=bound), count, 0.0, s))
                 out.append((fam.name + "_sum", labels, s.expected_sum(), s.rel_tol, s))
                 out.append((fam.name + "_count", labels, buckets[-1][1], 0.0, s))
+                if self.fmt == OPENMETRICS:
+                    out.append((fam.name + "_created", labels, CREATED, 0.0, s))
         return out
 
 
@@ -410,6 +422,8 @@ def sample_key(name, labels):
 
 
 def value_matches(got, expected, rel_tol=0.0):
+    if expected is CREATED:
+        return RUN_STARTED - 1 <= got <= time.time() + 1
     if isinstance(expected, float) and math.isnan(expected):
         return isinstance(got, float) and math.isnan(got)
     if isinstance(got, float) and math.isnan(got):
@@ -802,10 +816,14 @@ def test_render_with_null_length_and_bad_format(lib, new_model):
         lib.free(out)
     sentinel = ctypes.c_void_p(0x1234)
     length = ctypes.c_size_t(77)
-    status = lib.registry_render(model.registry, 2, ctypes.byref(sentinel), ctypes.byref(length))
-    assert status != MARTY_OK, "format 2 does not exist but rendering succeeded"
-    assert sentinel.value == 0x1234 and length.value == 77, "out-parameters changed on failure"
-    assert lib.errmsg(), "no error message after a failed render"
+    for bad_format in (3, -1):
+        status = lib.registry_render(model.registry, bad_format, ctypes.byref(sentinel), ctypes.byref(length))
+        assert status != MARTY_OK, f"format {bad_format} does not exist but rendering succeeded"
+        assert sentinel.value == 0x1234 and length.value == 77, "out-parameters changed on failure"
+        assert lib.errmsg(), "no error message after a failed render"
+    # Protobuf (2) is binary: it needs the length.
+    status = lib.registry_render(model.registry, 2, ctypes.byref(sentinel), None)
+    assert status != MARTY_OK and sentinel.value == 0x1234, "protobuf rendered without a length"
 
 
 def test_refused_values_never_reach_the_exposition(lib, new_model):

@@ -25,6 +25,8 @@ from .metrics import (
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
+    enable_created_metrics,
     generate_latest,
     generate_openmetrics,
 )
@@ -46,6 +48,7 @@ except (ImportError, PackageNotFoundError):  # run from a source tree: the libra
 __all__ = [
     "Counter", "Gauge", "Histogram", "Info", "CollectorRegistry", "REGISTRY",
     "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
+    "disable_created_metrics", "enable_created_metrics",
     "start_metrics_server", "get_metrics_server", "MetricsServer", "ServiceMetrics", "HealthChecker",
     "MartyError", "MartyValueError", "MartyNotFoundError", "MartyTypeError", "MartyOSError",
     "LIBRARY_PATH", "LIBRARY_VERSION", "__version__",

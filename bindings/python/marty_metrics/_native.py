@@ -120,6 +120,7 @@ _SIGNATURES = {
     "marty_registry_register": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_unregister": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_render": ("lib", c_int, [c_void_p, c_int, P(c_void_p), P(c_size_t)]),
+    "marty_registry_set_created_timestamps": ("lib", c_int, [c_void_p, c_int]),
     "marty_counter_family_new": ("lib", c_int, _FAMILY_NEW),
     "marty_gauge_family_new": ("lib", c_int, _FAMILY_NEW),
     "marty_histogram_family_new": (
@@ -233,6 +234,7 @@ def service_ports():
 
 FORMAT_TEXT = 0
 FORMAT_OPENMETRICS = 1
+FORMAT_PROTOBUF = 2
 PORT_DEFAULT = -1
 
 

@@ -9,7 +9,9 @@ call; recording is one ctypes call into a lock-free, allocation-free function.
 import ctypes
 import functools
 import inspect
+import os
 import time
+import weakref
 
 from . import _native
 from ._native import C, check, encode, exemplar_arrays, raise_last, string_array
@@ -49,6 +51,28 @@ def _number_error(what, amount):
 # ---- Registries ------------------------------------------------------------------------------
 
 
+# prometheus_client's switch of the _created series: the environment variable at import, and
+# disable_created_metrics() / enable_created_metrics() for every registry, made or to be made.
+_created_metrics = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
+_registries = weakref.WeakSet()
+
+
+def disable_created_metrics():
+    """Stops showing the _created samples (OpenMetrics) and created timestamps (protobuf)."""
+    global _created_metrics
+    _created_metrics = False
+    for registry in list(_registries):
+        registry.set_created_timestamps(False)
+
+
+def enable_created_metrics():
+    """Shows the _created samples and created timestamps again (the default)."""
+    global _created_metrics
+    _created_metrics = True
+    for registry in list(_registries):
+        registry.set_created_timestamps(True)
+
+
 class CollectorRegistry:
     """A registry of metric families (``marty_registry``).
 
@@ -66,6 +90,13 @@ class CollectorRegistry:
             out = _c_void_p(_handle)
             self._owned = False
         self._h = out
+        _registries.add(self)
+        if not _created_metrics:
+            self.set_created_timestamps(False)
+
+    def set_created_timestamps(self, enabled):
+        """Whether this registry's renderings show when counters and histograms were created."""
+        check(C.registry_set_created_timestamps(_registry_handle(self), 1 if enabled else 0))
 
     def register(self, metric):
         """Registers a metric made with ``registry=None`` (ValueError on a name clash)."""
@@ -75,11 +106,15 @@ class CollectorRegistry:
         """Removes a metric from this registry (LookupError if it is not registered here)."""
         check(C.registry_unregister(_registry_handle(self), _family_handle(metric)))
 
-    def render(self, openmetrics=False):
-        """The exposition of every family, as bytes (text 0.0.4, or OpenMetrics 1.0)."""
+    def render(self, openmetrics=False, protobuf=False):
+        """The exposition of every family, as bytes (text 0.0.4, OpenMetrics 1.0, or delimited
+        protobuf MetricFamily messages)."""
         out = _c_void_p()
         length = ctypes.c_size_t()
-        fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
+        if protobuf:
+            fmt = _native.FORMAT_PROTOBUF
+        else:
+            fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
         check(C.registry_render(_registry_handle(self), fmt, _byref(out), _byref(length)))
         try:
             return ctypes.string_at(out.value, length.value)
