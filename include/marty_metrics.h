@@ -181,6 +181,43 @@ int marty_histogram_family_new(marty_registry *registry, const char *name, const
                                const double *bounds, size_t bound_count, marty_family **out);
 
 /*
+ * Native (sparse exponential) histograms, as Prometheus scrapes them over protobuf
+ * (MARTY_FORMAT_PROTOBUF; the text formats show only the classic buckets). Buckets are chosen
+ * from `bucket_factor` (> 1: the largest ratio of a bucket's upper bound to the next lower one;
+ * the schema is client_golang's, from -4 for factors of 65536 and more to 8 for 1.0027 and
+ * less); values with |v| <= zero_threshold (finite, >= 0) are counted in the zero bucket; a
+ * reading shows at most max_bucket_count (1...1000) buckets, lowering the resolution until they
+ * fit. Initialize with marty_native_histogram_options_init (1.1, 2^-128, 160), then change
+ * fields; struct_size must be that function's.
+ */
+typedef struct marty_native_histogram_options {
+    size_t struct_size;
+    double bucket_factor;
+    double zero_threshold;
+    int max_bucket_count;
+} marty_native_histogram_options;
+
+/* Fills *options with the defaults; NULL is ignored. */
+void marty_native_histogram_options_init(marty_native_histogram_options *options);
+
+/*
+ * marty_histogram_family_new with native buckets (read from *options during the call). Classic
+ * `bounds` may be given beside them; bounds == NULL with bound_count == 0 keeps only the +Inf
+ * classic bucket (native only, as client_golang does when no buckets are named). Observing
+ * through marty_histogram_observe(_exemplar) feeds both; it stays lock-free and allocation-free.
+ * Memory: per series, about (1 + 2 * slots + 264) * 8 bytes per shard, slots being the power of
+ * two of at least 1.5 * max_bucket_count (>= 16): 6.2 KiB per shard for the default 160.
+ * Statuses: those of marty_histogram_family_new; MARTY_ERR_NULL_ARGUMENT (options);
+ * MARTY_ERR_INVALID_ARGUMENT (options->struct_size); MARTY_ERR_INVALID_BUCKETS (bucket_factor
+ * <= 1 or NaN or infinite, zero_threshold negative or not finite, max_bucket_count out of range,
+ * or too many classic bounds to fit beside the native cells).
+ */
+int marty_native_histogram_family_new(marty_registry *registry, const char *name, const char *help,
+                                      const char *const *label_names, size_t label_count, const double *bounds,
+                                      size_t bound_count, const marty_native_histogram_options *options,
+                                      marty_family **out);
+
+/*
  * Creates an info family: exposed as the gauge `<name>_info` with value 1, as
  * prometheus_client's Info does (a name already ending in _info gets the suffix again, as
  * there). Set its labels with marty_info_set. Reference and statuses as for

@@ -220,13 +220,23 @@ int marty_gauge_value(const marty_gauge *gauge, double *out) {
 #define HEADER(cells) ((cells) - CMARTY_CELL_STRIDE)
 #define BOUND_COUNT(cells) ((size_t)cmarty_load_u64(HEADER(cells) + 1))
 #define BOUNDS(cells) ((const double *)(HEADER(cells) + 2))
+// The native configuration (or NULL) in the header cell after the exemplar cell; the native
+// cells of a shard follow its classic ones.
+#define NATIVE(cells, bound_count) ((const cmarty_native_config *)(uintptr_t)cmarty_load_u64(HEADER(cells) + 3 + (bound_count)))
+
+static inline void observe_at(uint64_t *cells, uint64_t *shard, double value) {
+    size_t bound_count = BOUND_COUNT(cells);
+    cmarty_histogram_record_at(shard, BOUNDS(cells), bound_count, value);
+    const cmarty_native_config *native = NATIVE(cells, bound_count);
+    if (native != NULL) cmarty_native_record_at(shard + bound_count + 3, native, value);
+}
 
 int marty_histogram_observe(marty_histogram *histogram, double value) {
     REQUIRE(histogram, "marty_histogram_observe", "histogram");
     if (__builtin_expect(isnan(value), 0)) {
         return fail(MARTY_ERR_INVALID_VALUE, "marty_histogram_observe: cannot observe NaN");
     }
-    WITH_CELLS(histogram, cmarty_histogram_record_at(SHARD(cells, thread), BOUNDS(cells), BOUND_COUNT(cells), value));
+    WITH_CELLS(histogram, observe_at(cells, SHARD(cells, thread), value));
     return MARTY_OK;
 }
 
@@ -239,7 +249,7 @@ int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, c
     if (length < 0) return (int)-length;
     WITH_CELLS(histogram, {
         size_t bound_count = BOUND_COUNT(cells);
-        cmarty_histogram_record_at(SHARD(cells, thread), BOUNDS(cells), bound_count, value);
+        observe_at(cells, SHARD(cells, thread), value);
         uint64_t *slots = cmarty_exemplar_slots(HEADER(cells) + 2 + bound_count, bound_count + 1);
         if (slots != NULL) {
             size_t bucket = cmarty_histogram_bucket(BOUNDS(cells), bound_count, value);

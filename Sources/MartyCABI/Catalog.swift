@@ -24,7 +24,8 @@ public func marty_service_metrics_register(
         let service = try string(service, function, "service").get()
         let version = version == nil ? "unknown" : try string(version, function, "version").get()
         let metrics = try ServiceMetrics.register(
-            service: service, version: version, registry: registryPointer.map(registry) ?? .default)
+            service: service, version: version, registry: registryPointer.map(registry) ?? .default,
+            nativeDurations: try nativeDurationsFromEnvironment().get())
         out.pointee = OpaquePointer(Unmanaged.passUnretained(metrics).toOpaque())
     }
 }
@@ -73,6 +74,24 @@ public func marty_service_record_traced_call(
         } catch {
             return fail(error, in: function)
         }
+    }
+}
+
+/// `MARTY_METRICS_NATIVE_HISTOGRAM_BUCKET_FACTOR` (e.g. `1.1`): the catalog's duration
+/// histogram gets native buckets of that factor; unset or empty: classic only.
+private func nativeDurationsFromEnvironment() -> Result<NativeHistogramOptions?, MetricError> {
+    guard let raw = getenv("MARTY_METRICS_NATIVE_HISTOGRAM_BUCKET_FACTOR"), raw.pointee != 0 else {
+        return .success(nil)
+    }
+    let text = String(cString: raw)
+    guard let factor = Double(text) else {
+        return .failure(
+            MetricError(.invalidArgument, "MARTY_METRICS_NATIVE_HISTOGRAM_BUCKET_FACTOR=\(text) is not a number"))
+    }
+    do throws(MetricError) {
+        return .success(try NativeHistogramOptions(bucketFactor: factor))
+    } catch {
+        return .failure(error)
     }
 }
 

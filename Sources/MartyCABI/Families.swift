@@ -71,6 +71,48 @@ public func marty_histogram_family_new(
     }
 }
 
+@_cdecl("marty_native_histogram_options_init")
+public func marty_native_histogram_options_init(_ options: UnsafeMutablePointer<marty_native_histogram_options>?) {
+    guard let options else { return }
+    options.pointee = marty_native_histogram_options(
+        struct_size: MemoryLayout<marty_native_histogram_options>.size, bucket_factor: 1.1,
+        zero_threshold: NativeHistogramOptions.defaultZeroThreshold, max_bucket_count: 160)
+}
+
+@_cdecl("marty_native_histogram_family_new")
+public func marty_native_histogram_family_new(
+    _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,
+    _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int, _ bounds: UnsafePointer<Double>?,
+    _ boundCount: Int, _ options: UnsafePointer<marty_native_histogram_options>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    let function: StaticString = "marty_native_histogram_family_new"
+    guard let options else { return nullArgument(function, "options") }
+    guard options.pointee.struct_size == MemoryLayout<marty_native_histogram_options>.size else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "\(function): options.struct_size is \(options.pointee.struct_size), not \(MemoryLayout<marty_native_histogram_options>.size) (call marty_native_histogram_options_init)"
+        )
+    }
+    if bounds == nil && boundCount != 0 { return nullArgument(function, "bounds") }
+    guard (0...HistogramBuckets.maximumBoundCount).contains(boundCount) else {
+        return fail(
+            MARTY_ERR_INVALID_BUCKETS,
+            "\(function): bound_count \(UInt(bitPattern: boundCount)) is more than the \(HistogramBuckets.maximumBoundCount) bounds a histogram may have"
+        )
+    }
+    let given = bounds.map { Array(UnsafeBufferPointer(start: $0, count: boundCount)) } ?? []
+    let native = options.pointee
+    return newFamily(function, registry, name, help, labelNames, labelCount, out) {
+        (registry, name, help, labels) throws(MetricError) in
+        let nativeOptions = try NativeHistogramOptions(
+            bucketFactor: native.bucket_factor, zeroThreshold: native.zero_threshold,
+            maxBucketCount: Int(native.max_bucket_count))
+        return try registry.histogram(
+            name, help: help, labelNames: labels, buckets: HistogramBuckets(given), native: nativeOptions)
+    }
+}
+
 @_cdecl("marty_info_family_new")
 public func marty_info_family_new(
     _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,

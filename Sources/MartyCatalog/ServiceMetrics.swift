@@ -44,16 +44,21 @@ public final class ServiceMetrics: @unchecked Sendable {
 
     /// The catalog for `service` in `registry`, registered on first use (with the process
     /// collector) and shared afterwards. `version` and `extraInfo` go into
-    /// `marty_service_info` on first registration.
+    /// `marty_service_info` on first registration. `nativeDurations` gives
+    /// `marty_grpc_request_duration_seconds` native buckets beside its classic ones (Prometheus
+    /// scrapes them over protobuf); the first registration in a registry decides, as the family
+    /// is shared by its services.
     public static func register(
         service: String, version: String = "unknown", extraInfo: [String: String] = [:],
-        registry: Registry = .default
+        registry: Registry = .default, nativeDurations: NativeHistogramOptions? = nil
     ) throws(MetricError) -> ServiceMetrics {
         guard !service.isEmpty else { throw MetricError(.invalidArgument, "service name is empty") }
         var created = false
         let metrics = try registry.attachment("ServiceMetrics \(service)") { () throws(MetricError) in
             created = true
-            return try ServiceMetrics(service: service, version: version, extraInfo: extraInfo, registry: registry)
+            return try ServiceMetrics(
+                service: service, version: version, extraInfo: extraInfo, registry: registry,
+                nativeDurations: nativeDurations)
         }
         if created {
             // Outside the attachment lock, which installing the collector takes too.
@@ -63,8 +68,10 @@ public final class ServiceMetrics: @unchecked Sendable {
         return metrics
     }
 
-    private init(service: String, version: String, extraInfo: [String: String], registry: Registry) throws(MetricError)
-    {
+    private init(
+        service: String, version: String, extraInfo: [String: String], registry: Registry,
+        nativeDurations: NativeHistogramOptions?
+    ) throws(MetricError) {
         self.service = service
         self.registry = registry
         serviceBytes = .allocate(capacity: service.utf8.count + 1)
@@ -79,7 +86,8 @@ public final class ServiceMetrics: @unchecked Sendable {
             () throws(MetricError) in
             try registry.histogram(
                 "marty_grpc_request_duration_seconds", help: "gRPC request duration in seconds",
-                labelNames: ["service", "method"], buckets: HistogramBuckets(Self.durationBuckets))
+                labelNames: ["service", "method"], buckets: HistogramBuckets(Self.durationBuckets),
+                native: nativeDurations)
         }
         errors = try Self.family(registry, "marty_grpc_errors", ["service", "method", "error_type"]) {
             () throws(MetricError) in

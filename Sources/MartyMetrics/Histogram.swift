@@ -46,19 +46,31 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
     @usableFromInline package let cells: UnsafeMutablePointer<UInt64>
     @usableFromInline let bounds: UnsafePointer<Double>
     @usableFromInline let boundCount: Int
+    /// The native buckets' configuration, nil for a classic-only histogram. Its address is
+    /// also in the header cell after the exemplar cell, for C calls; the native cells of each
+    /// shard follow the classic ones at `boundCount + 3`.
+    @usableFromInline let native: UnsafePointer<cmarty_native_config>?
+    let nativeLayout: NativeHistogramLayout?
+    private let width: Int
 
-    init(identity: SeriesIdentity, bounds: [Double]) {
+    init(identity: SeriesIdentity, bounds: [Double], native: NativeHistogramLayout? = nil) {
         boundCount = bounds.count
-        cells = CellArena.shared.allocate(width: boundCount + 3)
+        width = boundCount + 3 + (native?.width ?? 0)
+        cells = CellArena.shared.allocate(width: width)
         let header = cells - CellArena.stride
         cmarty_store_u64(header + 1, UInt64(boundCount))
         for (index, bound) in bounds.enumerated() { (header + 2 + index).pointee = bound.bitPattern }
         self.bounds = UnsafeRawPointer(header + 2).assumingMemoryBound(to: Double.self)
+        nativeLayout = native
+        self.native = native.map { UnsafePointer($0.config) }
+        if let native {
+            cmarty_store_u64(header + 3 + boundCount, UInt64(UInt(bitPattern: native.config)))
+        }
         super.init(identity: identity)
     }
 
     deinit {
-        CellArena.shared.release(cells, width: boundCount + 3, blockCell: exemplarSlots.pointerCell)
+        CellArena.shared.release(cells, width: width, blockCell: exemplarSlots.pointerCell)
     }
 
     /// The header cell after the bounds holds the address of the exemplar slots, one per
@@ -91,7 +103,9 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
 
     @inlinable @inline(__always)
     func record(_ value: Double) {
-        cmarty_histogram_record(cells, bounds, boundCount, value)
+        let shard = cmarty_shard_cells(cells)!
+        cmarty_histogram_record_at(shard, bounds, boundCount, value)
+        if let native { cmarty_native_record_at(shard + boundCount + 3, native, value) }
     }
 
     /// A reading merged over all shards.
@@ -120,6 +134,55 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
             counts[bucket] &+= counts[bucket - 1]
         }
         return Snapshot(cumulativeCounts: counts, sum: sum)
+    }
+
+    /// The native buckets merged over all shards, at most the family's maximum of them (the
+    /// resolution lowered until they fit); nil for a classic-only histogram.
+    public func nativeSnapshot() -> NativeHistogramSnapshot? {
+        guard let nativeLayout, let native else { return nil }
+        let slots = Int(native.pointee.slot_count)
+        var zeroCount: UInt64 = 0
+        var sum = 0.0
+        var fine: [Int64: UInt64] = [:]
+        var coarse: [Int64: UInt64] = [:]
+        for shard in 0..<CellArena.shared.shardCount {
+            let row = cells + shard * CellArena.stride
+            sum += cmarty_load_double(row + boundCount + 1)
+            let cells = row + boundCount + 3
+            zeroCount &+= cmarty_load_u64(cells)
+            for slot in 0..<slots {
+                let key = cmarty_load_u64(cells + 1 + 2 * slot)
+                guard key != 0 else { continue }
+                let count = cmarty_load_u64(cells + 2 + 2 * slot)
+                if count > 0 { fine[Int64(bitPattern: key &- CMARTY_NATIVE_KEY_BIAS), default: 0] &+= count }
+            }
+            let dense = cells + 1 + 2 * slots
+            for position in 0..<2 * Int(CMARTY_NATIVE_COARSE_SPAN) {
+                let count = cmarty_load_u64(dense + position)
+                guard count > 0 else { continue }
+                let index = Int64(position % Int(CMARTY_NATIVE_COARSE_SPAN)) + Int64(CMARTY_NATIVE_COARSE_MIN)
+                let negative: Int64 = position >= Int(CMARTY_NATIVE_COARSE_SPAN) ? 1 : 0
+                coarse[index * 2 + negative, default: 0] &+= count
+            }
+        }
+        var schema = native.pointee.schema
+        if !coarse.isEmpty {
+            // Observations that found no slot were counted at schema -4: everything goes there.
+            while schema > -4 {
+                fine = NativeHistogramSnapshot.halvedSigned(fine)
+                schema -= 1
+            }
+            for (key, count) in coarse { fine[key, default: 0] &+= count }
+        }
+        var positive: [Int64: UInt64] = [:]
+        var negative: [Int64: UInt64] = [:]
+        for (key, count) in fine {
+            let index = key >> 1  // arithmetic: the sign was the low bit
+            if key & 1 == 0 { positive[index, default: 0] &+= count } else { negative[index, default: 0] &+= count }
+        }
+        return NativeHistogramSnapshot.make(
+            schema: schema, zeroThreshold: native.pointee.zero_threshold, zeroCount: zeroCount, sum: sum,
+            positive: positive, negative: negative, maxBucketCount: nativeLayout.options.maxBucketCount)
     }
 
     /// The family's bucket bounds, without +Inf.

@@ -32,6 +32,9 @@ public class MetricFamily: @unchecked Sendable {
     public let kind: MetricKind
     /// Histogram bounds; empty for other kinds.
     public let bucketBounds: [Double]
+    /// How a histogram family keeps native buckets; nil for classic-only and other kinds.
+    public var nativeHistogram: NativeHistogramOptions? { nativeLayout?.options }
+    let nativeLayout: NativeHistogramLayout?
 
     let lock = Lock(.family)
     /// The address of the current `SeriesTable`, published with release stores.
@@ -43,9 +46,10 @@ public class MetricFamily: @unchecked Sendable {
     private static let retiredBatch = 64
     private var sortedCache: [SeriesBase]? = []
 
-    init(name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = [])
-        throws(MetricError)
-    {
+    init(
+        name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = [],
+        native: NativeHistogramOptions? = nil
+    ) throws(MetricError) {
         try Naming.checkMetricName(name)
         try Naming.checkLabelNames(labelNames, kind: kind, metric: name)
         self.name = name
@@ -53,6 +57,12 @@ public class MetricFamily: @unchecked Sendable {
         self.labelNames = labelNames
         self.kind = kind
         self.bucketBounds = bucketBounds
+        self.nativeLayout = native.map(NativeHistogramLayout.shared)
+        if let nativeLayout, bucketBounds.count + 4 + nativeLayout.width > CellArena.stride {
+            throw MetricError(
+                .invalidBuckets,
+                "\(name): \(bucketBounds.count) classic bounds do not fit beside native buckets of this maximum count")
+        }
         currentTable = .allocate(capacity: 1)
         table = SeriesTable(capacity: 8)
         currentTable.initialize(to: UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()))
@@ -68,7 +78,7 @@ public class MetricFamily: @unchecked Sendable {
         switch kind {
         case .counter: return Counter(identity: identity)
         case .gauge: return Gauge(identity: identity)
-        case .histogram: return Histogram(identity: identity, bounds: bucketBounds)
+        case .histogram: return Histogram(identity: identity, bounds: bucketBounds, native: nativeLayout)
         case .info: return InfoSeries(identity: identity)
         }
     }

@@ -126,14 +126,17 @@ enum ProtobufExposition {
     }
 
     /// A `Histogram` message into `scratch.value`: count, sum, the classic buckets (cumulative,
-    /// without +Inf, as client_golang writes them: the count is +Inf's), created timestamp.
+    /// without +Inf, as client_golang writes them: the count is +Inf's), the native buckets,
+    /// created timestamp.
     private static func appendHistogram(
         _ histogram: Histogram, bounds: [Double], createdTimestamps: Bool, scratch: inout Scratch
     ) {
         let snapshot = histogram.snapshot()
+        let native = histogram.nativeSnapshot()
         let exemplars = histogram.exemplarSlots.isAllocated ? histogram.exemplars : nil
-        scratch.value.uint64(1, snapshot.count)
-        scratch.value.double(2, snapshot.sum)
+        // With native buckets the count is theirs, so that it always agrees with them.
+        scratch.value.uint64(1, native?.count ?? snapshot.count)
+        scratch.value.double(2, native?.sum ?? snapshot.sum)
         for (index, bound) in bounds.enumerated() {
             scratch.inner.removeAll()
             scratch.inner.uint64(1, snapshot.cumulativeCounts[index])
@@ -141,7 +144,7 @@ enum ProtobufExposition {
             if let exemplar = exemplars?[index] { scratch.inner.bytes(3, encodedExemplar(exemplar)) }
             scratch.value.bytes(3, scratch.inner.bytes)
         }
-        if let exemplar = exemplars?[bounds.count] {
+        if native == nil, let exemplar = exemplars?[bounds.count] {
             // +Inf's exemplar has no bucket message of its own: a bucket with bound +Inf carries it.
             scratch.inner.removeAll()
             scratch.inner.uint64(1, snapshot.count)
@@ -149,8 +152,36 @@ enum ProtobufExposition {
             scratch.inner.bytes(3, encodedExemplar(exemplar))
             scratch.value.bytes(3, scratch.inner.bytes)
         }
+        if let native {
+            scratch.value.sint64(5, Int64(native.schema))
+            scratch.value.double(6, native.zeroThreshold)
+            scratch.value.uint64(7, native.zeroCount)
+            appendSpans(9, native.negativeSpans, into: &scratch.value, scratch: &scratch.inner)
+            scratch.value.packedSInt64(10, native.negativeDeltas, scratch: &scratch.inner)
+            var positiveSpans = native.positiveSpans
+            if positiveSpans.isEmpty && native.negativeSpans.isEmpty {
+                // A span of no buckets marks the histogram as native while it is still empty,
+                // as client_golang writes it.
+                positiveSpans = [NativeHistogramSnapshot.Span(offset: 0, length: 0)]
+            }
+            appendSpans(12, positiveSpans, into: &scratch.value, scratch: &scratch.inner)
+            scratch.value.packedSInt64(13, native.positiveDeltas, scratch: &scratch.inner)
+            for case let exemplar? in exemplars ?? [] { scratch.value.bytes(16, encodedExemplar(exemplar)) }
+        }
         if createdTimestamps {
             appendTimestamp(15, histogram.createdTimestamp, into: &scratch.value, scratch: &scratch.innermost)
+        }
+    }
+
+    private static func appendSpans(
+        _ field: Int, _ spans: [NativeHistogramSnapshot.Span], into writer: inout ProtobufWriter,
+        scratch: inout ProtobufWriter
+    ) {
+        for span in spans {
+            scratch.removeAll()
+            scratch.sint64(1, Int64(span.offset))
+            scratch.uint64(2, UInt64(span.length))
+            writer.bytes(field, scratch.bytes)
         }
     }
 }

@@ -140,13 +140,17 @@ public final class Registry: @unchecked Sendable {
         try add(GaugeFamily(name: name, help: help, labelNames: labelNames, kind: .gauge))
     }
 
-    /// A histogram family; `buckets` defaults to the Prometheus defaults.
+    /// A histogram family; `buckets` defaults to the Prometheus defaults, or to none (+Inf only)
+    /// when `native` buckets are asked for, as in client_golang; both may be given.
     public func histogram(
-        _ name: String, help: String, labelNames: [String] = [], buckets: HistogramBuckets? = nil
+        _ name: String, help: String, labelNames: [String] = [], buckets: HistogramBuckets? = nil,
+        native: NativeHistogramOptions? = nil
     ) throws(MetricError) -> HistogramFamily {
-        let bounds = buckets.map(\.bounds) ?? HistogramBuckets.defaultBounds
+        // Native without classic buckets named: native only, as client_golang does.
+        let bounds = buckets.map(\.bounds) ?? (native == nil ? HistogramBuckets.defaultBounds : [])
         return try add(
-            HistogramFamily(name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds))
+            HistogramFamily(
+                name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds, native: native))
     }
 
     /// An info family, exposed as the gauge `<name>_info` with value 1 (as prometheus_client's

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,6 +252,94 @@ static inline size_t cmarty_histogram_bucket(const double *bounds, size_t bound_
         }
     }
     return bucket;
+}
+
+// ---- Native histograms ----------------------------------------------------------------------
+//
+// A native histogram counts observations in exponential buckets: at schema s, bucket i holds
+// the values in (2^((i-1)/2^s), 2^(i/2^s)] (negative values mirrored), and values within the
+// zero threshold go to the zero bucket. Each shard row of the series holds, after its classic
+// cells: [zero count, slots of (key + CMARTY_NATIVE_KEY_BIAS, count) in an open-addressing
+// table claimed with compare-and-swap, then dense counts at schema -4 for observations that find
+// no free slot within CMARTY_NATIVE_PROBES probes]. Nothing is allocated or locked when
+// recording; readings merge the shards and lower the resolution until the buckets fit.
+
+#define CMARTY_NATIVE_PROBES 16
+#define CMARTY_NATIVE_KEY_BIAS 1099511627776ULL /* 2^40 */
+// Schema -4 keys of doubles lie in [-67, 64]; one dense row per sign.
+#define CMARTY_NATIVE_COARSE_MIN (-67)
+#define CMARTY_NATIVE_COARSE_SPAN 132
+
+// What a native histogram's recording needs, shared by its series (the family owns it).
+typedef struct cmarty_native_config {
+    int32_t schema;
+    uint32_t slot_count;  // a power of two
+    double zero_threshold;
+    // The 2^schema bucket bounds within [0.5, 1) for schema > 0: bounds[j] = 2^(j/2^schema - 1).
+    const double *bounds;
+} cmarty_native_config;
+
+// For the Swift core, which imports no C math library.
+static inline double cmarty_log2(double value) { return log2(value); }
+static inline double cmarty_exp2(double value) { return exp2(value); }
+
+static inline size_t cmarty_native_width(const cmarty_native_config *config) {
+    return 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN;
+}
+
+// The bucket key of |value| (> the zero threshold, finite or infinite) at `schema`, as
+// client_golang computes it from frexp so that bucket boundaries are exact.
+static inline int64_t cmarty_native_key(double magnitude, int32_t schema, const double *bounds) {
+    if (magnitude > 1.7976931348623157e308) magnitude = 1.7976931348623157e308;  // +Inf: the top bucket
+    int exponent;
+    double fraction = frexp(magnitude, &exponent);
+    if (schema > 0) {
+        size_t count = (size_t)1 << schema, low = 0, high = count;
+        while (low < high) {  // the first bound >= fraction
+            size_t middle = (low + high) / 2;
+            if (bounds[middle] < fraction) low = middle + 1; else high = middle;
+        }
+        return (int64_t)low + (int64_t)(exponent - 1) * (int64_t)count;
+    }
+    int64_t key = exponent;
+    if (fraction == 0.5) key--;
+    int64_t offset = ((int64_t)1 << -schema) - 1;
+    return (key + offset) >> -schema;
+}
+
+// Records a value that is not NaN into one shard's native cells.
+static inline void cmarty_native_record_at(uint64_t *native, const cmarty_native_config *config, double value) {
+    double magnitude = value < 0 ? -value : value;
+    if (magnitude <= config->zero_threshold) {
+        cmarty_add_u64(native, 1);
+        return;
+    }
+    int negative = value < 0;
+    int64_t key = cmarty_native_key(magnitude, config->schema, config->bounds);
+    uint64_t stored = (uint64_t)(key * 2 + negative) + CMARTY_NATIVE_KEY_BIAS;
+    uint64_t *slots = native + 1;
+    uint64_t mask = config->slot_count - 1;
+    uint64_t index = (stored * UINT64_C(0x9E3779B97F4A7C15)) >> 32 & mask;
+    for (int probe = 0; probe < CMARTY_NATIVE_PROBES; probe++, index = (index + 1) & mask) {
+        uint64_t *slot = slots + 2 * index;
+        uint64_t found = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (found == 0) {
+            uint64_t expected = 0;
+            if (__atomic_compare_exchange_n(slot, &expected, stored, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                found = stored;
+            } else {
+                found = expected;
+            }
+        }
+        if (found == stored) {
+            cmarty_add_u64(slot + 1, 1);
+            return;
+        }
+    }
+    // No slot: the dense row at schema -4, which readings then lower everything to.
+    int64_t coarse = cmarty_native_key(magnitude, -4, NULL);
+    uint64_t *dense = slots + 2 * (size_t)config->slot_count + (negative ? CMARTY_NATIVE_COARSE_SPAN : 0);
+    cmarty_add_u64(dense + (coarse - CMARTY_NATIVE_COARSE_MIN), 1);
 }
 
 // Unix time in seconds.

@@ -99,6 +99,17 @@ class EndpointOptions(ctypes.Structure):
     ]
 
 
+class NativeHistogramOptions(ctypes.Structure):
+    """struct marty_native_histogram_options."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("bucket_factor", c_double),
+        ("zero_threshold", c_double),
+        ("max_bucket_count", c_int),
+    ]
+
+
 # int (*marty_health_callback)(void *user_data, char *message, size_t message_capacity)
 HEALTH_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 
@@ -126,6 +137,10 @@ _SIGNATURES = {
     "marty_histogram_family_new": (
         "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_double), c_size_t, P(c_void_p)]),
     "marty_info_family_new": ("lib", c_int, _FAMILY_NEW),
+    "marty_native_histogram_options_init": ("lib", None, [P(NativeHistogramOptions)]),
+    "marty_native_histogram_family_new": (
+        "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_double), c_size_t,
+                       P(NativeHistogramOptions), P(c_void_p)]),
     "marty_info_set": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t]),
     "marty_family_kind": ("fast", c_int, [c_void_p, P(c_int)]),
     "marty_family_remove": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t]),

@@ -698,6 +698,12 @@ class Gauge(_Family):
     inc = dec = set = set_to_current_time = track_inprogress = time = get = _Family._missing_labels
 
 
+def _float_option(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s must be a number, not %s" % (what, type(value).__name__))
+    return float(value)
+
+
 class Histogram(_Family):
     """A histogram: ``Histogram(name, documentation, labelnames=(), namespace='',
     subsystem='', unit='', registry=REGISTRY, buckets=DEFAULT_BUCKETS)``. A trailing +Inf
@@ -711,7 +717,30 @@ class Histogram(_Family):
     DEFAULT_BUCKETS = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, INF)
 
     def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
-                 registry=REGISTRY, _labelvalues=None, buckets=DEFAULT_BUCKETS):
+                 registry=REGISTRY, _labelvalues=None, buckets=DEFAULT_BUCKETS,
+                 native_histogram_bucket_factor=None, native_histogram_zero_threshold=None,
+                 native_histogram_max_bucket_number=None):
+        # Native buckets (client_golang's names): Prometheus scrapes them over protobuf. With
+        # them, the classic buckets are those given explicitly (none by default, as in
+        # client_golang).
+        self._native = None
+        if native_histogram_bucket_factor is not None:
+            options = _native.NativeHistogramOptions()
+            C.native_histogram_options_init(_byref(options))
+            options.bucket_factor = _float_option(native_histogram_bucket_factor, "native_histogram_bucket_factor")
+            if native_histogram_zero_threshold is not None:
+                options.zero_threshold = _float_option(native_histogram_zero_threshold,
+                                                       "native_histogram_zero_threshold")
+            if native_histogram_max_bucket_number is not None:
+                if not isinstance(native_histogram_max_bucket_number, int):
+                    raise TypeError("native_histogram_max_bucket_number must be an int")
+                if not 1 <= native_histogram_max_bucket_number <= 1000:
+                    raise ValueError("native_histogram_max_bucket_number must be in 1...1000, got %r"
+                                     % (native_histogram_max_bucket_number,))
+                options.max_bucket_count = native_histogram_max_bucket_number
+            self._native = options
+            if buckets is Histogram.DEFAULT_BUCKETS:
+                buckets = (INF,)
         bounds = []
         for bound in buckets:
             try:
@@ -720,7 +749,7 @@ class Histogram(_Family):
                 raise TypeError("histogram buckets must be numbers, got %r" % (bound,)) from None
         if bounds and bounds[-1] == INF:
             bounds.pop()
-        if not bounds:
+        if not bounds and self._native is None:
             raise ValueError("Must have at least two buckets")
         if "le" in labelnames:
             raise ValueError("Invalid label metric name: le (reserved for histogram buckets)")
@@ -728,7 +757,10 @@ class Histogram(_Family):
         super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
 
     def _new_family(self, registry, name, documentation, names, count, out):
-        bounds = (_c_double * len(self._bounds))(*self._bounds)
+        bounds = (_c_double * len(self._bounds))(*self._bounds) if self._bounds else None
+        if self._native is not None:
+            return C.native_histogram_family_new(registry, name, documentation, names, count, bounds,
+                                                 len(self._bounds), _byref(self._native), _byref(out))
         return C.histogram_family_new(registry, name, documentation, names, count, bounds,
                                       len(self._bounds), _byref(out))
 

@@ -1,0 +1,151 @@
+import Glibc
+import MartyTestSupport
+import Testing
+
+@testable import MartyMetrics
+
+@Suite struct NativeHistogramTests {
+    @Test(arguments: [
+        (1.1, Int32(3)), (2.0, 0), (4.0, -1), (1.0027, 8), (1.0000001, 8), (65536.0, -4), (1e300, -4), (1.5, 1),
+    ])
+    func schemaIsPickedFromTheBucketFactorAsClientGolangDoes(factor: Double, schema: Int32) throws {
+        #expect(try NativeHistogramOptions(bucketFactor: factor).schema == schema)
+    }
+
+    @Test func badOptionsAreRefused() {
+        for factor in [1.0, 0.5, -2, .nan, .infinity] {
+            #expect(throws: MetricError.self) { try NativeHistogramOptions(bucketFactor: factor) }
+        }
+        #expect(throws: MetricError.self) { try NativeHistogramOptions(zeroThreshold: -1) }
+        #expect(throws: MetricError.self) { try NativeHistogramOptions(zeroThreshold: .nan) }
+        #expect(throws: MetricError.self) { try NativeHistogramOptions(maxBucketCount: 0) }
+    }
+
+    private func series(_ options: NativeHistogramOptions, classic: HistogramBuckets? = nil) throws -> Histogram {
+        try Registry().histogram("h", help: "", buckets: classic, native: options).labels()
+    }
+
+    @Test func bucketBoundariesAreExact() throws {
+        // Schema 0: bucket i holds (2^(i-1), 2^i]; powers of two are upper bounds.
+        let h = try series(NativeHistogramOptions(bucketFactor: 2))
+        for value in [1.0, 2, 2.0000001, 0.5, 0.25, 3, 4, -1, -3, 0, 1e-40] { try h.observe(value) }
+        let snapshot = try #require(h.nativeSnapshot())
+        #expect(snapshot.schema == 0)
+        #expect(snapshot.buckets().map { [$0.index: $0.count] } == [[-2: 1], [-1: 1], [0: 1], [1: 1], [2: 3]])
+        #expect(snapshot.buckets(negative: true).map { [$0.index: $0.count] } == [[0: 1], [2: 1]])
+        #expect(snapshot.zeroCount == 2)  // 0 and 1e-40, within the default threshold 2^-128
+        #expect(snapshot.count == 11)
+        #expect(snapshot.count == snapshot.zeroCount + snapshot.buckets().map(\.count).reduce(0, +) + 2)
+
+        // Schema 3 (factor 1.1): 8 buckets per power of two; 2^(k/8) is an upper bound.
+        let fine = try series(NativeHistogramOptions(bucketFactor: 1.1))
+        try fine.observe(1)
+        try fine.observe(exp2(1.0 / 8))
+        try fine.observe(exp2(1.0 / 8).nextUp)
+        try fine.observe(.infinity)
+        let buckets = try #require(fine.nativeSnapshot()).buckets()
+        #expect(buckets.map(\.index) == [0, 1, 2, 8192])
+    }
+
+    @Test func spansJoinShortGapsAndDeltasAreDifferences() throws {
+        let h = try series(NativeHistogramOptions(bucketFactor: 2))
+        for (value, times) in [(1.0, 3), (4.0, 1), (64.0, 2)] {
+            for _ in 0..<times { try h.observe(value) }
+        }
+        let snapshot = try #require(h.nativeSnapshot())
+        // Buckets 0 (3), 2 (1), 6 (2): a gap of one is filled, a gap of three opens a span.
+        #expect(snapshot.positiveSpans == [.init(offset: 0, length: 3), .init(offset: 3, length: 1)])
+        #expect(snapshot.positiveDeltas == [3, -3, 1, 1])
+    }
+
+    @Test func resolutionIsLoweredUntilTheBucketsFit() throws {
+        let h = try series(NativeHistogramOptions(bucketFactor: 1.01, maxBucketCount: 10))
+        var value = 0.001
+        var observed: UInt64 = 0
+        while value < 1000 {
+            try h.observe(value)
+            observed += 1
+            value *= 1.05
+        }
+        let snapshot = try #require(h.nativeSnapshot())
+        #expect(snapshot.buckets().count <= 10)
+        #expect(snapshot.schema < 6)
+        #expect(snapshot.count == observed)
+        #expect(snapshot.buckets().map(\.count).reduce(0, +) == observed)
+    }
+
+    @Test func observationsBeyondTheSlotsAreKeptCoarsely() throws {
+        // 16 slots (the least); far more distinct buckets at schema 8.
+        let h = try series(NativeHistogramOptions(bucketFactor: 1.001, maxBucketCount: 1))
+        var value = 1.0
+        for _ in 0..<5000 {
+            try h.observe(value)
+            try h.observe(-value)
+            value *= 1.01
+        }
+        let snapshot = try #require(h.nativeSnapshot())
+        #expect(snapshot.schema == -4)
+        #expect(snapshot.count == 10000)
+        let total =
+            snapshot.buckets().map(\.count).reduce(0, +) + snapshot.buckets(negative: true).map(\.count).reduce(0, +)
+        #expect(total == 10000)
+    }
+
+    @Test func classicBucketsBesideNativeOnes() throws {
+        let h = try series(NativeHistogramOptions(), classic: HistogramBuckets([1]))
+        try h.observe(0.5)
+        try h.observe(2)
+        #expect(h.snapshot().cumulativeCounts == [1, 2])
+        #expect(h.nativeSnapshot()?.count == 2)
+        #expect(h.nativeSnapshot()?.sum == 2.5)
+        // Native only: the text formats show the +Inf bucket, sum and count.
+        let registry = Registry()
+        let only = try registry.histogram("n", help: "", native: NativeHistogramOptions()).labels()
+        try only.observe(3)
+        #expect(registry.renderString().contains("n_bucket{le=\"+Inf\"} 1\nn_sum 3\nn_count 1\n"))
+        #expect(try Registry().histogram("c", help: "").labels().nativeSnapshot() == nil)
+    }
+
+    @Test func quantilesFromTheBucketsAreWithinTheSchemasError() throws {
+        let h = try series(NativeHistogramOptions(bucketFactor: 1.1))
+        // 1, 2, ..., 10000 ms: the 0.5, 0.9 and 0.99 quantiles are known.
+        for ms in 1...10000 { try h.observe(Double(ms) / 1000) }
+        let snapshot = try #require(h.nativeSnapshot())
+        let base = exp2(exp2(-Double(snapshot.schema)))
+        for q in [0.5, 0.9, 0.99] {
+            // Prometheus' estimate: the bucket holding the rank, interpolated exponentially.
+            let rank = q * Double(snapshot.count)
+            var seen = 0.0
+            var estimate = 0.0
+            for bucket in snapshot.buckets() {
+                let upper = exp2(Double(bucket.index) / exp2(Double(snapshot.schema)))
+                if seen + Double(bucket.count) >= rank {
+                    let fraction = (rank - seen) / Double(bucket.count)
+                    estimate = upper / base * exp2(fraction * log2(base))
+                    break
+                }
+                seen += Double(bucket.count)
+            }
+            let truth = q * 10
+            #expect(abs(estimate - truth) / truth <= base - 1, "q=\(q): \(estimate) vs \(truth)")
+        }
+    }
+
+    @Test func concurrentObservationsKeepCountEqualToTheBuckets() throws {
+        let registry = Registry()
+        let h = try registry.histogram("h", help: "", native: NativeHistogramOptions(bucketFactor: 1.1)).labels()
+        onThreads(5) { thread in
+            if thread < 4 {
+                for index in 0..<50_000 { try? h.observe(Double(index % 1000 + 1) / 100) }
+            } else {
+                for _ in 0..<200 {
+                    let snapshot = h.nativeSnapshot()!
+                    precondition(snapshot.count == snapshot.buckets().map(\.count).reduce(0, +) + snapshot.zeroCount)
+                }
+            }
+        }
+        let snapshot = try #require(h.nativeSnapshot())
+        #expect(snapshot.count == 200_000)
+        #expect(h.snapshot().count == 200_000)
+    }
+}

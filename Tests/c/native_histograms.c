@@ -1,0 +1,91 @@
+/*
+ * native_histograms.c: marty_native_histogram_family_new, its refusals, and observing through
+ * marty_histogram_observe(_exemplar) into the native buckets (read back from the protobuf
+ * exposition's schema and zero-bucket fields) and the classic ones beside them.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "marty_test.h"
+
+/* Whether `needle` occurs in the `length` bytes at `haystack` (the protobuf has NUL bytes). */
+static int contains(const char *haystack, size_t length, const void *needle, size_t needle_length) {
+    for (size_t i = 0; i + needle_length <= length; i++) {
+        if (memcmp(haystack + i, needle, needle_length) == 0) return 1;
+    }
+    return 0;
+}
+
+int main(void) {
+    marty_registry *registry = NULL;
+    REQUIRE_OK(marty_registry_new(&registry));
+    marty_native_histogram_options options;
+    marty_native_histogram_options_init(&options);
+    EXPECT(options.struct_size == sizeof options && options.bucket_factor == 1.1 && options.max_bucket_count == 160,
+           "defaults");
+    marty_native_histogram_options_init(NULL); /* ignored */
+
+    /* Refusals. */
+    marty_family *bad = NULL;
+    marty_native_histogram_options wrong = options;
+    double factors[4] = {1, 0.5, NAN, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        wrong.bucket_factor = factors[i];
+        EXPECT(marty_native_histogram_family_new(registry, "nh_bad", "", NULL, 0, NULL, 0, &wrong, &bad) ==
+                   MARTY_ERR_INVALID_BUCKETS,
+               "factor %g accepted", factors[i]);
+    }
+    EXPECT(strstr(marty_errmsg(), "bucket factor") != NULL, "message: %s", marty_errmsg());
+    wrong = options;
+    wrong.zero_threshold = -1;
+    EXPECT(marty_native_histogram_family_new(registry, "nh_bad", "", NULL, 0, NULL, 0, &wrong, &bad) ==
+               MARTY_ERR_INVALID_BUCKETS, "negative zero threshold");
+    wrong = options;
+    wrong.max_bucket_count = 0;
+    EXPECT(marty_native_histogram_family_new(registry, "nh_bad", "", NULL, 0, NULL, 0, &wrong, &bad) ==
+               MARTY_ERR_INVALID_BUCKETS, "no buckets");
+    wrong = options;
+    wrong.struct_size = 8;
+    EXPECT(marty_native_histogram_family_new(registry, "nh_bad", "", NULL, 0, NULL, 0, &wrong, &bad) ==
+               MARTY_ERR_INVALID_ARGUMENT, "struct_size");
+    EXPECT(marty_native_histogram_family_new(registry, "nh_bad", "", NULL, 0, NULL, 0, NULL, &bad) ==
+               MARTY_ERR_NULL_ARGUMENT, "NULL options");
+    EXPECT(bad == NULL, "a refused call wrote *out");
+
+    /* Factor 2 (schema 0) beside classic bounds {1}. */
+    options.bucket_factor = 2;
+    static const double bounds[1] = {1};
+    marty_family *family = NULL;
+    REQUIRE_OK(marty_native_histogram_family_new(registry, "nh_latency", "", NULL, 0, bounds, 1, &options, &family));
+    marty_histogram *histogram = NULL;
+    REQUIRE_OK(marty_histogram_get(family, NULL, 0, &histogram));
+    static const char *const names[1] = {"trace_id"};
+    static const char *const values[1] = {"abc"};
+    EXPECT_OK(marty_histogram_observe(histogram, 0.5));
+    EXPECT_OK(marty_histogram_observe(histogram, 3));
+    EXPECT_OK(marty_histogram_observe(histogram, 0));
+    EXPECT_OK(marty_histogram_observe_exemplar(histogram, 4, names, values, 1));
+    uint64_t counts[2] = {0, 0}, count = 0;
+    double sum = 0;
+    EXPECT_OK(marty_histogram_read(histogram, counts, 2, &count, &sum));
+    EXPECT(counts[0] == 2 && counts[1] == 4 && count == 4 && sum == 7.5, "classic: %llu %llu %llu %g",
+           (unsigned long long)counts[0], (unsigned long long)counts[1], (unsigned long long)count, sum);
+
+    char *out = NULL;
+    size_t length = 0;
+    EXPECT_OK(marty_registry_render(registry, MARTY_FORMAT_PROTOBUF, &out, &length));
+    /* Histogram fields: sample_count 4 (0x08 0x04), schema 0 (0x28 0x00), zero_count 1 (0x38 0x01). */
+    static const unsigned char sample_count[2] = {0x08, 0x04}, schema[2] = {0x28, 0x00}, zero_count[2] = {0x38, 0x01};
+    EXPECT(out != NULL && contains(out, length, "nh_latency", 10), "family missing");
+    EXPECT(out != NULL && contains(out, length, sample_count, 2), "sample_count missing");
+    EXPECT(out != NULL && contains(out, length, schema, 2), "schema missing");
+    EXPECT(out != NULL && contains(out, length, zero_count, 2), "zero_count missing");
+    EXPECT(out != NULL && contains(out, length, "abc", 3), "exemplar missing");
+    marty_free(out);
+
+    marty_family_release(family);
+    marty_registry_free(registry);
+    return marty_test_summary();
+}
