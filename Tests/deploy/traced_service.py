@@ -3,8 +3,9 @@ context, for the end-to-end test of exemplars and native histograms with a real 
 
 Usage: traced_service.py METRICS_PORT TRACE_FILE. Serves /metrics on 127.0.0.1:METRICS_PORT,
 then makes one traced unary call every 50 ms (trace ids appended to TRACE_FILE, one per line)
-and observes each call's duration into a native histogram too (when the library has them), until
-it is terminated.
+until it is terminated. The catalog's duration histogram is native when the environment says so
+(MARTY_METRICS_NATIVE_HISTOGRAM_BUCKET_FACTOR); `e2e_known_seconds`, a native histogram of
+factor 1.1, holds the values 0.001, 0.002, ..., 1.000 once each, whose quantiles are known.
 """
 
 import asyncio
@@ -29,6 +30,9 @@ async def sign(request, context):
 
 
 async def main(metrics_port, trace_file):
+    known = mm.Histogram("e2e_known_seconds", "Known values.", native_histogram_bucket_factor=1.1)
+    for ms in range(1, 1001):
+        known.observe(ms / 1000)
     server_metrics = mm.start_metrics_server(service=SERVICE, metrics_port=metrics_port, health_port=0,
                                              bind_address="127.0.0.1")
     server = aio.server(interceptors=[AsyncMetricsInterceptor(server_metrics)])
