@@ -58,7 +58,7 @@ fi
 step "swift test"
 swift test
 
-step "DocC: the public Swift API's documentation (no broken link; undocumented symbols listed)"
+step "DocC: the public Swift API's documentation (no broken link, no public symbol without a doc comment)"
 bash Tests/docs/build.sh
 
 # ---- C library, C tests, install ---------------------------------------------------------

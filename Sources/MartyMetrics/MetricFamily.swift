@@ -267,7 +267,7 @@ public final class Family<Series: SeriesBase>: MetricFamily, @unchecked Sendable
 public typealias CounterFamily = Family<Counter>
 /// A family of gauges, as ``Registry/gauge(_:help:labelNames:)`` makes it.
 public typealias GaugeFamily = Family<Gauge>
-/// A family of histograms, as ``Registry/histogram(_:help:labelNames:buckets:)`` makes it.
+/// A family of histograms, as ``Registry/histogram(_:help:labelNames:buckets:native:)`` makes it.
 public typealias HistogramFamily = Family<Histogram>
 /// A family of info series, as ``Registry/info(_:help:labelNames:)`` makes it.
 public typealias InfoFamily = Family<InfoSeries>

@@ -106,21 +106,29 @@ public struct NativeHistogramSnapshot: Sendable, Equatable {
     /// One run of consecutive buckets: `offset` is the first bucket's index for the first span,
     /// the gap after the previous span for the others.
     public struct Span: Sendable, Equatable {
+        /// The first bucket's index (first span) or the count of empty buckets skipped.
         public var offset: Int32
+        /// How many consecutive buckets the span holds.
         public var length: UInt32
     }
 
     /// The resolution of the buckets, possibly lower than the family's to fit the maximum.
     public var schema: Int32
+    /// Observations with an absolute value up to this land in the zero bucket.
     public var zeroThreshold: Double
+    /// The zero bucket's count.
     public var zeroCount: UInt64
     /// zeroCount plus every bucket's count, so it always agrees with the buckets.
     public var count: UInt64
+    /// The sum of every observation.
     public var sum: Double
+    /// The runs of buckets above the zero bucket, in index order.
     public var positiveSpans: [Span]
     /// The first bucket's count, then each bucket's difference to the previous one.
     public var positiveDeltas: [Int64]
+    /// The runs of buckets below the zero bucket (index by absolute value).
     public var negativeSpans: [Span]
+    /// The negative buckets' counts, delta-encoded as ``positiveDeltas``.
     public var negativeDeltas: [Int64]
 
     /// The buckets by index with their counts (for tests and quantile estimates).
