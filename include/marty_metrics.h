@@ -168,7 +168,7 @@ int marty_gauge_family_new(marty_registry *registry, const char *name, const cha
 
 /*
  * Creates a histogram family. `bounds` are the upper bounds of the buckets, finite and
- * strictly increasing, at most 4093 of them (more is MARTY_ERR_INVALID_BUCKETS, checked before
+ * strictly increasing, at most 4092 of them (more is MARTY_ERR_INVALID_BUCKETS, checked before
  * `bounds` is read); the +Inf bucket is always added. bounds == NULL with bound_count == 0 gives
  * the Prometheus defaults (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10); non-NULL bounds
  * with bound_count == 0 give a histogram with the +Inf bucket only. Reference as for

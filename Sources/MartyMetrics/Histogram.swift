@@ -5,9 +5,9 @@ public struct HistogramBuckets: Sendable {
     /// The Prometheus client defaults.
     public static let defaultBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    /// Series may use this many cells per shard: bounds, +Inf, the sum and the header's
-    /// exemplar cell.
-    public static let maximumBoundCount = CellArena.stride - 3
+    /// Series may use this many bounds: the header row holds the generation, the bound count,
+    /// the bounds, the exemplar cell and the native configuration's cell.
+    public static let maximumBoundCount = CellArena.stride - 4
 
     /// The finite upper bounds, strictly increasing; the +Inf bucket is not among them.
     public let bounds: [Double]
@@ -55,7 +55,10 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
 
     init(identity: SeriesIdentity, bounds: [Double], native: NativeHistogramLayout? = nil) {
         boundCount = bounds.count
-        width = boundCount + 3 + (native?.width ?? 0)
+        // The header cell at boundCount + 3 holds the native configuration (zero for none), and
+        // C calls read it for every histogram: a classic-only series owns it too, or it would
+        // read its neighbour's generation as an address.
+        width = boundCount + 3 + (native?.width ?? 1)
         cells = CellArena.shared.allocate(width: width)
         let header = cells - CellArena.stride
         cmarty_store_u64(header + 1, UInt64(boundCount))

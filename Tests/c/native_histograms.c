@@ -18,9 +18,66 @@ static int contains(const char *haystack, size_t length, const void *needle, siz
     return 0;
 }
 
+/* A classic-only histogram's header row has a cell for the native configuration (zero), and
+ * that cell is its own: on main it was the next series' generation, so once that neighbour was
+ * removed, marty_histogram_observe read the generation as a native configuration and crashed
+ * (CI, exit 139). The first neighbour is the series made right after the histogram; removed series
+ * are freed (their generation bumped) in batches, so enough of them are removed to free it. */
+static int test_classic_histogram_beside_a_removed_series(marty_registry *registry) {
+    static const double bounds[3] = {0.1, 1, 10};
+    marty_family *histograms = NULL, *counters = NULL;
+    REQUIRE_OK(marty_histogram_family_new(registry, "classic_only", "", NULL, 0, bounds, 3, &histograms));
+    static const char *const label[1] = {"k"};
+    REQUIRE_OK(marty_counter_family_new(registry, "neighbours", "", label, 1, &counters));
+    marty_histogram *histogram = NULL;
+    REQUIRE_OK(marty_histogram_get(histograms, NULL, 0, &histogram));
+    char value[16];
+    for (int round = 0; round < 200; round++) {
+        snprintf(value, sizeof value, "n%d", round);
+        const char *values[1] = {value};
+        marty_counter *neighbour = NULL;
+        EXPECT_OK(marty_counter_get(counters, values, 1, &neighbour));
+        EXPECT_OK(marty_family_remove(counters, values, 1));
+        EXPECT_OK(marty_histogram_observe(histogram, 0.5));
+    }
+    uint64_t counts[4] = {0}, count = 0;
+    double sum = 0;
+    EXPECT_OK(marty_histogram_read(histogram, counts, 4, &count, &sum));
+    EXPECT(count == 200 && counts[1] == 200 && sum == 100, "classic beside removed series: count %llu, sum %g",
+           (unsigned long long)count, sum);
+    marty_family_release(counters);
+    marty_family_release(histograms);
+    return 0;
+}
+
+/* The most bounds a histogram may have fill its header row exactly; one more is refused. */
+static int test_the_most_bounds(marty_registry *registry) {
+    enum { most = 4092 };
+    static double bounds[most + 1];
+    for (int i = 0; i <= most; i++) bounds[i] = i;
+    marty_family *refused = NULL, *family = NULL;
+    EXPECT(marty_histogram_family_new(registry, "too_many", "", NULL, 0, bounds, most + 1, &refused) ==
+               MARTY_ERR_INVALID_BUCKETS, "%d bounds accepted", most + 1);
+    REQUIRE_OK(marty_histogram_family_new(registry, "most_bounds", "", NULL, 0, bounds, most, &family));
+    marty_histogram *histogram = NULL;
+    REQUIRE_OK(marty_histogram_get(family, NULL, 0, &histogram));
+    EXPECT_OK(marty_histogram_observe(histogram, most - 1.5)); /* in the last finite bucket, le=4091 */
+    EXPECT_OK(marty_histogram_observe(histogram, most + 7));
+    static uint64_t counts[most + 1];
+    uint64_t count = 0;
+    double sum = 0;
+    EXPECT_OK(marty_histogram_read(histogram, counts, most + 1, &count, &sum));
+    EXPECT(count == 2 && counts[most - 2] == 0 && counts[most - 1] == 1 && counts[most] == 2,
+           "the most bounds: count %llu", (unsigned long long)count);
+    marty_family_release(family);
+    return 0;
+}
+
 int main(void) {
     marty_registry *registry = NULL;
     REQUIRE_OK(marty_registry_new(&registry));
+    test_classic_histogram_beside_a_removed_series(registry);
+    test_the_most_bounds(registry);
     marty_native_histogram_options options;
     marty_native_histogram_options_init(&options);
     EXPECT(options.struct_size == sizeof options && options.bucket_factor == 1.1 && options.max_bucket_count == 160,
