@@ -40,10 +40,12 @@
  *  - Loading the library starts no thread and installs no signal handler.
  *
  * Naming rules (checked at creation, each failure names the rule):
- *  - metric names match [a-zA-Z_:][a-zA-Z0-9_:]*;
+ *  - metric names are any non-empty UTF-8, as Prometheus 3 accepts them; names outside the
+ *    legacy set [a-zA-Z_:][a-zA-Z0-9_:]* are quoted or escaped when rendered (marty_escaping);
  *  - a family has at most 64 label names (a larger count is MARTY_ERR_INVALID_ARGUMENT);
- *  - label names match [a-zA-Z_][a-zA-Z0-9_]*, do not start with "__" (reserved), are not
- *    repeated within one family, and are not "le" on a histogram;
+ *  - label names are any non-empty UTF-8 (outside [a-zA-Z_][a-zA-Z0-9_]*: quoted or escaped
+ *    as metric names are), do not start with "__" (reserved), are not repeated within one
+ *    family, and are not "le" on a histogram;
  *  - a counter's name is given without "_total": a trailing "_total" is dropped (as
  *    prometheus_client does) and the exposition adds it;
  *  - no sample name a family exposes (x_total and x_created for a counter x; x_bucket,
@@ -384,6 +386,24 @@ enum marty_format {
  * marty_format).
  */
 int marty_registry_render(marty_registry *registry, int format, char **out, size_t *length);
+
+/* How names outside the legacy character set are written (the `escaping` parameter that
+ * Prometheus 3 sends in Accept; https://prometheus.io/docs/instrumenting/escaping_schemes/).
+ * Legacy names are written as they are in every scheme. */
+enum marty_escaping {
+    MARTY_ESCAPING_UNDERSCORES = 0, /* each character outside the set becomes "_" (the default) */
+    MARTY_ESCAPING_ALLOW_UTF8 = 1,  /* as they are; the text formats quote them: {"a.b","c.d"="v"} */
+    MARTY_ESCAPING_DOTS = 2,        /* "." becomes "_dot_", "_" "__", any other outside the set "__" */
+    MARTY_ESCAPING_VALUES = 3       /* "U__" first, "_" becomes "__", others _<hex code point>_ */
+};
+
+/*
+ * marty_registry_render with the names written as `escaping` (a marty_escaping) says;
+ * marty_registry_render is this with MARTY_ESCAPING_UNDERSCORES. Statuses: those of
+ * marty_registry_render; MARTY_ERR_INVALID_ARGUMENT also for an escaping not a marty_escaping.
+ */
+int marty_registry_render_escaped(marty_registry *registry, int format, int escaping, char **out,
+                                  size_t *length);
 
 /*
  * Whether renderings of the registry show when each counter and histogram series was created

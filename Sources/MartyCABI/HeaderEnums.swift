@@ -26,6 +26,18 @@ extension ExpositionFormat {
     }
 }
 
+extension NameEscaping {
+    init?(headerValue: Int32) {
+        switch marty_escaping(rawValue: UInt32(bitPattern: headerValue)) {
+        case MARTY_ESCAPING_UNDERSCORES: self = .underscores
+        case MARTY_ESCAPING_ALLOW_UTF8: self = .allowUTF8
+        case MARTY_ESCAPING_DOTS: self = .dots
+        case MARTY_ESCAPING_VALUES: self = .values
+        default: return nil
+        }
+    }
+}
+
 extension HealthRegistry.Probe {
     init?(headerValue: Int32) {
         switch marty_probe(rawValue: UInt32(bitPattern: headerValue)) {

@@ -62,18 +62,41 @@ public func marty_registry_render(
     _ registryPointer: OpaquePointer?, _ format: Int32, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
     _ length: UnsafeMutablePointer<Int>?
 ) -> Int32 {
-    guard let registryPointer else { return nullArgument("marty_registry_render", "registry") }
-    guard let out else { return nullArgument("marty_registry_render", "out") }
+    render(
+        registryPointer, format, Int32(MARTY_ESCAPING_UNDERSCORES.rawValue), out, length, in: "marty_registry_render")
+}
+
+@_cdecl("marty_registry_render_escaped")
+public func marty_registry_render_escaped(
+    _ registryPointer: OpaquePointer?, _ format: Int32, _ escaping: Int32,
+    _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ length: UnsafeMutablePointer<Int>?
+) -> Int32 {
+    render(registryPointer, format, escaping, out, length, in: "marty_registry_render_escaped")
+}
+
+private func render(
+    _ registryPointer: OpaquePointer?, _ format: Int32, _ escaping: Int32,
+    _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ length: UnsafeMutablePointer<Int>?,
+    in function: StaticString
+) -> Int32 {
+    guard let registryPointer else { return nullArgument(function, "registry") }
+    guard let out else { return nullArgument(function, "out") }
     guard let format = ExpositionFormat(headerValue: format) else {
         return fail(
             MARTY_ERR_INVALID_ARGUMENT,
-            "marty_registry_render: format \(format) is not MARTY_FORMAT_TEXT (0), MARTY_FORMAT_OPENMETRICS (1) or MARTY_FORMAT_PROTOBUF (2)"
+            "\(function): format \(format) is not MARTY_FORMAT_TEXT (0), MARTY_FORMAT_OPENMETRICS (1) or MARTY_FORMAT_PROTOBUF (2)"
         )
     }
-    if format == .protobuf && length == nil {
-        return nullArgument("marty_registry_render", "length (MARTY_FORMAT_PROTOBUF is binary)")
+    guard let escaping = NameEscaping(headerValue: escaping) else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "\(function): escaping \(escaping) is not MARTY_ESCAPING_UNDERSCORES (0), MARTY_ESCAPING_ALLOW_UTF8 (1), "
+                + "MARTY_ESCAPING_DOTS (2) or MARTY_ESCAPING_VALUES (3)")
     }
-    let rendered = registry(registryPointer).render(format).takeCString()
+    if format == .protobuf && length == nil {
+        return nullArgument(function, "length (MARTY_FORMAT_PROTOBUF is binary)")
+    }
+    let rendered = registry(registryPointer).render(format, escaping: escaping).takeCString()
     out.pointee = UnsafeMutableRawPointer(rendered.pointer).assumingMemoryBound(to: CChar.self)
     length?.pointee = rendered.length
     return MARTY_OK.code

@@ -94,10 +94,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let answer: EventLoopFuture<Response>
         switch target {
         case .metrics:
-            let format = ContentNegotiation.format(accept: head.headers.first(name: "Accept"))
+            let choice = ContentNegotiation.choice(accept: head.headers.first(name: "Accept"))
             let gzip = ContentNegotiation.allowsGzip(acceptEncoding: head.headers.first(name: "Accept-Encoding"))
-            answer = endpoint.renders.response(RenderCoalescer.Key(format: format, gzip: gzip), on: context.eventLoop) {
-                Self.render(endpoint, format, gzip: gzip, allocator)
+            answer = endpoint.renders.response(RenderCoalescer.Key(choice: choice, gzip: gzip), on: context.eventLoop) {
+                Self.render(endpoint, choice, gzip: gzip, allocator)
             }
         case .health, .live, .ready:
             answer = Self.probe(target, endpoint, allocator, on: context.eventLoop)
@@ -125,17 +125,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Runs on a pool thread. The health gauge shows the last completed evaluation
     /// (`HealthRegistry.lastKnownHealthy`): a scrape never runs a health callback.
     private static func render(
-        _ endpoint: EndpointContext, _ format: ExpositionFormat, gzip: Bool, _ allocator: ByteBufferAllocator
+        _ endpoint: EndpointContext, _ choice: ContentNegotiation.Choice, gzip: Bool, _ allocator: ByteBufferAllocator
     ) -> Response {
         endpoint.healthStatus?.set(endpoint.health.lastKnownHealthy() ? 1 : 0)
-        let rendered = endpoint.registry.render(format)
+        let rendered = endpoint.registry.render(choice.format, escaping: choice.escaping)
+        let contentType = choice.contentType
         return rendered.withBytes { bytes in
             if gzip, let compressed = endpoint.gzip.compress(UnsafeRawBufferPointer(bytes), allocator: allocator) {
-                return Response(status: .ok, contentType: format.contentType, body: compressed, gzipped: true)
+                return Response(status: .ok, contentType: contentType, body: compressed, gzipped: true)
             }
             var buffer = allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(UnsafeRawBufferPointer(bytes))
-            return Response(status: .ok, contentType: format.contentType, body: buffer)
+            return Response(status: .ok, contentType: contentType, body: buffer)
         }
     }
 

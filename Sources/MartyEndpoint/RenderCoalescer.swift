@@ -5,15 +5,25 @@ import NIOPosix
 /// Renders of one endpoint's registry, coalesced and limited (as client_golang 1.24 does with
 /// gathers): a scrape that arrives while a render of the same format and encoding is queued
 /// or running waits for it and is answered with its bytes; at most `limit` renders run at
-/// once, the others wait in arrival order. The keys are few (two formats, gzip or not), so
-/// at most four renders are ever pending, however many clients scrape.
+/// once, the others wait in arrival order. The keys are few (three formats, two text
+/// versions, four name escapings named or not, gzip or not), so a bounded number of renders
+/// is ever pending, however many clients scrape.
 ///
 /// Used only on the endpoint's one event-loop thread, so it needs no lock.
 // @unchecked Sendable: touched only on the endpoint's one event-loop thread.
 final class RenderCoalescer: @unchecked Sendable {
     struct Key: Hashable {
-        let format: ExpositionFormat
+        let choice: ContentNegotiation.Choice
         let gzip: Bool
+
+        init(choice: ContentNegotiation.Choice, gzip: Bool) {
+            self.choice = choice
+            self.gzip = gzip
+        }
+
+        init(format: ExpositionFormat, gzip: Bool) {
+            self.init(choice: ContentNegotiation.Choice(format: format), gzip: gzip)
+        }
     }
 
     typealias Work = @Sendable () -> HTTPHandler.Response

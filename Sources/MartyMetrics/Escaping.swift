@@ -12,6 +12,15 @@ enum Escaping {
         }
     }
 
+    /// A name outside the legacy character set as the text formats write it with
+    /// ``NameEscaping/allowUTF8``: in double quotes, escaped as a label value.
+    static func quoted(_ name: String) -> String {
+        var bytes: [UInt8] = [UInt8(ascii: "\"")]
+        appendLabelValue(name.utf8, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// HELP text: backslash and line feed; OpenMetrics also escapes the double quote.
     static func help(_ text: String, escapingQuotes: Bool) -> [UInt8] {
         var bytes: [UInt8] = []

@@ -22,19 +22,23 @@ public enum ExpositionFormat: Sendable {
 extension Registry {
     /// Renders every registered family, sorted by name, each family's series sorted by
     /// label values.
-    public func render(_ format: ExpositionFormat = .text) -> ExpositionBuffer {
+    ///
+    /// Names outside the legacy character set are written as `escaping` says; legacy names
+    /// are written as they are whatever it says.
+    public func render(_ format: ExpositionFormat = .text, escaping: NameEscaping = .underscores) -> ExpositionBuffer {
         runCollectors()
         var buffer = ExpositionBuffer(capacity: 16 * 1024)
         let created = exposesCreatedTimestamps
         if format == .protobuf {
             var scratch = ProtobufExposition.Scratch()
             for family in sortedFamilies() {
-                ProtobufExposition.render(family, createdTimestamps: created, scratch: &scratch, into: &buffer)
+                ProtobufExposition.render(
+                    family, createdTimestamps: created, escaping: escaping, scratch: &scratch, into: &buffer)
             }
             return buffer
         }
         for family in sortedFamilies() {
-            Exposition.render(family, format: format, createdTimestamps: created, into: &buffer)
+            Exposition.render(family, format: format, createdTimestamps: created, escaping: escaping, into: &buffer)
         }
         if format == .openMetrics {
             buffer.append("# EOF\n" as StaticString)
@@ -43,8 +47,8 @@ extension Registry {
     }
 
     /// The rendering as a string, for tests and small tools (not for protobuf, which is binary).
-    public func renderString(_ format: ExpositionFormat = .text) -> String {
-        let buffer = render(format)
+    public func renderString(_ format: ExpositionFormat = .text, escaping: NameEscaping = .underscores) -> String {
+        let buffer = render(format, escaping: escaping)
         return buffer.withBytes { String(decoding: $0, as: UTF8.self) }
     }
 }
@@ -52,26 +56,28 @@ extension Registry {
 /// Writes families in the text formats. Recording types know nothing of this.
 enum Exposition {
     static func render(
-        _ family: MetricFamily, format: ExpositionFormat, createdTimestamps: Bool, into buffer: inout ExpositionBuffer
+        _ family: MetricFamily, format: ExpositionFormat, createdTimestamps: Bool, escaping: NameEscaping,
+        into buffer: inout ExpositionBuffer
     ) {
         let series = family.sortedSeries()
+        let names = TextNames(family, escaping: escaping)
         let openMetrics = format == .openMetrics
         let created = openMetrics && createdTimestamps
         // The name in HELP and TYPE: text 0.0.4 names the samples, OpenMetrics the family.
-        let metadataName: String
+        let metadataName: [UInt8]
         let typeName: StaticString
         switch family.kind {
         case .counter:
-            metadataName = openMetrics ? family.name : family.name + "_total"
+            metadataName = names.metadataName(openMetrics ? "" : "_total")
             typeName = "counter"
         case .gauge:
-            metadataName = family.name
+            metadataName = names.metadataName("")
             typeName = "gauge"
         case .histogram:
-            metadataName = family.name
+            metadataName = names.metadataName("")
             typeName = "histogram"
         case .info:
-            metadataName = openMetrics ? family.name : family.name + "_info"
+            metadataName = names.metadataName(openMetrics ? "" : "_info")
             typeName = openMetrics ? "info" : "gauge"
         }
         buffer.append("# HELP " as StaticString)
@@ -86,42 +92,52 @@ enum Exposition {
 
         switch family.kind {
         case .counter:
-            let createdName = Array((family.name + "_created").utf8)
-            Array((family.name + "_total").utf8).withUnsafeBufferPointer { sampleName in
+            let createdName = names.sampleName("_created")
+            names.sampleName("_total").withUnsafeBufferPointer { sampleName in
                 createdName.withUnsafeBufferPointer { createdName in
                     forEach(series) { item in
                         let counter = unsafeDowncast(item, to: Counter.self)
                         let exemplar = openMetrics && counter.exemplarSlots.isAllocated ? counter.exemplar : nil
-                        appendSample(sampleName, item, value: counter.value, exemplar: exemplar, into: &buffer)
-                        if created { appendSample(createdName, item, value: item.createdTimestamp, into: &buffer) }
+                        appendSample(sampleName, names, item, value: counter.value, exemplar: exemplar, into: &buffer)
+                        if created {
+                            appendSample(createdName, names, item, value: item.createdTimestamp, into: &buffer)
+                        }
                     }
                 }
             }
         case .gauge:
-            Array(family.name.utf8).withUnsafeBufferPointer { sampleName in
+            names.sampleName("").withUnsafeBufferPointer { sampleName in
                 forEach(series) { item in
-                    appendSample(sampleName, item, value: unsafeDowncast(item, to: Gauge.self).value, into: &buffer)
+                    appendSample(
+                        sampleName, names, item, value: unsafeDowncast(item, to: Gauge.self).value, into: &buffer)
                 }
             }
         case .info:
-            Array((family.name + "_info").utf8).withUnsafeBufferPointer { sampleName in
+            names.sampleName("_info").withUnsafeBufferPointer { sampleName in
                 forEach(series) { item in
-                    appendSample(sampleName, item, value: 1, into: &buffer)
+                    appendSample(sampleName, names, item, value: 1, into: &buffer)
                 }
             }
         case .histogram:
-            renderHistogram(family, series, openMetrics: openMetrics, created: created, into: &buffer)
+            renderHistogram(family, series, names, openMetrics: openMetrics, created: created, into: &buffer)
         }
     }
 
+    /// `name{labels} value` or, for a quoted name, `{"name",labels} value`.
     @inline(__always)
     private static func appendSample(
-        _ name: UnsafeBufferPointer<UInt8>, _ series: SeriesBase, value: Double, exemplar: ExemplarReading? = nil,
-        into buffer: inout ExpositionBuffer
+        _ name: UnsafeBufferPointer<UInt8>, _ names: TextNames, _ series: SeriesBase, value: Double,
+        exemplar: ExemplarReading? = nil, into buffer: inout ExpositionBuffer
     ) {
         buffer.append(name)
-        series.withRenderedLabels { labels in
-            if !labels.isEmpty {
+        names.withLabels(series) { labels in
+            if names.quoted {
+                if !labels.isEmpty {
+                    buffer.append(UInt8(ascii: ","))
+                    buffer.append(labels)
+                }
+                buffer.append(UInt8(ascii: "}"))
+            } else if !labels.isEmpty {
                 buffer.append(UInt8(ascii: "{"))
                 buffer.append(labels)
                 buffer.append(UInt8(ascii: "}"))
@@ -163,13 +179,15 @@ enum Exposition {
     }
 
     private static func renderHistogram(
-        _ family: MetricFamily, _ series: [SeriesBase], openMetrics: Bool, created: Bool,
+        _ family: MetricFamily, _ series: [SeriesBase], _ names: TextNames, openMetrics: Bool, created: Bool,
         into buffer: inout ExpositionBuffer
     ) {
-        let bucketName = Array((family.name + "_bucket{").utf8)
-        let sumName = Array((family.name + "_sum").utf8)
-        let countName = Array((family.name + "_count").utf8)
-        let createdName = Array((family.name + "_created").utf8)
+        // `name_bucket{` or `{"name_bucket",`: either way the labels, a comma, then `le`.
+        var bucketName = names.sampleName("_bucket")
+        bucketName.append(names.quoted ? UInt8(ascii: ",") : UInt8(ascii: "{"))
+        let sumName = names.sampleName("_sum")
+        let countName = names.sampleName("_count")
+        let createdName = names.sampleName("_created")
         // `le="…"} ` for every bucket, rendered once per scrape.
         var bounds = family.bucketBounds.map { bound -> [UInt8] in
             var scratch = ExpositionBuffer(capacity: 32)
@@ -185,7 +203,7 @@ enum Exposition {
                     let histogram = unsafeDowncast(item, to: Histogram.self)
                     let snapshot = histogram.snapshot()
                     let exemplars = openMetrics && histogram.exemplarSlots.isAllocated ? histogram.exemplars : nil
-                    item.withRenderedLabels { labels in
+                    names.withLabels(item) { labels in
                         for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
                             buffer.append(bucketName)
                             if !labels.isEmpty {
@@ -198,15 +216,77 @@ enum Exposition {
                             buffer.append(UInt8(ascii: "\n"))
                         }
                     }
-                    appendSample(sumName, item, value: snapshot.sum, into: &buffer)
-                    appendSample(countName, item, value: Double(snapshot.count), into: &buffer)
+                    appendSample(sumName, names, item, value: snapshot.sum, into: &buffer)
+                    appendSample(countName, names, item, value: Double(snapshot.count), into: &buffer)
                     if created {
                         createdName.withUnsafeBufferPointer {
-                            appendSample($0, item, value: item.createdTimestamp, into: &buffer)
+                            appendSample($0, names, item, value: item.createdTimestamp, into: &buffer)
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// How one family's names are written in one text rendering.
+struct TextNames {
+    /// Whether the metric name goes inside the braces, quoted (`{"my.metric",…}`).
+    let quoted: Bool
+    private let metricName: String
+    /// nil when names are written as they are (legacy, or quoted).
+    private let escaping: NameEscaping?
+    /// The escaped label names to rebuild each series' pairs with; nil when the pairs the
+    /// series stored (legacy names as they are, others quoted) serve.
+    private let labelNames: [[UInt8]]?
+
+    init(_ family: MetricFamily, escaping: NameEscaping) {
+        metricName = family.name
+        if family.hasLegacyNames {
+            (quoted, self.escaping, labelNames) = (false, nil, nil)
+        } else if escaping == .allowUTF8 {
+            (quoted, self.escaping, labelNames) = (!NameEscaping.isLegacyMetricName(family.name), nil, nil)
+        } else {
+            quoted = false
+            self.escaping = escaping
+            labelNames =
+                family.labelNames.allSatisfy(NameEscaping.isLegacyLabelName)
+                ? nil : family.labelNames.map { Array(escaping.escapeLabelName($0).utf8) }
+        }
+    }
+
+    /// The name with `suffix` as written. The family's name is escaped and the suffix added
+    /// after, as client_golang's text writer does: a histogram's `_bucket`, `_sum` and
+    /// `_count` samples then carry the name its `# TYPE` line gives, which parsers require
+    /// (escaping the whole `lat.ency_sum` with `dots` would write `lat_dot_ency__sum`).
+    private func written(_ suffix: String) -> String {
+        guard let escaping else { return metricName + suffix }
+        return escaping.escapeMetricName(metricName) + suffix
+    }
+
+    /// The name with `suffix` in `# HELP` and `# TYPE`: `name` or `"name"`.
+    func metadataName(_ suffix: String) -> [UInt8] {
+        quoted ? Array(Escaping.quoted(written(suffix)).utf8) : Array(written(suffix).utf8)
+    }
+
+    /// What a sample line starts with: `name` or `{"name"`.
+    func sampleName(_ suffix: String) -> [UInt8] {
+        quoted ? [UInt8(ascii: "{")] + Array(Escaping.quoted(written(suffix)).utf8) : Array(written(suffix).utf8)
+    }
+
+    /// Calls `body` with the series' `name="value",…` pairs as this rendering writes them.
+    @inline(__always)
+    func withLabels<R>(_ series: SeriesBase, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        guard let labelNames else { return series.withRenderedLabels(body) }
+        var bytes: [UInt8] = []
+        let values = series.storage[0..<series.keyLength].split(separator: 0xFF, omittingEmptySubsequences: false)
+        for (index, name) in labelNames.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: name)
+            bytes.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
+            Escaping.appendLabelValue(values[index], to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+        return bytes.withUnsafeBufferPointer(body)
     }
 }

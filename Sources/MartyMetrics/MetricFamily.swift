@@ -35,6 +35,12 @@ public class MetricFamily: @unchecked Sendable {
     /// How a histogram family keeps native buckets; nil for classic-only and other kinds.
     public var nativeHistogram: NativeHistogramOptions? { nativeLayout?.options }
     let nativeLayout: NativeHistogramLayout?
+    /// Whether the name and every label name are in the legacy character set, so every
+    /// ``NameEscaping`` renders them as they are.
+    let hasLegacyNames: Bool
+    /// The label names as series store their rendered pairs: those outside the legacy set
+    /// quoted, as ``NameEscaping/allowUTF8`` writes them.
+    private let storedLabelNames: [String]
 
     let lock = Lock(.family)
     /// The address of the current `SeriesTable`, published with release stores.
@@ -58,6 +64,9 @@ public class MetricFamily: @unchecked Sendable {
         self.kind = kind
         self.bucketBounds = bucketBounds
         self.nativeLayout = native.map(NativeHistogramLayout.shared)
+        self.hasLegacyNames =
+            NameEscaping.isLegacyMetricName(name) && labelNames.allSatisfy(NameEscaping.isLegacyLabelName)
+        self.storedLabelNames = labelNames.map { NameEscaping.isLegacyLabelName($0) ? $0 : Escaping.quoted($0) }
         if let nativeLayout, bucketBounds.count + 4 + nativeLayout.width > CellArena.stride {
             throw MetricError(
                 .invalidBuckets,
@@ -157,7 +166,7 @@ public class MetricFamily: @unchecked Sendable {
         let bytes = try valueBytes()
         return lock.withLock {
             if let found = probe(hash: hash, matcher) { return found }
-            let series = makeSeries(SeriesIdentity(labelNames: labelNames, valueBytes: bytes))
+            let series = makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: bytes))
             if (table.used + 1) * 10 > table.capacity * 7 {  // keep the load under 0.7
                 rebuildTable(minimumLive: live.count + 1)
             }

@@ -19,18 +19,24 @@ enum ProtobufExposition {
     }
 
     static func render(
-        _ family: MetricFamily, createdTimestamps: Bool, scratch: inout Scratch, into buffer: inout ExpositionBuffer
+        _ family: MetricFamily, createdTimestamps: Bool, escaping: NameEscaping, scratch: inout Scratch,
+        into buffer: inout ExpositionBuffer
     ) {
         let series = family.sortedSeries()
-        let labelNames = family.labelNames.map { Array($0.utf8) }
+        // Protobuf strings carry any UTF-8: only the schemes that escape change a name. The
+        // suffix goes after the escaped name, as in the text formats.
+        let escape = { (name: String) in family.hasLegacyNames ? name : escaping.escapeMetricName(name) }
+        let labelNames = family.labelNames.map {
+            Array((family.hasLegacyNames ? $0 : escaping.escapeLabelName($0)).utf8)
+        }
         scratch.family.removeAll()
         switch family.kind {
         case .counter:
-            scratch.family.string(1, family.name + "_total")
+            scratch.family.string(1, escape(family.name) + "_total")
         case .info:
-            scratch.family.string(1, family.name + "_info")
+            scratch.family.string(1, escape(family.name) + "_info")
         case .gauge, .histogram:
-            scratch.family.string(1, family.name)
+            scratch.family.string(1, escape(family.name))
         }
         if !family.help.isEmpty { scratch.family.string(2, family.help) }
         let type: MetricType

@@ -84,7 +84,11 @@ let prometheus3Accept =
         let response = try get(endpoint.metricsPort, "/metrics", headers: ["Accept": accept])
         #expect(response.status == 200)
         if openMetrics {
-            #expect(response.header("Content-Type") == "application/openmetrics-text; version=1.0.0; charset=utf-8")
+            // Prometheus 3 names an escaping: the answer names it back.
+            let escaping = accept == prometheus3Accept ? "; escaping=allow-utf-8" : ""
+            #expect(
+                response.header("Content-Type") == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                    + escaping)
             #expect(response.text.hasSuffix("# EOF\n"))
             #expect(response.text.contains("# TYPE jobs counter\n"))
         } else {
@@ -134,6 +138,75 @@ let prometheus3Accept =
         default:
             #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         }
+    }
+
+    @Test(arguments: [
+        (
+            prometheus3Accept, "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            "{\"my.metric_total\",\"label.name\"=\"v\"} 1\n"
+        ),
+        (
+            "text/plain;version=1.0.0;escaping=allow-utf-8",
+            "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            "{\"my.metric_total\",\"label.name\"=\"v\"} 1\n"
+        ),
+        (
+            "text/plain;version=0.0.4;escaping=dots", "text/plain; version=0.0.4; charset=utf-8; escaping=dots",
+            "my_dot_metric_total{label_dot_name=\"v\"} 1\n"
+        ),
+        (
+            "text/plain;version=0.0.4;escaping=values", "text/plain; version=0.0.4; charset=utf-8; escaping=values",
+            "U__my_2e_metric_total{U__label_2e_name=\"v\"} 1\n"
+        ),
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=underscores",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",
+            "my_metric_total{label_name=\"v\"} 1\n"
+        ),
+        // An unknown scheme is ignored (as client_golang does): underscores, and the type names none.
+        (
+            "text/plain;version=0.0.4;escaping=bogus", "text/plain; version=0.0.4; charset=utf-8",
+            "my_metric_total{label_name=\"v\"} 1\n"
+        ),
+        // Scrapers that never ask (Prometheus 2) get underscores and the type they always did.
+        (
+            "text/plain;version=0.0.4", "text/plain; version=0.0.4; charset=utf-8",
+            "my_metric_total{label_name=\"v\"} 1\n"
+        ),
+        (nativeHistogramsAccept, "", "my_metric_total"),
+    ])
+    func escapingIsNegotiatedAndNamedInTheContentType(accept: String, contentType: String, line: String) throws {
+        let registry = Registry()
+        try registry.counter("my.metric", help: "Calls.", labelNames: ["label.name"]).labels("v").inc()
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let response = try get(endpoint.metricsPort, "/metrics", headers: ["Accept": accept])
+        #expect(response.status == 200)
+        if contentType.isEmpty {  // protobuf: the escaped name, no escaping named
+            #expect(
+                response.header("Content-Type")
+                    == "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
+            #expect(response.body.firstRange(of: Array(line.utf8)) != nil)
+        } else {
+            #expect(response.header("Content-Type") == contentType)
+            #expect(response.text.contains(line))
+        }
+    }
+
+    @Test func protobufCarriesUTF8NamesWhenAllowed() throws {
+        let registry = Registry()
+        try registry.counter("my.metric", help: "Calls.").labels().inc()
+        let endpoint = try startEndpoint(registry: registry)
+        defer { endpoint.shutdown() }
+        let accept =
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+            + "escaping=allow-utf-8"
+        let response = try get(endpoint.metricsPort, "/metrics", headers: ["Accept": accept])
+        #expect(
+            response.header("Content-Type")
+                == "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; "
+                + "escaping=allow-utf-8")
+        #expect(response.body.firstRange(of: Array("my.metric_total".utf8)) != nil)
     }
 
     @Test func gzipRoundTripsWhenAcceptEncodingAllowsIt() throws {

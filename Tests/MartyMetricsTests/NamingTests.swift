@@ -8,20 +8,17 @@ import Testing
         _ = try Registry().gauge(name, help: "")
     }
 
-    @Test(arguments: ["", "1abc", "has space", "dash-ed", "dot.ted", "é"])
-    func invalidMetricNamesNameTheRule(name: String) {
+    @Test func anEmptyMetricNameIsRefused() {
         #expect {
-            _ = try Registry().gauge(name, help: "")
+            _ = try Registry().gauge("", help: "")
         } throws: { error in
             let error = error as! MetricError
-            return error.kind == .invalidName
-                && (error.message.contains("[a-zA-Z_:]") || error.message.contains("empty"))
+            return error.kind == .invalidName && error.message.contains("empty")
         }
     }
 
     @Test(arguments: [
-        (["1a"], "[a-zA-Z_]"), (["a:b"], "[a-zA-Z_]"), ([""], "empty"), (["__reserved"], "reserved"),
-        (["a", "a"], "twice"),
+        ([""], "empty"), (["__reserved"], "reserved"), (["a", "a"], "twice"),
     ])
     func invalidLabelNamesNameTheRule(labels: [String], rule: String) {
         #expect {

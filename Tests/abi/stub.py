@@ -2,8 +2,8 @@
 """stub.py HEADER OUT_DIR [BASELINE.abi]
 
 Writes OUT_DIR/marty_metrics.h and OUT_DIR/stub.c: a C file that includes the header and
-defines every function it declares (an empty body returning 0), plus abi_check_types, whose
-parameters are the header's enums and callback type. Compiled with -g into a shared object,
+defines every function it declares (an empty body returning 0), plus one abi_check_* function
+for each of the header's enums and its callback type. Compiled with -g into a shared object,
 its DWARF describes the C interface exactly as the header declares it, which the Swift
 library's own debug information cannot (its functions are Swift @_cdecl): abidw/abidiff then
 compare functions, parameter and return types, struct layouts and enum values.
@@ -90,10 +90,14 @@ for result, name, parameters in functions:
     body = "" if result == "void" else " return 0;"
     # The name in parentheses: a function-like macro of that name is not expanded.
     lines.append(f"{result} ({name})({parameters}) {{{body} }}")
-typed = [f"enum {name} {name}_value" for name in enums]
+# One function per type, so that an enum added anywhere in the header shows as an added function
+# (allowed) and leaves the others' comparison alone.
+typed = [(f"abi_check_enum_{name}", f"enum {name} value") for name in enums]
 if "marty_health_callback" in text:
-    typed.append("marty_health_callback callback_value")
-lines += ["", "void abi_check_types(" + ", ".join(typed) + ");",
-          "void abi_check_types(" + ", ".join(typed) + ") {}", ""]
+    typed.append(("abi_check_health_callback", "marty_health_callback value"))
+lines.append("")
+for function, parameter in typed:
+    lines += [f"void {function}({parameter});", f"void {function}({parameter}) {{}}"]
+lines.append("")
 with open(os.path.join(out_dir, "stub.c"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines))

@@ -204,7 +204,7 @@ static void *other_thread(void *arg) {
 
 static void check_thread_local_messages(void) {
     marty_family *f = SENTINEL_PTR;
-    EXPECT_ERR(marty_counter_family_new(marty_registry_default(), "1bad", "", NULL, 0, &f),
+    EXPECT_ERR(marty_counter_family_new(marty_registry_default(), "", "", NULL, 0, &f),
                MARTY_ERR_INVALID_NAME, "name");
     char main_message[256];
     snprintf(main_message, sizeof main_message, "%s", marty_errmsg());
@@ -402,22 +402,32 @@ int main(void) {
 
     /* ---- Metric names ---- */
     {
-        static const char *const bad_names[] = {"", "1abc", "a-b", "a b", "a.b", "a/b", "a{b}",
-                                                "\xc3\xa9t\xc3\xa9" /* "été": valid UTF-8 */};
+        /* Any non-empty UTF-8 is a name (Prometheus 3); the empty one and bad UTF-8 are not. */
+        static const struct { const char *name; int status; } bad_names[] = {
+            {"", MARTY_ERR_INVALID_NAME}, {"\xff", MARTY_ERR_INVALID_UTF8}, {"a\xc3", MARTY_ERR_INVALID_UTF8},
+            {"\xed\xa0\x80" /* a UTF-16 surrogate */, MARTY_ERR_INVALID_UTF8}};
         for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
             marty_family *out = SENTINEL_PTR;
-            EXPECT_ERR(marty_counter_family_new(r, bad_names[i], "", NULL, 0, &out), MARTY_ERR_INVALID_NAME, "name");
-            EXPECT_ERR(marty_gauge_family_new(r, bad_names[i], "", NULL, 0, &out), MARTY_ERR_INVALID_NAME, "name");
-            EXPECT_ERR(marty_histogram_family_new(r, bad_names[i], "", NULL, 0, NULL, 0, &out), MARTY_ERR_INVALID_NAME, "name");
-            EXPECT_ERR(marty_info_family_new(r, bad_names[i], "", NULL, 0, &out), MARTY_ERR_INVALID_NAME, "name");
-            EXPECT(out == SENTINEL_PTR, "invalid name \"%s\": out-parameter written", bad_names[i]);
+            int status = bad_names[i].status;
+            const char *name = bad_names[i].name;
+            EXPECT_ERR(marty_counter_family_new(r, name, "", NULL, 0, &out), status, "name|UTF-8");
+            EXPECT_ERR(marty_gauge_family_new(r, name, "", NULL, 0, &out), status, "name|UTF-8");
+            EXPECT_ERR(marty_histogram_family_new(r, name, "", NULL, 0, NULL, 0, &out), status, "name|UTF-8");
+            EXPECT_ERR(marty_info_family_new(r, name, "", NULL, 0, &out), status, "name|UTF-8");
+            EXPECT(out == SENTINEL_PTR, "invalid name %zu: out-parameter written", i);
         }
-        static const char *const good_names[] = {"_bi_a", ":bi_a", "bi_a:b_c9", "BI_A"};
+        static const char *const good_names[] = {"_bi_a", ":bi_a", "bi_a:b_c9", "BI_A", "1bi", "bi-dash", "bi.dot",
+                                                 "bi{brace}", "\xc3\xa9t\xc3\xa9" /* "été" */};
         for (size_t i = 0; i < sizeof good_names / sizeof good_names[0]; i++) {
             marty_family *out = NULL;
             EXPECT_OK(marty_gauge_family_new(r, good_names[i], "", NULL, 0, &out));
             if (out) marty_family_release(out);
         }
+        /* Under the default escaping "bi.dot" is written bi_dot: a family of that name would
+         * render as a second bi_dot, so it is refused, naming the written name. */
+        marty_family *written = SENTINEL_PTR;
+        EXPECT_ERR(marty_counter_family_new(r, "bi_dot", "", NULL, 0, &written), MARTY_ERR_CONFLICT, "bi_dot");
+        EXPECT(written == SENTINEL_PTR, "escaped clash: out-parameter written");
         /* A trailing _total is dropped (as prometheus_client does), so the counter still
          * exposes bi_requests_total and a gauge of that name clashes with it. */
         marty_family *total = NULL;
@@ -430,17 +440,25 @@ int main(void) {
 
     /* ---- Label names ---- */
     {
-        static const char *const bad_labels[] = {"", "1a", "a-b", "a:b", "a b", "a.b",
-                                                 "\xc3\xa9t\xc3\xa9" /* valid UTF-8 */};
+        /* Any non-empty UTF-8 is a label name, but not two that the default escaping writes
+         * alike. */
+        static const char *const bad_labels[] = {"", "a.b" /* beside a_b */};
         for (size_t i = 0; i < sizeof bad_labels / sizeof bad_labels[0]; i++) {
             marty_family *out = SENTINEL_PTR;
-            const char *names[2] = {"ok", bad_labels[i]};
+            const char *names[2] = {"a_b", bad_labels[i]};
             EXPECT_ERR(marty_counter_family_new(r, "bi_l1", "", names, 2, &out), MARTY_ERR_INVALID_LABEL, "label");
             EXPECT_ERR(marty_gauge_family_new(r, "bi_l1", "", names, 2, &out), MARTY_ERR_INVALID_LABEL, "label");
             EXPECT_ERR(marty_histogram_family_new(r, "bi_l1", "", names, 2, NULL, 0, &out), MARTY_ERR_INVALID_LABEL, "label");
             EXPECT_ERR(marty_info_family_new(r, "bi_l1", "", names, 2, &out), MARTY_ERR_INVALID_LABEL, "label");
             EXPECT(out == SENTINEL_PTR, "invalid label name \"%s\": out-parameter written", bad_labels[i]);
         }
+        static const char *const bad_utf8_label[2] = {"ok", "\xc3("};
+        EXPECT_ERR(marty_gauge_family_new(r, "bi_l1", "", bad_utf8_label, 2, &(marty_family *){NULL}),
+                   MARTY_ERR_INVALID_UTF8, "UTF-8");
+        static const char *const utf8_labels[5] = {"1a", "a-b", "c:d", "\xc3\xa9t\xc3\xa9", "._x"};
+        marty_family *utf8 = NULL;
+        EXPECT_OK(marty_gauge_family_new(r, "bi_l_utf8", "", utf8_labels, 5, &utf8));
+        if (utf8) marty_family_release(utf8);
         marty_family *out = SENTINEL_PTR;
         const char *reserved[1] = {"__x"};
         const char *underscores[1] = {"__"};
@@ -688,6 +706,21 @@ int main(void) {
             EXPECT_ERR(marty_registry_render(r, formats[i], &text, &length), MARTY_ERR_INVALID_ARGUMENT, "format");
             EXPECT(text == SENTINEL_PTR && length == 7, "render with format %d wrote out-parameters", formats[i]);
         }
+        /* Unknown escapings, and the escaped call's own argument checks. */
+        const int escapings[3] = {4, -1, 99};
+        for (int i = 0; i < 3; i++) {
+            char *text = SENTINEL_PTR;
+            size_t length = 7;
+            EXPECT_ERR(marty_registry_render_escaped(r, MARTY_FORMAT_TEXT, escapings[i], &text, &length),
+                       MARTY_ERR_INVALID_ARGUMENT, "escaping");
+            EXPECT(text == SENTINEL_PTR && length == 7, "render with escaping %d wrote out-parameters", escapings[i]);
+        }
+        EXPECT_ERR(marty_registry_render_escaped(NULL, MARTY_FORMAT_TEXT, MARTY_ESCAPING_DOTS, &(char *){NULL}, NULL),
+                   MARTY_ERR_NULL_ARGUMENT, "registry");
+        EXPECT_ERR(marty_registry_render_escaped(r, MARTY_FORMAT_TEXT, MARTY_ESCAPING_DOTS, NULL, NULL),
+                   MARTY_ERR_NULL_ARGUMENT, "out");
+        EXPECT_ERR(marty_registry_render_escaped(r, 3, MARTY_ESCAPING_DOTS, &(char *){NULL}, NULL),
+                   MARTY_ERR_INVALID_ARGUMENT, "format");
         /* Protobuf is binary: without a length it is refused, nothing written. */
         char *text = SENTINEL_PTR;
         EXPECT_ERR(marty_registry_render(r, MARTY_FORMAT_PROTOBUF, &text, NULL), MARTY_ERR_NULL_ARGUMENT, "length");

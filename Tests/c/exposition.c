@@ -197,6 +197,48 @@ static int build(marty_registry *r) {
     return 1;
 }
 
+/* UTF-8 names in each escaping scheme, exactly
+ * (https://prometheus.io/docs/instrumenting/escaping_schemes/). */
+static int check_escaping_schemes(void) {
+    marty_registry *r = NULL;
+    REQUIRE_OK(marty_registry_new(&r));
+    REQUIRE_OK(marty_registry_set_created_timestamps(r, 0));
+    static const char *const labels[2] = {"label.name", "code"};
+    static const char *const values[2] = {"v", "200"};
+    marty_family *family = NULL;
+    marty_counter *counter = NULL;
+    REQUIRE_OK(marty_counter_family_new(r, "my.metric", "Calls.", labels, 2, &family));
+    REQUIRE_OK(marty_counter_get(family, values, 2, &counter));
+    REQUIRE_OK(marty_counter_inc(counter));
+    static const struct { int escaping; const char *expected; } cases[] = {
+        {MARTY_ESCAPING_ALLOW_UTF8, "# HELP \"my.metric_total\" Calls.\n# TYPE \"my.metric_total\" counter\n"
+                                    "{\"my.metric_total\",\"label.name\"=\"v\",code=\"200\"} 1\n"},
+        {MARTY_ESCAPING_UNDERSCORES, "# HELP my_metric_total Calls.\n# TYPE my_metric_total counter\n"
+                                     "my_metric_total{label_name=\"v\",code=\"200\"} 1\n"},
+        {MARTY_ESCAPING_DOTS, "# HELP my_dot_metric_total Calls.\n# TYPE my_dot_metric_total counter\n"
+                              "my_dot_metric_total{label_dot_name=\"v\",code=\"200\"} 1\n"},
+        {MARTY_ESCAPING_VALUES, "# HELP U__my_2e_metric_total Calls.\n# TYPE U__my_2e_metric_total counter\n"
+                                "U__my_2e_metric_total{U__label_2e_name=\"v\",code=\"200\"} 1\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        size_t length = 0;
+        EXPECT_OK(marty_registry_render_escaped(r, MARTY_FORMAT_TEXT, cases[i].escaping, &out, &length));
+        if (out == NULL) continue;
+        EXPECT(strcmp(out, cases[i].expected) == 0 && length == strlen(out), "escaping %d", cases[i].escaping);
+        if (strcmp(out, cases[i].expected) != 0) show_difference("escaped text", cases[i].expected, out);
+        marty_free(out);
+    }
+    /* marty_registry_render is the underscores scheme. */
+    char *plain = NULL;
+    EXPECT_OK(marty_registry_render(r, MARTY_FORMAT_TEXT, &plain, NULL));
+    EXPECT(plain != NULL && strcmp(plain, cases[1].expected) == 0, "marty_registry_render is not underscores");
+    marty_free(plain);
+    marty_family_release(family);
+    marty_registry_free(r);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     marty_registry *r = NULL;
     REQUIRE_OK(marty_registry_new(&r));
@@ -215,6 +257,8 @@ int main(int argc, char **argv) {
         marty_registry_free(r);
         return 0;
     }
+
+    check_escaping_schemes();
 
     /* An empty registry. */
     char *text = NULL;

@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     double value = 0;
     EXPECT_OK(counter_value(counter, &value));
     EXPECT(value == 1, "the counter reads 1 (got %g)", value);
-    EXPECT(family_new(registry, "bad name", "", NULL, 0, &family) == MARTY_ERR_INVALID_NAME, "a bad name fails");
-    EXPECT(strstr(errmsg(), "bad name") != NULL, "marty_errmsg says why: \"%s\"", errmsg());
+    EXPECT(family_new(registry, "bad\xff", "", NULL, 0, &family) == MARTY_ERR_INVALID_UTF8, "a bad name fails");
+    EXPECT(strstr(errmsg(), "UTF-8") != NULL, "marty_errmsg says why: \"%s\"", errmsg());
     return summary();
 }

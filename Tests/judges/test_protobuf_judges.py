@@ -147,3 +147,33 @@ def test_created_timestamps_can_be_switched_off(pb):
     families = {f.name: f for f in decode(pb, registry.render(protobuf=True))}
     assert families["c_total"].metric[0].counter.HasField("created_timestamp")
     assert b"c_created" in mm.generate_openmetrics(registry)
+
+
+@pytest.mark.parametrize("escaping, counter, label", [
+    ("allow-utf-8", "my.metric_total", "label.name"),
+    ("underscores", "my_metric_total", "label_name"),
+    ("values", "U__my_2e_metric_total", "U__label_2e_name"),
+    (None, "my_metric_total", "label_name"),  # none named: underscores
+])
+def test_utf8_names_over_protobuf(pb, escaping, counter, label):
+    registry = mm.CollectorRegistry()
+    mm.Counter("my.metric", "Calls.", ["label.name"], registry=registry).labels("v").inc(2)
+    mm.Histogram("lat.ency", "Latency.", buckets=(1,), registry=registry).observe(0.5)
+    accept = PROMETHEUS_ACCEPT if escaping is None else (
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+        f"escaping={escaping}")
+    server = mm.start_metrics_server(service="protobuf-utf8-judge", metrics_port=0, health_port=0,
+                                     bind_address="127.0.0.1", registry=registry)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{server.metrics_port}/metrics",
+                                         headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            content_type, body = response.headers["Content-Type"], response.read()
+    finally:
+        server.stop()
+    assert content_type == CONTENT_TYPE + ("" if escaping is None else f"; escaping={escaping}")
+    families = {f.name: f for f in decode(pb, body)}
+    assert families[counter].metric[0].counter.value == 2
+    assert [(p.name, p.value) for p in families[counter].metric[0].label] == [(label, "v")]
+    histogram = {"allow-utf-8": "lat.ency", "values": "U__lat_2e_ency"}.get(escaping, "lat_ency")
+    assert families[histogram].metric[0].histogram.sample_count == 1

@@ -17,9 +17,13 @@ from ._native import (
     MartyValueError,
 )
 from .metrics import (
+    ALLOWUTF8,
     CONTENT_TYPE_LATEST,
     CONTENT_TYPE_OPENMETRICS,
+    DOTS,
     REGISTRY,
+    UNDERSCORES,
+    VALUES,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -48,6 +52,7 @@ except (ImportError, PackageNotFoundError):  # run from a source tree: the libra
 __all__ = [
     "Counter", "Gauge", "Histogram", "Info", "CollectorRegistry", "REGISTRY",
     "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
+    "ALLOWUTF8", "UNDERSCORES", "DOTS", "VALUES",
     "disable_created_metrics", "enable_created_metrics",
     "start_metrics_server", "get_metrics_server", "MetricsServer", "ServiceMetrics", "HealthChecker",
     "MartyError", "MartyValueError", "MartyNotFoundError", "MartyTypeError", "MartyOSError",

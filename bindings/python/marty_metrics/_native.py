@@ -131,6 +131,7 @@ _SIGNATURES = {
     "marty_registry_register": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_unregister": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_render": ("lib", c_int, [c_void_p, c_int, P(c_void_p), P(c_size_t)]),
+    "marty_registry_render_escaped": ("lib", c_int, [c_void_p, c_int, c_int, P(c_void_p), P(c_size_t)]),
     "marty_registry_set_created_timestamps": ("lib", c_int, [c_void_p, c_int]),
     "marty_counter_family_new": ("lib", c_int, _FAMILY_NEW),
     "marty_gauge_family_new": ("lib", c_int, _FAMILY_NEW),
@@ -250,6 +251,8 @@ def service_ports():
 FORMAT_TEXT = 0
 FORMAT_OPENMETRICS = 1
 FORMAT_PROTOBUF = 2
+# enum marty_escaping, by the names prometheus_client gives the schemes (openmetrics.exposition).
+ESCAPINGS = {"underscores": 0, "allow-utf-8": 1, "dots": 2, "values": 3}
 PORT_DEFAULT = -1
 
 

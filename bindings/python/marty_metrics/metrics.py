@@ -23,6 +23,11 @@ __all__ = [
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+# The escaping schemes, named as in prometheus_client.openmetrics.exposition.
+ALLOWUTF8 = "allow-utf-8"
+UNDERSCORES = "underscores"
+DOTS = "dots"
+VALUES = "values"
 
 INF = float("inf")
 
@@ -106,16 +111,19 @@ class CollectorRegistry:
         """Removes a metric from this registry (LookupError if it is not registered here)."""
         check(C.registry_unregister(_registry_handle(self), _family_handle(metric)))
 
-    def render(self, openmetrics=False, protobuf=False):
+    def render(self, openmetrics=False, protobuf=False, escaping=UNDERSCORES):
         """The exposition of every family, as bytes (text 0.0.4, OpenMetrics 1.0, or delimited
-        protobuf MetricFamily messages)."""
+        protobuf MetricFamily messages). Names outside the legacy character set are written as
+        `escaping` says: ``ALLOWUTF8`` (quoted in the text formats), ``UNDERSCORES``, ``DOTS``
+        or ``VALUES``, the schemes of https://prometheus.io/docs/instrumenting/escaping_schemes/."""
+        scheme = _escaping_code(escaping)
         out = _c_void_p()
         length = ctypes.c_size_t()
         if protobuf:
             fmt = _native.FORMAT_PROTOBUF
         else:
             fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
-        check(C.registry_render(_registry_handle(self), fmt, _byref(out), _byref(length)))
+        check(C.registry_render_escaped(_registry_handle(self), fmt, scheme, _byref(out), _byref(length)))
         try:
             return ctypes.string_at(out.value, length.value)
         finally:
@@ -125,7 +133,7 @@ class CollectorRegistry:
         """The value of one sample as the exposition shows it, or None (for tests, as in
         prometheus_client: it renders the whole registry, so it is not for hot paths)."""
         wanted = dict(labels or {})
-        for sample_name, sample_labels, value in _parse_text(self.render().decode("utf-8")):
+        for sample_name, sample_labels, value in _parse_text(self.render(escaping=ALLOWUTF8).decode("utf-8")):
             if sample_name == name and sample_labels == wanted:
                 return value
         return None
@@ -142,16 +150,24 @@ class CollectorRegistry:
 REGISTRY = CollectorRegistry(_handle=C.registry_default())
 
 
-def generate_latest(registry=REGISTRY):
-    """The Prometheus text format 0.0.4 exposition of `registry`, as bytes."""
+def generate_latest(registry=REGISTRY, escaping=UNDERSCORES):
+    """The Prometheus text format 0.0.4 exposition of `registry`, as bytes, with names outside
+    the legacy character set written as `escaping` says (as prometheus_client's)."""
     _registry_handle(registry)
-    return registry.render()
+    return registry.render(escaping=escaping)
 
 
-def generate_openmetrics(registry=REGISTRY):
+def generate_openmetrics(registry=REGISTRY, escaping=UNDERSCORES):
     """The OpenMetrics 1.0 exposition of `registry`, as bytes (ends with ``# EOF``)."""
     _registry_handle(registry)
-    return registry.render(openmetrics=True)
+    return registry.render(openmetrics=True, escaping=escaping)
+
+
+def _escaping_code(escaping):
+    """The marty_escaping of one of prometheus_client's scheme names; ValueError otherwise."""
+    if not isinstance(escaping, str) or escaping not in _native.ESCAPINGS:
+        raise ValueError("Unknown escaping scheme %r: one of %s" % (escaping, ", ".join(sorted(_native.ESCAPINGS))))
+    return _native.ESCAPINGS[escaping]
 
 
 def _family_handle(metric):
@@ -197,31 +213,42 @@ def _unescape(value):
 
 
 def _parse_text(text):
-    """Samples of a text-format exposition: (name, {label: value}, float) tuples."""
+    """Samples of a text-format exposition rendered with ``ALLOWUTF8``, whose names outside the
+    legacy set are quoted (``{"my.metric","label.name"="v"}``): (name, {label: value}, float)."""
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
-        brace = line.find("{")
+        name, i = None, 0
+        if line[0] != "{":
+            i = next(position for position, ch in enumerate(line) if ch in "{ ")
+            name = line[:i]
         labels = {}
-        if brace == -1:
-            name, _, rest = line.partition(" ")
-        else:
-            name = line[:brace]
-            i = brace + 1
+        if line[i] == "{":
+            i += 1
             while line[i] != "}":
-                equals = line.index("=", i)
-                key = line[i:equals].strip().lstrip(",").strip()
-                j = equals + 2  # past ="
-                start = j
-                while line[j] != '"':
-                    j += 2 if line[j] == "\\" else 1
-                labels[key] = _unescape(line[start:j])
-                i = j + 1
                 if line[i] == ",":
                     i += 1
-            rest = line[i + 1:]
-        value = rest.strip().split(" ")[0]
-        yield name, labels, float(value)
+                    continue
+                if line[i] == '"':
+                    key, i = _quoted(line, i)
+                else:
+                    equals = line.index("=", i)
+                    key, i = line[i:equals], equals
+                if line[i] != "=":  # a quoted metric name, first inside the braces
+                    name = key
+                    continue
+                labels[key], i = _quoted(line, i + 1)
+            i += 1
+        yield name, labels, float(line[i:].split()[0])
+
+
+def _quoted(line, i):
+    """The unescaped text between the double quote at ``line[i]`` and its closing one, and the
+    index past the closing one."""
+    j = i + 1
+    while line[j] != '"':
+        j += 2 if line[j] == "\\" else 1
+    return _unescape(line[i + 1:j]), j + 1
 
 
 # ---- Shared machinery ------------------------------------------------------------------------

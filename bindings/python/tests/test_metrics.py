@@ -277,13 +277,35 @@ def test_label_values_are_escaped_and_unicode_survives(registry):
     assert registry.get_sample_value("escaped_total", {"path": tricky}) == 1
 
 
+def test_utf8_names_are_accepted_and_escaped_as_asked(registry):
+    registry.set_created_timestamps(False)
+    calls = mm.Counter("my.metric", "Calls.", ["label.name", "code"], registry=registry)
+    calls.labels("v", "200").inc()
+    assert registry.get_sample_value("my.metric_total", {"label.name": "v", "code": "200"}) == 1
+    assert mm.generate_latest(registry) == mm.generate_latest(registry, mm.UNDERSCORES)
+    assert b'\nmy_metric_total{label_name="v",code="200"} 1\n' in mm.generate_latest(registry)
+    assert b'\n{"my.metric_total","label.name"="v",code="200"} 1\n' in mm.generate_latest(registry, mm.ALLOWUTF8)
+    assert b'\nmy_dot_metric_total{label_dot_name="v",code="200"} 1\n' in mm.generate_latest(registry, mm.DOTS)
+    assert b'\nU__my_2e_metric_total{U__label_2e_name="v",code="200"} 1\n' in mm.generate_latest(
+        registry, mm.VALUES)
+    assert b'{"my.metric_total","label.name"="v",code="200"} 1\n# EOF\n' in mm.generate_openmetrics(
+        registry, mm.ALLOWUTF8)
+    with pytest.raises(ValueError, match="escaping"):
+        mm.generate_latest(registry, "bogus")
+    with pytest.raises(ValueError, match="escaping"):
+        registry.render(escaping=None)
+
+
 def test_bad_metric_and_label_names(registry):
-    with pytest.raises(ValueError, match="must match"):
-        mm.Counter("bad name", "x", registry=registry)
-    with pytest.raises(ValueError):
-        mm.Counter("1starts_with_digit", "x", registry=registry)
-    with pytest.raises(ValueError):
-        mm.Gauge("ok_name", "x", ["bad-label"], registry=registry)
+    with pytest.raises(ValueError, match="empty"):
+        mm.Counter("", "x", registry=registry)
+    with pytest.raises(ValueError):  # a lone surrogate is not UTF-8
+        mm.Counter("bad\ud800", "x", registry=registry)
+    mm.Counter("taken.name", "x", registry=registry)
+    with pytest.raises(ValueError, match="taken_name"):  # both written taken_name by default
+        mm.Counter("taken_name", "x", registry=registry)
+    with pytest.raises(ValueError, match="both written a_b"):
+        mm.Gauge("ok_name", "x", ["a.b", "a_b"], registry=registry)
     with pytest.raises(ValueError):
         mm.Gauge("ok_name2", "x", ["__reserved"], registry=registry)
     with pytest.raises(ValueError):

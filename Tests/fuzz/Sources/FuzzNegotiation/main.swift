@@ -8,7 +8,9 @@ import MartyMetrics
 // answers must hold these properties:
 //   - the same headers give the same answer;
 //   - OpenMetrics is chosen only if `Accept` names it;
-//   - gzip is allowed only if `Accept-Encoding` names gzip or `*`; never without the header.
+//   - gzip is allowed only if `Accept-Encoding` names gzip or `*`; never without the header;
+//   - a name escaping other than underscores is chosen, and named in the Content-Type, only
+//     if `Accept` names it; the Content-Type starts with the chosen format's.
 @testable import MartyEndpoint
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -25,6 +27,16 @@ public func fuzzNegotiation(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             accept.lowercased().contains("application/openmetrics-text"),
             "OpenMetrics chosen for an Accept that does not name it: \(accept.debugDescription)")
     }
+    let choice = ContentNegotiation.choice(accept: accept)
+    precondition(choice.format == format, "choice(accept:) and format(accept:) disagree")
+    if choice.escaping != .underscores || choice.escapingNamed {
+        precondition(
+            accept.lowercased().filter { $0 != " " && $0 != "\t" }.contains("escaping=" + choice.escaping.rawValue),
+            "escaping \(choice.escaping) chosen for an Accept that does not name it: \(accept.debugDescription)")
+        precondition(choice.contentType.hasSuffix("; escaping=" + choice.escaping.rawValue), "escaping not named")
+    }
+    let formatType = format.contentType.split(separator: ";")[0]
+    precondition(choice.contentType.hasPrefix(String(formatType)), "Content-Type of another format")
     let gzip = ContentNegotiation.allowsGzip(acceptEncoding: acceptEncoding)
     precondition(gzip == ContentNegotiation.allowsGzip(acceptEncoding: acceptEncoding), "not deterministic")
     if gzip {
