@@ -252,6 +252,43 @@ int marty_family_remove(marty_family *family, const char *const *label_values,
  * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_family_clear(marty_family *family);
 
+/* The label value that stands for every label of a family's overflow series (below). */
+#define MARTY_OVERFLOW_LABEL_VALUE "__overflow__"
+
+/*
+ * Caps how many series the family creates; 0 means no cap. A family starts with the cap of
+ * the environment variable MARTY_METRICS_MAX_SERIES_PER_FAMILY (a whole number, read once
+ * when the first family is made), or 10000. A label set that would create a series past the
+ * cap gets the family's overflow series instead, whose label values are all
+ * MARTY_OVERFLOW_LABEL_VALUE, so no count is lost; each such lookup is counted in
+ * `marty_metrics_series_overflow_total{metric="<family name>"}`, which the registry renders
+ * once a family of it has overflowed, and the family's first one is reported once through
+ * the warning callback (marty_set_warning_callback). Series already made stay when the cap is
+ * lowered. Recording on a handle is unaffected; the cap costs one comparison when a series is
+ * created. Any thread, any time. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family);
+ * MARTY_ERR_INVALID_ARGUMENT (max_series over 2^62).
+ */
+int marty_family_set_max_series(marty_family *family, size_t max_series);
+
+/* The family's series cap (0: none) into *out. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
+int marty_family_max_series(const marty_family *family, size_t *out);
+
+/* How many lookups went to the family's overflow series, into *out. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT. */
+int marty_family_overflowed_lookups(const marty_family *family, uint64_t *out);
+
+/*
+ * Receives the library's warnings (today only a family's first lookup past its series cap,
+ * once per family): `message` is UTF-8, NUL-terminated, valid during the call only. Called on
+ * the thread whose call caused the warning, holding no lock of the library, possibly from
+ * several threads at once; it must not block for long.
+ */
+typedef void (*marty_warning_callback)(void *user_data, const char *message);
+
+/* Sends warnings to `callback` with `user_data` (kept until replaced); NULL sends them back to
+ * standard error (the default), one line each. Any thread. Statuses: MARTY_OK. */
+int marty_set_warning_callback(marty_warning_callback callback, void *user_data);
+
 /* Registers a family in `registry` (which then holds a reference of its own). Statuses:
  * MARTY_OK; MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_CONFLICT (already registered there, or a clash). */
 int marty_registry_register(marty_registry *registry, marty_family *family);

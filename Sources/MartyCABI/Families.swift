@@ -176,6 +176,58 @@ public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
     return MARTY_OK.code
 }
 
+@_cdecl("marty_family_set_max_series")
+public func marty_family_set_max_series(_ familyPointer: OpaquePointer?, _ maxSeries: Int) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_set_max_series", "family") }
+    // size_t arrives as Int: a value over 2^63 shows as negative, and 2^62 is far past any cap.
+    guard maxSeries >= 0, maxSeries <= 1 << 62 else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "marty_family_set_max_series: max_series \(UInt(bitPattern: maxSeries)) is over 2^62 (0 means no cap)")
+    }
+    family(familyPointer).maximumSeries = maxSeries
+    return MARTY_OK.code
+}
+
+@_cdecl("marty_family_max_series")
+public func marty_family_max_series(_ familyPointer: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_max_series", "family") }
+    guard let out else { return nullArgument("marty_family_max_series", "out") }
+    out.pointee = family(familyPointer).maximumSeries
+    return MARTY_OK.code
+}
+
+@_cdecl("marty_family_overflowed_lookups")
+public func marty_family_overflowed_lookups(
+    _ familyPointer: OpaquePointer?, _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_overflowed_lookups", "family") }
+    guard let out else { return nullArgument("marty_family_overflowed_lookups", "out") }
+    out.pointee = family(familyPointer).overflowedLookups
+    return MARTY_OK.code
+}
+
+@_cdecl("marty_set_warning_callback")
+public func marty_set_warning_callback(_ callback: marty_warning_callback?, _ userData: UnsafeMutableRawPointer?)
+    -> Int32
+{
+    guard let callback else {
+        MetricsWarnings.setHandler(nil)
+        return MARTY_OK.code
+    }
+    let receiver = WarningReceiver(function: callback, userData: userData)
+    MetricsWarnings.setHandler { message in
+        message.withCString { receiver.function(receiver.userData, $0) }
+    }
+    return MARTY_OK.code
+}
+
+// @unchecked Sendable: the caller's function and pointer, which the header says may be called from any thread.
+private struct WarningReceiver: @unchecked Sendable {
+    let function: marty_warning_callback
+    let userData: UnsafeMutableRawPointer?
+}
+
 @_cdecl("marty_family_release")
 public func marty_family_release(_ familyPointer: OpaquePointer?) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_release", "family") }

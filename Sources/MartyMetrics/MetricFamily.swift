@@ -1,4 +1,5 @@
 import CMartyShims
+import Synchronization
 
 /// The type of a family, which decides its series type and how it is exposed.
 public enum MetricKind: Sendable {
@@ -51,6 +52,22 @@ public class MetricFamily: @unchecked Sendable {
     private var retired: [AnyObject] = []
     private static let retiredBatch = 64
     private var sortedCache: [SeriesBase]? = []
+    /// The series that label sets past the cap record into, once there is one.
+    private var overflowSeries: SeriesBase?
+    private var overflowWarned = false
+    private let seriesCap = Atomic<Int>(SeriesLimit.defaultPerFamily)
+    private let overflowCount = Atomic<UInt64>(0)
+
+    /// The most series this family creates (0: no cap); label sets past it record into
+    /// one overflow series (see ``SeriesLimit``). Starts at ``SeriesLimit/defaultPerFamily``;
+    /// any thread may change it, and series already made stay.
+    public var maximumSeries: Int {
+        get { seriesCap.load(ordering: .relaxed) }
+        set { seriesCap.store(max(0, newValue), ordering: .relaxed) }
+    }
+
+    /// How many lookups went to the overflow series because the family was full.
+    public var overflowedLookups: UInt64 { overflowCount.load(ordering: .relaxed) }
 
     init(
         name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = [],
@@ -164,17 +181,48 @@ public class MetricFamily: @unchecked Sendable {
         hash: UInt64, _ matcher: M, valueBytes: () throws(MetricError) -> [[UInt8]]
     ) throws(MetricError) -> SeriesBase {
         let bytes = try valueBytes()
-        return lock.withLock {
+        var firstOverflow = false
+        let series = lock.withLock { () -> SeriesBase in
             if let found = probe(hash: hash, matcher) { return found }
-            let series = makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: bytes))
-            if (table.used + 1) * 10 > table.capacity * 7 {  // keep the load under 0.7
-                rebuildTable(minimumLive: live.count + 1)
+            let cap = seriesCap.load(ordering: .relaxed)
+            if cap > 0 && !labelNames.isEmpty && live.count - (overflowSeries == nil ? 0 : 1) >= cap {
+                overflowCount.add(1, ordering: .relaxed)
+                firstOverflow = !overflowWarned
+                overflowWarned = true
+                return overflowSeriesLocked()
             }
-            table.insert(series)
-            live.append(series)
-            sortedCache = nil
-            return series
+            return insertLocked(makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: bytes)))
         }
+        if firstOverflow {
+            MetricsWarnings.warn(
+                "\(name) reached its cap of \(maximumSeries) series: new label sets record into the series whose "
+                    + "values are all \"\(SeriesLimit.overflowLabelValue)\" (counted in "
+                    + "\(SeriesLimit.overflowMetricName)_total)")
+        }
+        return series
+    }
+
+    /// The overflow series, made on first use. Caller holds the lock.
+    private func overflowSeriesLocked() -> SeriesBase {
+        if let overflowSeries { return overflowSeries }
+        let values = Array(repeating: SeriesLimit.overflowLabelValue, count: labelNames.count)
+        let series =
+            existingSeries(values)  // made by hand before the cap was reached
+            ?? insertLocked(
+                makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: values.map { Array($0.utf8) })))
+        overflowSeries = series
+        return series
+    }
+
+    /// Links a new series into the table. Caller holds the lock.
+    private func insertLocked(_ series: SeriesBase) -> SeriesBase {
+        if (table.used + 1) * 10 > table.capacity * 7 {  // keep the load under 0.7
+            rebuildTable(minimumLive: live.count + 1)
+        }
+        table.insert(series)
+        live.append(series)
+        sortedCache = nil
+        return series
     }
 
     /// Publishes a fresh table holding the live series and retires the old one. Caller
@@ -215,6 +263,7 @@ public class MetricFamily: @unchecked Sendable {
         lock.withLock {
             guard let index = live.firstIndex(where: { $0 === target }) else { return }
             live.remove(at: index)
+            if target === overflowSeries { overflowSeries = nil }
             table.remove(target)
             retire(target)
             sortedCache = nil
@@ -226,6 +275,7 @@ public class MetricFamily: @unchecked Sendable {
         lock.withLock {
             let unlinked = live
             live.removeAll()
+            overflowSeries = nil
             rebuildTable(minimumLive: 1)
             retired.append(contentsOf: unlinked as [AnyObject])
             freeRetiredIfMany()

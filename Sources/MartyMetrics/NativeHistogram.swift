@@ -70,11 +70,13 @@ final class NativeHistogramLayout: Sendable {
         let zeroThreshold: UInt64
         let slots: Int
     }
-    private static let layouts = Mutex<[Key: NativeHistogramLayout]>([:])
+    /// The library's one lock type (taken around fork), not `Mutex`.
+    private static let lock = Lock(.leaf)
+    nonisolated(unsafe) private static var layouts: [Key: NativeHistogramLayout] = [:]
 
     static func shared(_ options: NativeHistogramOptions) -> NativeHistogramLayout {
         let key = Key(schema: options.schema, zeroThreshold: options.zeroThreshold.bitPattern, slots: options.slotCount)
-        return layouts.withLock { layouts in
+        return lock.withLock {
             if let layout = layouts[key], layout.options == options { return layout }
             let layout = NativeHistogramLayout(options)
             if layouts[key] == nil { layouts[key] = layout }

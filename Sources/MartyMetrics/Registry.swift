@@ -17,6 +17,9 @@ public final class Registry: @unchecked Sendable {
     /// A lock of its own: making one registers families, which takes `lock`.
     private let attachmentLock = Lock(.registryAttachments)
     private var attachments: [String: AnyObject] = [:]
+    /// `marty_metrics_series_overflow_total`, registered at the first overflow a render sees.
+    /// Guarded by `attachmentLock`, whose rank allows registering while it is held.
+    private var overflowFamily: CounterFamily?
 
     private let createdTimestampsShown = Atomic<Bool>(true)
 
@@ -83,6 +86,33 @@ public final class Registry: @unchecked Sendable {
 
     package func runCollectors() {
         for collect in lock.withLock({ collectors }) { collect() }
+        reportSeriesOverflows()
+    }
+
+    /// Brings `marty_metrics_series_overflow_total{metric}` up to each registered family's
+    /// count of lookups past its cap; registered only once a family has overflowed.
+    private func reportSeriesOverflows() {
+        let overflowing = sortedFamilies().filter {
+            $0.overflowedLookups > 0 && $0.name != SeriesLimit.overflowMetricName
+        }
+        if overflowing.isEmpty { return }
+        attachmentLock.withLock {
+            if overflowFamily == nil {
+                overflowFamily = try? counter(
+                    SeriesLimit.overflowMetricName,
+                    help: "Lookups of a new label set that went to the family's overflow series, the family being at "
+                        + "its series cap.",
+                    labelNames: ["metric"])
+                overflowFamily?.maximumSeries = 0  // one series per family of this registry
+            }
+            guard let overflowFamily else { return }
+            for family in overflowing {
+                guard let counter = try? overflowFamily.labels(family.name) else { continue }
+                let shown = UInt64(counter.value)
+                let count = family.overflowedLookups
+                if count > shown { counter.inc(by: count - shown) }
+            }
+        }
     }
 
     /// The object attached under `key`, made by `make` on first use. It lives as long as

@@ -79,6 +79,7 @@ static int child_work(void) {
 int main(void) {
     const char *labels[] = {"id"};
     REQUIRE_OK(marty_counter_family_new(marty_registry_default(), "fork_test", "Forks", labels, 1, &family));
+    EXPECT_OK(marty_family_set_max_series(family, 0)); /* children create series past the default cap */
     REQUIRE_OK(marty_counter_family_new(marty_registry_default(), "fork_churn", "Churn", labels, 1, &churned));
     REQUIRE_OK(marty_health_register_callback("fork-callback", slow_check, NULL, MARTY_PROBE_BOTH, 1));
 

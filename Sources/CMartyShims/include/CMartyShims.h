@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmarty_cpus.h"
+#include "cmarty_environment.h"
 #include "cmarty_lock.h"
 #include "cmarty_threads.h"
 

@@ -33,6 +33,7 @@ from .metrics import (
     enable_created_metrics,
     generate_latest,
     generate_openmetrics,
+    set_warning_handler,
 )
 from .server import (
     HealthChecker,
@@ -53,7 +54,7 @@ __all__ = [
     "Counter", "Gauge", "Histogram", "Info", "CollectorRegistry", "REGISTRY",
     "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
     "ALLOWUTF8", "UNDERSCORES", "DOTS", "VALUES",
-    "disable_created_metrics", "enable_created_metrics",
+    "disable_created_metrics", "enable_created_metrics", "set_warning_handler",
     "start_metrics_server", "get_metrics_server", "MetricsServer", "ServiceMetrics", "HealthChecker",
     "MartyError", "MartyValueError", "MartyNotFoundError", "MartyTypeError", "MartyOSError",
     "LIBRARY_PATH", "LIBRARY_VERSION", "__version__",

@@ -112,6 +112,8 @@ class NativeHistogramOptions(ctypes.Structure):
 
 # int (*marty_health_callback)(void *user_data, char *message, size_t message_capacity)
 HEALTH_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+# void (*marty_warning_callback)(void *user_data, const char *message)
+WARNING_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_char_p)
 
 _FAMILY_NEW = [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_void_p)]
 _SERIES_GET = [c_void_p, P(c_char_p), c_size_t, P(c_void_p)]
@@ -131,6 +133,10 @@ _SIGNATURES = {
     "marty_registry_register": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_unregister": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_render": ("lib", c_int, [c_void_p, c_int, P(c_void_p), P(c_size_t)]),
+    "marty_family_set_max_series": ("lib", c_int, [c_void_p, c_size_t]),
+    "marty_family_max_series": ("fast", c_int, [c_void_p, P(c_size_t)]),
+    "marty_family_overflowed_lookups": ("fast", c_int, [c_void_p, P(ctypes.c_uint64)]),
+    "marty_set_warning_callback": ("lib", c_int, [c_void_p, c_void_p]),
     "marty_registry_render_escaped": ("lib", c_int, [c_void_p, c_int, c_int, P(c_void_p), P(c_size_t)]),
     "marty_registry_set_created_timestamps": ("lib", c_int, [c_void_p, c_int]),
     "marty_counter_family_new": ("lib", c_int, _FAMILY_NEW),

@@ -163,6 +163,33 @@ def generate_openmetrics(registry=REGISTRY, escaping=UNDERSCORES):
     return registry.render(openmetrics=True, escaping=escaping)
 
 
+# Every ctypes callback ever handed to the library: a warning being delivered on another
+# thread may still call one that was just replaced, so none is ever freed (a few per process).
+_warning_callbacks = []
+
+
+def set_warning_handler(handler):
+    """Sends the library's warnings (a metric's first label set past its series cap, once per
+    metric) to ``handler(message)``, e.g. ``logging.getLogger("marty_metrics").warning``;
+    None sends them back to standard error. The handler may run on any thread."""
+    if handler is None:
+        check(C.set_warning_callback(None, None))
+        return
+    if not callable(handler):
+        raise TypeError("handler must be callable or None, not %s" % type(handler).__name__)
+
+    def deliver(_user_data, message):
+        try:
+            handler(message.decode("utf-8", "replace"))
+        except Exception:  # an exception cannot cross into the library: report it, go on
+            import traceback
+            traceback.print_exc()
+
+    callback = _native.WARNING_CALLBACK(deliver)
+    _warning_callbacks.append(callback)
+    check(C.set_warning_callback(ctypes.cast(callback, ctypes.c_void_p), None))
+
+
 def _escaping_code(escaping):
     """The marty_escaping of one of prometheus_client's scheme names; ValueError otherwise."""
     if not isinstance(escaping, str) or escaping not in _native.ESCAPINGS:
@@ -646,13 +673,40 @@ class _Family:
                              % (self._name, list(self._labelnames)))
         values, count = string_array(labelvalues, "label value")
         out = _c_void_p()
+        overflowed_before = self._overflowed_lookups()
         status = self._getter(self._f, values, count, out)
         if status:
             raise_last(status)
         child = self._child_class(out, self, labelvalues)
-        if labelvalues:
+        # A label set past the series cap gets the overflow series: not cached, or the cache
+        # would grow without bound where the library's series do not.
+        if labelvalues and self._overflowed_lookups() == overflowed_before:
             self._children[labelvalues] = child
         return child
+
+    def _overflowed_lookups(self):
+        count = ctypes.c_uint64()
+        check(C.family_overflowed_lookups(self._f, _byref(count)))
+        return count.value
+
+    def set_max_series(self, max_series):
+        """Caps how many series (label sets) this metric makes; 0 means no cap. Past the cap,
+        new label sets record into one series whose label values are all ``"__overflow__"``,
+        counted in ``marty_metrics_series_overflow_total{metric=...}``. The default is
+        ``MARTY_METRICS_MAX_SERIES_PER_FAMILY`` or 10000. Returns the metric."""
+        if isinstance(max_series, bool) or not isinstance(max_series, int):
+            raise TypeError("max_series must be an int, not %s" % type(max_series).__name__)
+        if max_series < 0:
+            raise ValueError("max_series must be 0 (no cap) or more, got %d" % max_series)
+        check(C.family_set_max_series(self._f, max_series))
+        return self
+
+    @property
+    def max_series(self):
+        """The series cap of this metric (0: none)."""
+        value = ctypes.c_size_t()
+        check(C.family_max_series(self._f, _byref(value)))
+        return value.value
 
     def remove(self, *labelvalues):
         """Removes the child with these label values (no error if there is none)."""

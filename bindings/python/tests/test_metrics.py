@@ -427,3 +427,28 @@ def test_errors_carry_status_and_builtin_types(registry):
     assert issubclass(mm.MartyOSError, OSError)
     assert issubclass(mm.MartyNotFoundError, LookupError)
     assert errno.EADDRINUSE  # the port case is tested in test_server.py
+
+
+def test_series_cap_overflows_into_one_series_and_warns_once(registry):
+    warnings = []
+    mm.set_warning_handler(warnings.append)
+    try:
+        hits = mm.Counter("hits", "Hits.", ["path"], registry=registry)
+        assert hits.max_series == 10000  # MARTY_METRICS_MAX_SERIES_PER_FAMILY unset
+        assert hits.set_max_series(3) is hits and hits.max_series == 3
+        for index in range(100_000):
+            hits.labels("/item/%d" % index).inc()
+        assert len(hits._children) == 3  # the Python cache stays bounded too
+        assert registry.get_sample_value("hits_total", {"path": "/item/0"}) == 1
+        assert registry.get_sample_value("hits_total", {"path": "/item/3"}) is None
+        assert registry.get_sample_value("hits_total", {"path": "__overflow__"}) == 99_997
+        assert registry.get_sample_value("marty_metrics_series_overflow_total", {"metric": "hits"}) == 99_997
+        assert len(warnings) == 1 and "hits reached its cap of 3 series" in warnings[0]
+        with pytest.raises(ValueError):
+            hits.set_max_series(-1)
+        with pytest.raises(TypeError):
+            hits.set_max_series("10")
+        with pytest.raises(TypeError):
+            mm.set_warning_handler(42)
+    finally:
+        mm.set_warning_handler(None)
