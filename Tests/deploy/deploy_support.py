@@ -199,10 +199,14 @@ def service_env(metrics_port, health_port, **extra):
 class Prometheus(Service):
     """A real Prometheus server on 127.0.0.1 with a temporary data folder."""
 
-    def __init__(self, binary, config, work_dir, features=()):
+    def __init__(self, binary, config, work_dir, features=(), args=()):
+        """`config`: the configuration as a dict, or a function of the server's port that
+        returns it. `args`: more command-line flags."""
         work_dir = Path(work_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        if callable(config):
+            config = config(self.port)
         self.config_path = work_dir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         (work_dir / "data").mkdir(exist_ok=True)
@@ -211,7 +215,8 @@ class Prometheus(Service):
             f"--storage.tsdb.path={work_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--storage.tsdb.retention.time=1h", "--log.level=info",
-        ] + ([f"--enable-feature={','.join(features)}"] if features else []), dict(os.environ), work_dir)
+        ] + ([f"--enable-feature={','.join(features)}"] if features else []) + list(args),
+            dict(os.environ), work_dir)
         try:
             wait_until(self._ready, 30, what="Prometheus /-/ready")
         except AssertionError:
@@ -239,9 +244,9 @@ class Prometheus(Service):
         data = self.api("query", query=expr, **params)
         return data["result"]
 
-    def values(self, expr):
-        """{frozenset(labels): float} of an instant vector query."""
-        return {frozenset(r["metric"].items()): float(r["value"][1]) for r in self.query(expr)}
+    def values(self, expr, **params):
+        """{frozenset(labels): float} of an instant vector query (params: e.g. time=)."""
+        return {frozenset(r["metric"].items()): float(r["value"][1]) for r in self.query(expr, **params)}
 
 
 class PrometheusError(AssertionError):
