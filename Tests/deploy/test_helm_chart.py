@@ -10,8 +10,18 @@ the values files and the --set-json overrides, parsed by Helm's own parsers), an
 the Kubernetes API schemas by kubernetes-validate (strict: unknown fields are errors), and
 their structure (named ports, probes, annotations, selectors, resources) by the assertions
 here.
+
+The optional prometheus-operator ServiceMonitor (serviceMonitor.enabled) is a custom resource,
+outside kubernetes-validate's schemas: it is validated by the ServiceMonitor model of the PyPI
+package cloudcoil-models-prometheus-operator (pinned in requirements.txt; pydantic models
+generated from the operator's CRDs, v0.80.1: the CRD's required fields, types, enums and
+duration patterns), in pydantic's strict mode on the JSON of the object (a quoted boolean or a
+number for a string is an error, as the API server's schema check makes it) and with unknown
+fields forbidden, as the API server's strict field validation does; its metadata also against
+Kubernetes' ObjectMeta. No copy of the CRD is kept in this repository.
 """
 
+import copy
 import json
 import re
 
@@ -76,7 +86,7 @@ def render(values_files=(), overrides=None, release="release"):
     with helm().Chart.load(CHART_DIR) as chart:
         texts = chart.render(values, name=release, namespace=NAMESPACE, is_install=True)
     assert set(texts) == {f"marty-service/templates/{t}" for t in
-                          ("NOTES.txt", "deployment.yaml", "service.yaml")}
+                          ("NOTES.txt", "deployment.yaml", "service.yaml", "servicemonitor.yaml")}
     for name, text in texts.items():
         assert "<no value>" not in text, f"{name} prints a missing value"
     documents = [d for name, text in sorted(texts.items()) if name.endswith(".yaml")
@@ -277,3 +287,167 @@ def mebibytes(quantity):
     match = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", str(quantity))
     assert match, f"memory quantity {quantity!r}: use Ki/Mi/Gi"
     return int(match.group(1)) * units[match.group(2)]
+
+
+# ---- The prometheus-operator ServiceMonitor ------------------------------------------------
+
+def servicemonitor_model():
+    """cloudcoil's ServiceMonitor model (monitoring.coreos.com/v1), generated from the
+    operator's CRD, or a skip (a failure under CI)."""
+    try:
+        from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+    except ImportError:
+        unavailable("cloudcoil-models-prometheus-operator is not installed "
+                    "(pip install -r Tests/deploy/requirements.txt)")
+    return ServiceMonitor
+
+
+def servicemonitor_errors(obj):
+    """[(location, pydantic error type, input)] of the object as the API server would check it:
+    the JSON it is sent as, strict types (no "true" for a boolean, no number for a string),
+    field names exactly as the API spells them (not the models' snake_case), and unknown fields
+    forbidden (strict field validation), in nested objects too."""
+    import pydantic
+
+    try:
+        servicemonitor_model().model_validate_json(json.dumps(obj), strict=True, extra="forbid",
+                                                   by_alias=True, by_name=False)
+    except pydantic.ValidationError as error:
+        return [(".".join(map(str, e["loc"])), e["type"], e["input"]) for e in error.errors()]
+    return []
+
+
+def validate_servicemonitor(obj):
+    """Raises AssertionError (or kubernetes-validate's error for the metadata)."""
+    import kubernetes_validate
+
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1" and obj["kind"] == "ServiceMonitor"
+    errors = servicemonitor_errors(obj)
+    assert not errors, errors
+    # ObjectMeta as the API server checks it, by the Kubernetes schemas as well.
+    kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj["metadata"]},
+                                 KUBERNETES_VERSION, strict=True)
+
+
+def test_the_servicemonitor_model_is_the_operators():
+    """The model checked against is the operator's ServiceMonitor, with the constraints that
+    the tests below rely on (so an upgrade of the package that loosened them would show)."""
+    from importlib.metadata import version
+
+    assert version("cloudcoil-models-prometheus-operator") == "0.80.1.0"
+    model = servicemonitor_model()
+    fields = model.model_fields
+    assert fields["api_version"].alias == "apiVersion" and fields["kind"].default == "ServiceMonitor"
+    assert fields["spec"].is_required()
+    assert model.model_fields["spec"].annotation.model_fields["selector"].is_required()
+
+
+def test_no_servicemonitor_by_default():
+    assert load_yaml(CHART_DIR / "values.yaml")["serviceMonitor"]["enabled"] is False
+    for service in sorted(SEED_PORTS):
+        assert "ServiceMonitor" not in render([VALUES_DIR / f"{service}.yaml"], release=service)
+
+
+@pytest.mark.parametrize("service", sorted(SEED_PORTS))
+def test_servicemonitor_for_each_service(service):
+    objects = render([VALUES_DIR / f"{service}.yaml"], {
+        "serviceMonitor.enabled": True,
+        "serviceMonitor.labels": {"release": "kube-prometheus-stack"},
+        "serviceMonitor.interval": "15s",
+        "serviceMonitor.scrapeTimeout": "10s",
+    }, release=service)
+    assert set(objects) == {"Deployment", "Service", "ServiceMonitor"}
+    monitor, svc = objects["ServiceMonitor"], objects["Service"]
+    validate_servicemonitor(monitor)
+
+    assert monitor["metadata"]["name"] == service
+    assert monitor["metadata"]["namespace"] == NAMESPACE
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["metadata"]["labels"]["app.kubernetes.io/component"] == service
+    # It selects this release's Service, in the Service's namespace...
+    spec = monitor["spec"]
+    assert spec["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert spec["selector"]["matchLabels"]["app.kubernetes.io/instance"] == service
+    assert spec["namespaceSelector"] == {"matchNames": [svc["metadata"]["namespace"]]}
+    # ...and scrapes its metrics port by name, on the path the annotations give.
+    (endpoint,) = spec["endpoints"]
+    service_ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
+    assert endpoint["port"] == "metrics" and service_ports["metrics"] == SEED_PORTS[service][2]
+    assert endpoint["path"] == svc["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    assert endpoint["scheme"] == "http"
+    assert endpoint["interval"] == "15s" and endpoint["scrapeTimeout"] == "10s"
+    # The metrics' own `service` label wins over the operator's `service` target label.
+    assert endpoint["honorLabels"] is True
+
+
+def test_servicemonitor_options():
+    relabelings = [{"action": "replace", "targetLabel": "cluster", "replacement": "eu-west-1"}]
+    metric_relabelings = [{"action": "drop", "sourceLabels": ["__name__"], "regex": "process_.*"}]
+    objects = render([VALUES_DIR / "trust-anchor.yaml"], {
+        "serviceMonitor.enabled": True,
+        "serviceMonitor.namespace": "monitoring",
+        "serviceMonitor.interval": "",
+        "serviceMonitor.honorLabels": False,
+        "serviceMonitor.relabelings": relabelings,
+        "serviceMonitor.metricRelabelings": metric_relabelings,
+    }, release="trust-anchor")
+    monitor = objects["ServiceMonitor"]
+    validate_servicemonitor(monitor)
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    # The Service stays in the release's namespace, and that is where it is looked for.
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert "interval" not in endpoint and "scrapeTimeout" not in endpoint
+    assert endpoint["honorLabels"] is False
+    assert endpoint["relabelings"] == relabelings
+    assert endpoint["metricRelabelings"] == metric_relabelings
+
+
+def test_the_servicemonitor_check_rejects_what_the_api_server_would():
+    """The check is not a formality: values the operator's CRD forbids are caught."""
+    def rendered(**overrides):
+        values = {"serviceMonitor.enabled": True}
+        values.update({f"serviceMonitor.{k}": v for k, v in overrides.items()})
+        return render([VALUES_DIR / "pkd-service.yaml"], values, release="pkd-service")["ServiceMonitor"]
+
+    def kinds(errors):
+        return {(location, kind) for location, kind, _ in errors}
+
+    good = rendered()
+    assert servicemonitor_errors(good) == []
+    # Not a Prometheus duration.
+    errors = servicemonitor_errors(rendered(interval="30 seconds"))
+    assert ("spec.endpoints.0.interval", "string_pattern_mismatch") in kinds(errors), errors
+    # A snake_case field the API does not have (strict: unknown fields are errors).
+    errors = servicemonitor_errors(rendered(relabelings=[{"action": "replace", "target_label": "x"}]))
+    assert ("spec.endpoints.0.relabelings.0.target_label", "extra_forbidden") in kinds(errors), errors
+    # A relabel action that does not exist.
+    errors = servicemonitor_errors(rendered(metricRelabelings=[{"action": "explode"}]))
+    assert ("spec.endpoints.0.metricRelabelings.0.action", "literal_error", "explode") in errors, errors
+    # A wrong type: a quoted boolean, and a port number where the port's name belongs.
+    broken = copy.deepcopy(good)
+    broken["spec"]["endpoints"][0]["honorLabels"] = "true"
+    broken["spec"]["endpoints"][0]["port"] = 10090
+    errors = servicemonitor_errors(broken)
+    assert ("spec.endpoints.0.honorLabels", "bool_type") in kinds(errors), errors
+    assert ("spec.endpoints.0.port", "string_type") in kinds(errors), errors
+    # A field in the wrong place, and a required one missing.
+    broken = copy.deepcopy(good)
+    broken["spec"]["port"] = "metrics"
+    del broken["spec"]["selector"]
+    errors = servicemonitor_errors(broken)
+    assert ("spec.port", "extra_forbidden") in kinds(errors), errors
+    assert ("spec.selector", "missing") in kinds(errors), errors
+    # An unknown field in the metadata, and the wrong kind.
+    broken = copy.deepcopy(good)
+    broken["metadata"]["lables"] = {}
+    broken["kind"] = "PodMonitor"
+    assert {("metadata.lables", "extra_forbidden"), ("kind", "literal_error")} <= kinds(
+        servicemonitor_errors(broken))
+
+
+def test_servicemonitor_needs_the_metrics_port():
+    h = helm()
+    values = user_values(overrides={"serviceMonitor.enabled": True, "metrics.enabled": False})
+    with h.Chart.load(CHART_DIR) as chart, pytest.raises(h.HelmRenderError, match="needs metrics.enabled"):
+        chart.render(values, name="x", namespace=NAMESPACE)
