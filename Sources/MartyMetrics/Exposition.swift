@@ -27,16 +27,17 @@ extension Registry {
     /// are written as they are whatever it says.
     public func render(_ format: ExpositionFormat = .text, escaping: NameEscaping = .underscores) -> ExpositionBuffer {
         runCollectors()
-        var buffer = ExpositionBuffer(capacity: 16 * 1024)
         let created = exposesCreatedTimestamps
         if format == .protobuf {
+            var writer = ProtobufWriter(capacity: 16 * 1024)
             var scratch = ProtobufExposition.Scratch()
             for family in sortedFamilies() {
                 ProtobufExposition.render(
-                    family, createdTimestamps: created, escaping: escaping, scratch: &scratch, into: &buffer)
+                    family, createdTimestamps: created, escaping: escaping, scratch: &scratch, into: &writer)
             }
-            return buffer
+            return writer.finish()
         }
+        var buffer = ExpositionBuffer(capacity: 16 * 1024)
         for family in sortedFamilies() {
             Exposition.render(family, format: format, createdTimestamps: created, escaping: escaping, into: &buffer)
         }
@@ -169,7 +170,7 @@ enum Exposition {
 
     /// Calls `body` with each series, unretained: `series` keeps them alive.
     @inline(__always)
-    private static func forEach(_ series: [SeriesBase], _ body: (SeriesBase) -> Void) {
+    static func forEach(_ series: [SeriesBase], _ body: (SeriesBase) -> Void) {
         series.withUnsafeBufferPointer { items in
             for index in items.indices {
                 // At +0 (the array holds the series): no retain/release per rendered line.

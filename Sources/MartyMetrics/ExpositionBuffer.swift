@@ -26,6 +26,27 @@ public struct ExpositionBuffer: ~Copyable {
         base = realloc(base, capacity)!.assumingMemoryBound(to: UInt8.self)
     }
 
+    /// Appends a byte the caller reserved room for.
+    @inline(__always)
+    mutating func appendReserved(_ byte: UInt8) {
+        base[count] = byte
+        count += 1
+    }
+
+    /// Appends eight bytes, least significant first.
+    @inline(__always)
+    mutating func appendLittleEndian(_ value: UInt64) {
+        reserve(8)
+        UnsafeMutableRawPointer(base + count).storeBytes(of: value.littleEndian, as: UInt64.self)
+        count += 8
+    }
+
+    /// The bytes written so far; valid until the next append.
+    var contents: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+
+    /// Forgets the bytes, keeping the storage.
+    mutating func removeAll() { count = 0 }
+
     @inline(__always)
     mutating func append(_ byte: UInt8) {
         reserve(1)

@@ -10,25 +10,23 @@ enum ProtobufExposition {
     }
 
     /// Writers reused across series and families, one per nesting level.
-    struct Scratch {
+    struct Scratch: ~Copyable {
         var family = ProtobufWriter(capacity: 4096)
         var metric = ProtobufWriter()
         var value = ProtobufWriter()
         var inner = ProtobufWriter()
-        var innermost = ProtobufWriter()
     }
 
     static func render(
         _ family: MetricFamily, createdTimestamps: Bool, escaping: NameEscaping, scratch: inout Scratch,
-        into buffer: inout ExpositionBuffer
+        into writer: inout ProtobufWriter
     ) {
         let series = family.sortedSeries()
         // Protobuf strings carry any UTF-8: only the schemes that escape change a name. The
         // suffix goes after the escaped name, as in the text formats.
         let escape = { (name: String) in family.hasLegacyNames ? name : escaping.escapeMetricName(name) }
-        let labelNames = family.labelNames.map {
-            Array((family.hasLegacyNames ? $0 : escaping.escapeLabelName($0)).utf8)
-        }
+        let labelNames = LabelNameFields(
+            family.labelNames.map { family.hasLegacyNames ? $0 : escaping.escapeLabelName($0) })
         scratch.family.removeAll()
         switch family.kind {
         case .counter:
@@ -47,71 +45,131 @@ enum ProtobufExposition {
         }
         scratch.family.uint64(3, type.rawValue)
 
-        for item in series {
+        Exposition.forEach(series) { item in
             scratch.metric.removeAll()
-            appendLabels(item, names: labelNames, into: &scratch.metric, scratch: &scratch.inner)
-            scratch.value.removeAll()
-            switch family.kind {
-            case .counter:
-                let counter = unsafeDowncast(item, to: Counter.self)
-                scratch.value.double(1, counter.value)
-                if counter.exemplarSlots.isAllocated, let exemplar = counter.exemplar {
-                    scratch.value.bytes(2, encodedExemplar(exemplar))
-                }
-                if createdTimestamps {
-                    appendTimestamp(3, item.createdTimestamp, into: &scratch.value, scratch: &scratch.inner)
-                }
-                scratch.metric.bytes(3, scratch.value.bytes)
-            case .gauge:
-                scratch.value.double(1, unsafeDowncast(item, to: Gauge.self).value)
-                scratch.metric.bytes(2, scratch.value.bytes)
-            case .info:
-                scratch.value.double(1, 1)
-                scratch.metric.bytes(2, scratch.value.bytes)
-            case .histogram:
+            labelNames.append(item, into: &scratch.metric)
+            if family.kind == .histogram {
+                scratch.value.removeAll()
                 appendHistogram(
                     unsafeDowncast(item, to: Histogram.self), bounds: family.bucketBounds,
                     createdTimestamps: createdTimestamps, scratch: &scratch)
-                scratch.metric.bytes(7, scratch.value.bytes)
+                scratch.metric.bytes(7, scratch.value.contents)
+            } else {
+                ScalarValue(item, family.kind, createdTimestamps: createdTimestamps).write(into: &scratch.metric)
             }
-            scratch.family.bytes(4, scratch.metric.bytes)
+            scratch.family.bytes(4, scratch.metric.contents)
         }
-
-        var length = ProtobufWriter(capacity: 10)
-        length.varint(UInt64(scratch.family.bytes.count))
-        buffer.append(length.bytes)
-        buffer.append(scratch.family.bytes)
+        writer.varint(UInt64(scratch.family.count))
+        writer.raw(scratch.family.contents)
     }
 
-    /// `LabelPair`s from the series' key: its values in label-name order, each ended by 0xFF.
-    private static func appendLabels(
-        _ series: SeriesBase, names: [[UInt8]], into metric: inout ProtobufWriter, scratch: inout ProtobufWriter
-    ) {
-        guard !names.isEmpty else { return }
-        series.storage.withUnsafeBufferPointer { storage in
-            var start = 0
+    /// The `Counter` or `Gauge` message of one counter, gauge or info series.
+    private struct ScalarValue {
+        let value: Double
+        let isCounter: Bool
+        let exemplar: [UInt8]?
+        let created: Timestamp?
+        /// The message's own length.
+        let length: Int
+
+        init(_ series: SeriesBase, _ kind: MetricKind, createdTimestamps: Bool) {
+            switch kind {
+            case .counter:
+                let counter = unsafeDowncast(series, to: Counter.self)
+                value = counter.value
+                isCounter = true
+                exemplar = counter.exemplarSlots.isAllocated ? counter.exemplar.map(encodedExemplar) : nil
+                created = createdTimestamps ? Timestamp(series.createdTimestamp) : nil
+            case .gauge:
+                (value, isCounter, exemplar, created) = (unsafeDowncast(series, to: Gauge.self).value, false, nil, nil)
+            default:  // info
+                (value, isCounter, exemplar, created) = (1, false, nil, nil)
+            }
+            var length = 9
+            if let exemplar { length += ProtobufWriter.fieldLength(exemplar.count) }
+            if let created { length += ProtobufWriter.fieldLength(created.length) }
+            self.length = length
+        }
+
+        func write(into writer: inout ProtobufWriter) {
+            writer.lengthDelimited(isCounter ? 3 : 2, length: length)
+            writer.double(1, value)
+            if let exemplar { writer.bytes(2, exemplar) }
+            created?.write(3, into: &writer)
+        }
+    }
+
+    /// A family's label names as `LabelPair` name fields (tag, length, name), written once per
+    /// scrape and copied into every series' pairs.
+    private struct LabelNameFields {
+        private let fields: [UInt8]
+        /// Where each name's field ends in `fields`.
+        private let ends: [Int]
+
+        init(_ names: [String]) {
+            var writer = ProtobufWriter(capacity: 64)
+            var ends: [Int] = []
             for name in names {
-                var end = start
-                while storage[end] != 0xFF { end += 1 }
-                scratch.removeAll()
-                scratch.bytes(1, name)
-                scratch.bytes(2, UnsafeBufferPointer(rebasing: storage[start..<end]))
-                metric.bytes(1, scratch.bytes)
-                start = end + 1
+                writer.string(1, name)
+                ends.append(writer.count)
+            }
+            fields = writer.array
+            self.ends = ends
+        }
+
+        /// The series' `LabelPair`s: its key holds the values in label-name order, each ended
+        /// by 0xFF.
+        func append(_ series: SeriesBase, into metric: inout ProtobufWriter) {
+            guard !ends.isEmpty else { return }
+            fields.withUnsafeBufferPointer { fields in
+                ends.withUnsafeBufferPointer { ends in
+                    series.storage.withUnsafeBufferPointer { storage in
+                        var start = 0
+                        var fieldStart = 0
+                        for fieldEnd in ends {
+                            var end = start
+                            while storage[end] != 0xFF { end += 1 }
+                            let name = UnsafeBufferPointer(rebasing: fields[fieldStart..<fieldEnd])
+                            let value = UnsafeBufferPointer(rebasing: storage[start..<end])
+                            metric.lengthDelimited(1, length: name.count + ProtobufWriter.fieldLength(value.count))
+                            metric.raw(name)
+                            metric.bytes(2, value)
+                            start = end + 1
+                            fieldStart = fieldEnd
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// A `google.protobuf.Timestamp` field: whole seconds and nanoseconds.
-    private static func appendTimestamp(
-        _ field: Int, _ seconds: Double, into writer: inout ProtobufWriter, scratch: inout ProtobufWriter
-    ) {
-        let whole = seconds.rounded(.down)
-        scratch.removeAll()
-        scratch.int64(1, Int64(whole))
-        let nanos = Int64(((seconds - whole) * 1e9).rounded())
-        if nanos > 0 { scratch.int64(2, min(nanos, 999_999_999)) }
-        writer.bytes(field, scratch.bytes)
+    /// A `google.protobuf.Timestamp`: whole seconds and nanoseconds.
+    private struct Timestamp {
+        let seconds: Int64
+        let nanos: Int64
+
+        init(_ time: Double) {
+            // Clock readings; anything else (never seen) is written as the epoch, not a trap.
+            guard time.isFinite, time >= 0, time < 9e9 else {
+                (seconds, nanos) = (0, 0)
+                return
+            }
+            let total = Int64((time * 1e9).rounded(.down))  // a double's precision, in integers
+            seconds = total / 1_000_000_000
+            nanos = total % 1_000_000_000
+        }
+
+        /// The message's length.
+        var length: Int {
+            1 + ProtobufWriter.varintLength(UInt64(bitPattern: seconds))
+                + (nanos > 0 ? 1 + ProtobufWriter.varintLength(UInt64(nanos)) : 0)
+        }
+
+        func write(_ field: Int, into writer: inout ProtobufWriter) {
+            writer.lengthDelimited(field, length: length)
+            writer.int64(1, seconds)
+            if nanos > 0 { writer.int64(2, nanos) }
+        }
     }
 
     /// An `Exemplar` message: its label pairs, value and timestamp. Only series that were given
@@ -123,12 +181,11 @@ enum ProtobufExposition {
             scratch.removeAll()
             scratch.string(1, label.name)
             scratch.string(2, label.value)
-            writer.bytes(1, scratch.bytes)
+            writer.bytes(1, scratch.contents)
         }
         writer.double(2, reading.value)
-        var inner = ProtobufWriter()
-        appendTimestamp(3, reading.timestamp, into: &writer, scratch: &inner)
-        return writer.bytes
+        Timestamp(reading.timestamp).write(3, into: &writer)
+        return writer.array
     }
 
     /// A `Histogram` message into `scratch.value`: count, sum, the classic buckets (cumulative,
@@ -148,7 +205,7 @@ enum ProtobufExposition {
             scratch.inner.uint64(1, snapshot.cumulativeCounts[index])
             scratch.inner.double(2, bound)
             if let exemplar = exemplars?[index] { scratch.inner.bytes(3, encodedExemplar(exemplar)) }
-            scratch.value.bytes(3, scratch.inner.bytes)
+            scratch.value.bytes(3, scratch.inner.contents)
         }
         if native == nil, let exemplar = exemplars?[bounds.count] {
             // +Inf's exemplar has no bucket message of its own: a bucket with bound +Inf carries it.
@@ -156,7 +213,7 @@ enum ProtobufExposition {
             scratch.inner.uint64(1, snapshot.count)
             scratch.inner.double(2, .infinity)
             scratch.inner.bytes(3, encodedExemplar(exemplar))
-            scratch.value.bytes(3, scratch.inner.bytes)
+            scratch.value.bytes(3, scratch.inner.contents)
         }
         if let native {
             scratch.value.sint64(5, Int64(native.schema))
@@ -175,7 +232,7 @@ enum ProtobufExposition {
             for case let exemplar? in exemplars ?? [] { scratch.value.bytes(16, encodedExemplar(exemplar)) }
         }
         if createdTimestamps {
-            appendTimestamp(15, histogram.createdTimestamp, into: &scratch.value, scratch: &scratch.innermost)
+            Timestamp(histogram.createdTimestamp).write(15, into: &scratch.value)
         }
     }
 
@@ -187,7 +244,7 @@ enum ProtobufExposition {
             scratch.removeAll()
             scratch.sint64(1, Int64(span.offset))
             scratch.uint64(2, UInt64(span.length))
-            writer.bytes(field, scratch.bytes)
+            writer.bytes(field, scratch.contents)
         }
     }
 }

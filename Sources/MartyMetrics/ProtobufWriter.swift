@@ -1,23 +1,33 @@
 /// Protocol buffers' wire format, the little of it that the exposition needs: varints, zigzag,
 /// fixed64 doubles and length-delimited fields. Hand-written rather than generated, so that the
-/// library carries no protobuf runtime.
-struct ProtobufWriter {
-    private(set) var bytes: [UInt8] = []
+/// library carries no protobuf runtime. Writes into an `ExpositionBuffer` (raw memory, one
+/// capacity check per field), which keeps a scrape's protobuf within 1.5 times its text.
+struct ProtobufWriter: ~Copyable {
+    private var buffer: ExpositionBuffer
 
     init(capacity: Int = 256) {
-        bytes.reserveCapacity(capacity)
+        buffer = ExpositionBuffer(capacity: capacity)
     }
 
-    mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+    /// The bytes written, as the rendering's buffer.
+    consuming func finish() -> ExpositionBuffer { buffer }
+
+    /// The bytes written so far; valid until the next write.
+    var contents: UnsafeBufferPointer<UInt8> { buffer.contents }
+
+    var count: Int { buffer.count }
+
+    mutating func removeAll() { buffer.removeAll() }
 
     @inline(__always)
     mutating func varint(_ value: UInt64) {
+        buffer.reserve(10)
         var value = value
         while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            buffer.appendReserved(UInt8(truncatingIfNeeded: value) | 0x80)
             value >>= 7
         }
-        bytes.append(UInt8(value))
+        buffer.appendReserved(UInt8(value))
     }
 
     @inline(__always)
@@ -27,6 +37,7 @@ struct ProtobufWriter {
 
     /// A uint64, int32 or enum field (wire type 0). Negative int32s take ten bytes, as the
     /// spec says.
+    @inline(__always)
     mutating func uint64(_ field: Int, _ value: UInt64) {
         tag(field, 0)
         varint(value)
@@ -44,28 +55,29 @@ struct ProtobufWriter {
     @inline(__always)
     mutating func double(_ field: Int, _ value: Double) {
         tag(field, 1)
-        var bits = value.bitPattern
-        for _ in 0..<8 {
-            bytes.append(UInt8(truncatingIfNeeded: bits))
-            bits >>= 8
-        }
+        buffer.appendLittleEndian(value.bitPattern)
     }
 
-    mutating func bytes<C: Collection<UInt8>>(_ field: Int, _ value: C) {
+    @inline(__always)
+    mutating func bytes(_ field: Int, _ value: UnsafeBufferPointer<UInt8>) {
         tag(field, 2)
         varint(UInt64(value.count))
-        bytes.append(contentsOf: value)
+        if !value.isEmpty { buffer.append(value) }
+    }
+
+    /// Bytes that are already encoded fields.
+    @inline(__always)
+    mutating func raw(_ encoded: UnsafeBufferPointer<UInt8>) {
+        if !encoded.isEmpty { buffer.append(encoded) }
+    }
+
+    mutating func bytes(_ field: Int, _ value: [UInt8]) {
+        value.withUnsafeBufferPointer { bytes(field, $0) }
     }
 
     mutating func string(_ field: Int, _ value: String) {
-        bytes(field, value.utf8)
-    }
-
-    /// An embedded message: `body` writes it into `scratch`, whose bytes follow the length.
-    mutating func message(_ field: Int, scratch: inout ProtobufWriter, _ body: (inout ProtobufWriter) -> Void) {
-        scratch.removeAll()
-        body(&scratch)
-        bytes(field, scratch.bytes)
+        var value = value
+        value.withUTF8 { bytes(field, $0) }
     }
 
     /// A packed repeated sint64 field.
@@ -73,6 +85,25 @@ struct ProtobufWriter {
         guard !values.isEmpty else { return }
         scratch.removeAll()
         for value in values { scratch.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
-        bytes(field, scratch.bytes)
+        bytes(field, scratch.contents)
     }
+
+    /// The length of `value` as a varint.
+    @inline(__always)
+    static func varintLength(_ value: UInt64) -> Int { (64 - (value | 1).leadingZeroBitCount + 6) / 7 }
+
+    /// The length of a length-delimited field (number 1...15) holding `length` bytes.
+    @inline(__always)
+    static func fieldLength(_ length: Int) -> Int { 1 + varintLength(UInt64(length)) + length }
+
+    /// The tag and length of a length-delimited field whose `length` bytes the caller writes
+    /// next: nested messages are written in place, their lengths computed beforehand.
+    @inline(__always)
+    mutating func lengthDelimited(_ field: Int, length: Int) {
+        tag(field, 2)
+        varint(UInt64(length))
+    }
+
+    /// The bytes as an array (for the rare exemplar, kept beside its bucket).
+    var array: [UInt8] { Array(contents) }
 }

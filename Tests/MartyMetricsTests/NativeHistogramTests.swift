@@ -1,3 +1,4 @@
+import CMartyShims
 import Glibc
 import MartyTestSupport
 import Testing
@@ -45,6 +46,37 @@ import Testing
         try fine.observe(.infinity)
         let buckets = try #require(fine.nativeSnapshot()).buckets()
         #expect(buckets.map(\.index) == [0, 1, 2, 8192])
+    }
+
+    /// The bucket key taken from the double's bits agrees with libm's frexp (client_golang's
+    /// way) at every schema, around powers of two, bucket bounds, subnormals and the extremes.
+    @Test(arguments: Array(Int32(-4)...8))
+    func bucketKeysAgreeWithFrexp(schema: Int32) {
+        let count = 1 << max(schema, 0)
+        let bounds = (0..<count).map { cmarty_exp2(Double($0) / Double(count) - 1) }
+        func reference(_ magnitude: Double) -> Int64 {
+            let (fraction, exponent) = (magnitude.significand / 2, Int64(magnitude.exponent) + 1)
+            if schema > 0 {
+                let index = bounds.firstIndex { $0 >= fraction } ?? count
+                return Int64(index) + (exponent - 1) * Int64(count)
+            }
+            let key = fraction == 0.5 ? exponent - 1 : exponent
+            return (key + (Int64(1) << -schema) - 1) >> -schema
+        }
+        var values: [Double] = [
+            .leastNonzeroMagnitude, .leastNormalMagnitude, .leastNormalMagnitude.nextDown, 1e-310,
+            .greatestFiniteMagnitude, 1, 0.1, 3, 1e300,
+        ]
+        for power in stride(from: -1074, through: 1023, by: 7) {
+            let value = exp2(Double(power))
+            values += [value, value.nextUp, value.nextDown, value * 1.09, value * 1.5]
+        }
+        for bound in bounds { values += [bound * 4, (bound * 4).nextUp, (bound * 4).nextDown] }
+        bounds.withUnsafeBufferPointer { pointer in
+            for value in values where value > 0 {
+                #expect(cmarty_native_key(value, schema, pointer.baseAddress) == reference(value), "\(value)")
+            }
+        }
     }
 
     @Test func spansJoinShortGapsAndDeltasAreDifferences() throws {

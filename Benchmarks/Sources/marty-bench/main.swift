@@ -28,7 +28,8 @@ setenv("MARTY_METRICS_MAX_SERIES_PER_FAMILY", "0", 1)
 // MARK: Options
 
 let profileScenarios = [
-    "render-counters-10k", "render-counters-50k", "render-histograms-10k", "lookup-swift", "lookup-c",
+    "render-counters-10k", "render-counters-50k", "render-protobuf-counters-10k", "render-histograms-10k",
+    "lookup-swift", "lookup-c",
     "counter-inc-c", "histogram-observe-c", "histogram-observe-swift", "create-100k", "render-order-50k",
     "swift-metrics-counter-handle", "swift-metrics-timer-handle",
 ]
@@ -819,6 +820,10 @@ func runProfile(_ scenario: String) {
         let registry = counters(scenario.hasSuffix("50k") ? 50_000 : 10_000)
         _ = registry.render(.text).count  // sorts and caches, as the first scrape does
         for _ in 0..<20 { sink &+= registry.render(.text).count }
+    case "render-protobuf-counters-10k":
+        let registry = counters(10_000)
+        _ = registry.render(.protobuf).count
+        for _ in 0..<200 { sink &+= registry.render(.protobuf).count }
     case "render-histograms-10k":
         let registry = Registry()
         let family = try! registry.histogram("bench_latency", help: "help", labelNames: ["handler", "code"])
