@@ -30,7 +30,8 @@ setenv("MARTY_METRICS_MAX_SERIES_PER_FAMILY", "0", 1)
 let profileScenarios = [
     "render-counters-10k", "render-counters-50k", "render-protobuf-counters-10k", "render-histograms-10k",
     "lookup-swift", "lookup-c",
-    "counter-inc-c", "histogram-observe-c", "histogram-observe-swift", "create-100k", "render-order-50k",
+    "counter-inc-c", "histogram-observe-c", "histogram-observe-swift", "native-observe-swift", "create-100k",
+    "render-order-50k",
     "swift-metrics-counter-handle", "swift-metrics-timer-handle",
 ]
 
@@ -720,10 +721,18 @@ if sections.contains("exposition") {
         let protobuf = measure(repetitions: Config.heavyRepetitions, start: 1) { n in
             for _ in 0..<n { sink &+= registry.render(.protobuf).count }
         }
+        // Text 0.0.4 carries no created timestamps: protobuf without them is the same content.
+        registry.exposesCreatedTimestamps = false
+        let bare = measure(repetitions: Config.heavyRepetitions, start: 1) { n in
+            for _ in 0..<n { sink &+= registry.render(.protobuf).count }
+        }
+        registry.exposesCreatedTimestamps = true
         consume(Double(sink))
         say(
             padRight(label, 42) + "   text \(ns(text.wall / Double(series))) ns/series, protobuf "
-                + "\(ns(protobuf.wall / Double(series))) ns/series, protobuf/text \(f(protobuf.wall / text.wall, 2))")
+                + "\(ns(protobuf.wall / Double(series))) ns/series, protobuf/text \(f(protobuf.wall / text.wall, 2)); "
+                + "without created timestamps \(ns(bare.wall / Double(series))) ns/series, "
+                + "\(f(bare.wall / text.wall, 2))")
     }
     do {
         let counters = Registry()
@@ -848,6 +857,12 @@ func runProfile(_ scenario: String) {
         sink = Int(cmb_histogram_observe_loop(histogram, observationPointer, UInt64(observationMask), 10_000_000))
     case "histogram-observe-swift":
         let histogram = try! Registry().histogram("bench_latency", help: "help").labels()
+        for i in 0..<10_000_000 { try! histogram.observe(observationPointer[i & observationMask]) }
+        sink = Int(histogram.snapshot().count)
+    case "native-observe-swift":
+        let histogram = try! Registry().histogram(
+            "bench_native", help: "help", native: NativeHistogramOptions(bucketFactor: 1.1)
+        ).labels()
         for i in 0..<10_000_000 { try! histogram.observe(observationPointer[i & observationMask]) }
         sink = Int(histogram.snapshot().count)
     case "render-order-50k":
