@@ -108,9 +108,12 @@ public final class Registry: @unchecked Sendable {
             guard let overflowFamily else { return }
             for family in overflowing {
                 guard let counter = try? overflowFamily.labels(family.name) else { continue }
-                let shown = UInt64(counter.value)
+                // The counter is reachable (family(named:)): whatever was added to it by hand,
+                // the conversion below must not trap.
+                let shown = counter.value
+                guard shown >= 0, shown < 1.8e19 else { continue }
                 let count = family.overflowedLookups
-                if count > shown { counter.inc(by: count - shown) }
+                if count > UInt64(shown) { counter.inc(by: count - UInt64(shown)) }
             }
         }
     }

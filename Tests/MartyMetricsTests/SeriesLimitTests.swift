@@ -124,4 +124,19 @@ import Testing
         let total = family.sortedSeries().reduce(0.0) { $0 + unsafeDowncast($1, to: Counter.self).value }
         #expect(total == 20_000)
     }
+
+    @Test func anOverflowCounterPushedToInfinityByHandDoesNotTrapARender() throws {
+        let registry = Registry()
+        let family = try registry.counter("spam", help: "", labelNames: ["k"])
+        family.maximumSeries = 1
+        MetricsWarnings.setHandler { _ in }
+        defer { MetricsWarnings.setHandler(nil) }
+        try family.labels("a").inc()
+        try family.labels("b").inc()
+        _ = registry.renderString()  // registers the overflow counter
+        let overflow = try #require(registry.family(named: "marty_metrics_series_overflow") as? CounterFamily)
+        try overflow.labels("spam").inc(by: .infinity, exemplar: Exemplar(["k": "v"]))
+        try family.labels("c").inc()
+        #expect(registry.renderString().contains("marty_metrics_series_overflow_total{metric=\"spam\"} +Inf\n"))
+    }
 }
