@@ -28,6 +28,14 @@ done
 if [ -L "$prefix/lib/libmarty_metrics.so.0" ]; then fail "lib/libmarty_metrics.so.0 is a symlink, expected the library itself"; else pass; fi
 if [ -L "$prefix/lib/libmarty_metrics.so" ] && [ "$(readlink "$prefix/lib/libmarty_metrics.so")" = libmarty_metrics.so.0 ]; then pass
 else fail "lib/libmarty_metrics.so should be a symlink to libmarty_metrics.so.0 ($(ls -l "$prefix/lib/libmarty_metrics.so" 2>&1))"; fi
+# Installed stripped (no symbol table), yet exporting the C functions, and only those.
+if readelf -SW "$prefix/lib/libmarty_metrics.so.0" | grep -q ' \.symtab '; then fail "the installed library is not stripped"
+else pass; fi
+exports=$(nm -D --defined-only "$prefix/lib/libmarty_metrics.so.0" | awk '$2 ~ /^[TDBRW]$/ {print $3}')
+if printf '%s\n' "$exports" | grep -qx marty_counter_inc; then pass; else fail "marty_counter_inc not exported after strip"; fi
+others=$(printf '%s\n' "$exports" | grep -v '^marty_' | head -5)
+if [ -z "$others" ]; then pass; else fail "the installed library exports more than marty_*: $others"; fi
+echo "installed library: $(stat -c %s "$prefix/lib/libmarty_metrics.so.0") bytes (stripped)"
 echo "--- marty_metrics.pc"; cat "$prefix/lib/pkgconfig/marty_metrics.pc" 2>/dev/null
 if grep -qx "prefix=$prefix" "$prefix/lib/pkgconfig/marty_metrics.pc" 2>/dev/null; then pass
 else fail "marty_metrics.pc does not say prefix=$prefix"; fi
@@ -92,5 +100,20 @@ if step "configure the consumer against a moved prefix" cmake -S "$consumer" -B 
    && step "build the consumer against a moved prefix" cmake --build "$work/moved-build"; then
     step "run the moved-prefix consumer under env -i" env -i "$work/moved-build/consumer"
     resolves_to_prefix "$work/moved-build/consumer" "$work/moved"
+fi
+
+# 4. The release tarball (CPack): the installed tree, with the stripped library.
+if step "cpack (TGZ)" cpack --config "$build/CPackConfig.cmake" -B "$work/package"; then
+    tarball=$(ls "$work"/package/marty-metrics-*.tar.gz 2>/dev/null | head -1)
+    listing=$(tar -tzf "$tarball" 2>/dev/null)
+    for f in include/marty_metrics.h lib/libmarty_metrics.so.0 lib/libmarty_metrics.so lib/pkgconfig/marty_metrics.pc \
+             lib/cmake/MartyMetrics/MartyMetricsConfig.cmake; do
+        if printf '%s\n' "$listing" | grep -q "/$f\$"; then pass; else fail "$f is not in $tarball"; fi
+    done
+    mkdir -p "$work/unpacked" && tar -xzf "$tarball" -C "$work/unpacked"
+    unpacked=$(find "$work/unpacked" -name libmarty_metrics.so.0 -type f | head -1)
+    if [ -n "$unpacked" ] && ! readelf -SW "$unpacked" | grep -q ' \.symtab '; then pass
+    else fail "the tarball's library is missing or not stripped"; fi
+    echo "release tarball: $(basename "$tarball"), $(stat -c %s "$tarball") bytes"
 fi
 finish
