@@ -40,12 +40,7 @@ enum Naming {
 
     /// An exemplar's label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
     static func checkExemplarLabelName(_ name: String) throws(MetricError) {
-        let valid =
-            !name.isEmpty
-            && name.utf8.enumerated().allSatisfy { offset, byte in
-                isLetter(byte) || byte == UInt8(ascii: "_") || (offset > 0 && isDigit(byte))
-            }
-        guard valid else {
+        guard NameEscaping.isLegacyLabelName(name) else {
             throw MetricError(.invalidLabel, "exemplar label name \"\(name)\" must match [a-zA-Z_][a-zA-Z0-9_]*")
         }
     }
@@ -63,14 +58,5 @@ enum Naming {
         }
         if NameEscaping.isLegacyMetricName(name) { return names }
         return names + names.map(NameEscaping.underscores.escapeMetricName)
-    }
-
-    private static func isLetter(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-    }
-
-    private static func isDigit(_ byte: UInt8) -> Bool {
-        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 }

@@ -144,7 +144,7 @@ enum ProtobufExposition {
     }
 
     /// A `google.protobuf.Timestamp`: whole seconds and nanoseconds.
-    private struct Timestamp {
+    struct Timestamp {
         let seconds: Int64
         let nanos: Int64
 
