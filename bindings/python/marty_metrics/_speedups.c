@@ -22,6 +22,11 @@
 #include <Python.h>
 #include <structmember.h>
 
+#if PY_VERSION_HEX < 0x03090000 /* 3.8 had vectorcall under provisional names */
+#define PyObject_Vectorcall _PyObject_Vectorcall
+#define Py_TPFLAGS_HAVE_VECTORCALL _Py_TPFLAGS_HAVE_VECTORCALL
+#endif
+
 /* ---- The library's recording functions (include/marty_metrics.h) ------------------------ */
 
 typedef struct marty_counter marty_counter;
