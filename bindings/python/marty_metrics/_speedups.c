@@ -520,38 +520,69 @@ SERIES_TYPE(HistogramSeriesType, "HistogramSeries", HistogramSeries_methods,
 /* ---- LabelsCache: the C front of a labelled metric's labels() --------------------------- */
 
 /*
- * Called as metric.labels(*values): when exactly `count` positional values are given, all of
- * them exact str, and the tuple of them is a key of `children` (the metric's own cache,
- * filled by its Python labels()), that child is the answer. Anything else (keywords, another
- * count, other types, a miss) goes to the Python labels(), which checks, creates and caches
- * as before: so the answers and errors are the Python method's, only the hit is faster.
+ * Called as metric.labels(*values) or metric.labels(**values): when the values are exact str,
+ * either exactly one per label name by position, or exactly one per label name by keyword
+ * (any order), and the tuple of them in label-name order is a key of `children` (the
+ * metric's own cache, filled by its Python labels()), that child is the answer. Anything
+ * else (both kinds at once, another count, other names or types, a miss) goes to the Python
+ * labels(), which checks, creates and caches as before: the answers and errors are the
+ * Python method's, only a hit is faster.
  */
 typedef struct {
     PyObject_HEAD
-    PyObject *children; /* dict: tuple of label values -> child */
-    PyObject *uncached; /* the metric's Python labels(), bound */
-    Py_ssize_t count;   /* the number of label names */
+    PyObject *children;   /* dict: tuple of label values -> child */
+    PyObject *labelnames; /* tuple of str */
+    PyObject *uncached;   /* the metric's Python labels(), bound */
     vectorcallfunc vectorcall;
 } LabelsCache;
+
+/* The index in kwnames of `name`, or -1. Keyword names are usually the same interned objects
+ * as the label names, so identity is tried first. */
+static Py_ssize_t
+keyword_index(PyObject *kwnames, PyObject *name)
+{
+    Py_ssize_t count = PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t j = 0; j < count; j++) {
+        if (PyTuple_GET_ITEM(kwnames, j) == name) {
+            return j;
+        }
+    }
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *keyword = PyTuple_GET_ITEM(kwnames, j);
+        if (PyUnicode_Check(keyword) && PyUnicode_Compare(keyword, name) == 0) {
+            return j;
+        }
+    }
+    return -1;
+}
 
 static PyObject *
 LabelsCache_vectorcall(LabelsCache *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (kwnames == NULL && nargs == self->count) {
-        PyObject *key = PyTuple_New(nargs);
+    Py_ssize_t count = PyTuple_GET_SIZE(self->labelnames);
+    int by_position = kwnames == NULL && nargs == count;
+    int by_keyword = kwnames != NULL && nargs == 0 && PyTuple_GET_SIZE(kwnames) == count;
+    if (by_position || by_keyword) {
+        PyObject *key = PyTuple_New(count);
         if (key == NULL) {
             return NULL;
         }
         Py_ssize_t i;
-        for (i = 0; i < nargs; i++) {
-            if (!PyUnicode_CheckExact(args[i])) {
+        for (i = 0; i < count; i++) {
+            /* Keywords are taken in label-name order: the same key the Python method builds. */
+            Py_ssize_t j = by_position ? i : keyword_index(kwnames, PyTuple_GET_ITEM(self->labelnames, i));
+            if (j < 0 || !PyUnicode_CheckExact(args[j])) {
                 break;
             }
-            Py_INCREF(args[i]);
-            PyTuple_SET_ITEM(key, i, args[i]);
+            Py_INCREF(args[j]);
+            PyTuple_SET_ITEM(key, i, args[j]);
         }
-        if (i == nargs) {
+        if (PyErr_Occurred()) { /* a failed comparison in keyword_index */
+            Py_DECREF(key);
+            return NULL;
+        }
+        if (i == count) {
             PyObject *child = PyDict_GetItemWithError(self->children, key);
             Py_DECREF(key);
             if (child != NULL) {
@@ -571,15 +602,21 @@ LabelsCache_vectorcall(LabelsCache *self, PyObject *const *args, size_t nargsf, 
 static PyObject *
 LabelsCache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"children", "count", "uncached", NULL};
-    PyObject *children, *uncached;
-    Py_ssize_t count;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!nO", keywords, &PyDict_Type, &children, &count, &uncached)) {
+    static char *keywords[] = {"children", "labelnames", "uncached", NULL};
+    PyObject *children, *labelnames, *uncached;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O", keywords, &PyDict_Type, &children, &PyTuple_Type,
+                                     &labelnames, &uncached)) {
         return NULL;
     }
-    if (count < 1) {
-        PyErr_SetString(PyExc_ValueError, "LabelsCache is for metrics with label names (count >= 1)");
+    if (PyTuple_GET_SIZE(labelnames) < 1) {
+        PyErr_SetString(PyExc_ValueError, "LabelsCache is for metrics with label names");
         return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(labelnames); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(labelnames, i))) {
+            PyErr_SetString(PyExc_TypeError, "label names must be str");
+            return NULL;
+        }
     }
     if (!PyCallable_Check(uncached)) {
         PyErr_SetString(PyExc_TypeError, "uncached must be callable");
@@ -591,9 +628,10 @@ LabelsCache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     Py_INCREF(children);
     self->children = children;
+    Py_INCREF(labelnames);
+    self->labelnames = labelnames;
     Py_INCREF(uncached);
     self->uncached = uncached;
-    self->count = count;
     self->vectorcall = (vectorcallfunc)LabelsCache_vectorcall;
     return (PyObject *)self;
 }
@@ -608,6 +646,7 @@ static int
 LabelsCache_traverse(LabelsCache *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->children);
+    Py_VISIT(self->labelnames);
     Py_VISIT(self->uncached);
     return 0;
 }
@@ -616,6 +655,7 @@ static int
 LabelsCache_clear(LabelsCache *self)
 {
     Py_CLEAR(self->children);
+    Py_CLEAR(self->labelnames);
     Py_CLEAR(self->uncached);
     return 0;
 }
@@ -672,8 +712,8 @@ static PyTypeObject LabelsCacheType = {
     .tp_name = "marty_metrics._speedups.LabelsCache",
     .tp_basicsize = sizeof(LabelsCache),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "LabelsCache(children, count, uncached): labels(*values) answered from the children dict "
-              "when it can, else by uncached(*values, **kwargs).",
+    .tp_doc = "LabelsCache(children, labelnames, uncached): labels(*values) or labels(**values) answered "
+              "from the children dict when it can, else by uncached(*values, **values).",
     .tp_new = LabelsCache_new,
     .tp_call = (ternaryfunc)LabelsCache_call,
     .tp_vectorcall_offset = offsetof(LabelsCache, vectorcall),

@@ -639,8 +639,7 @@ class _Family:
             # labels(...) of a cached child answered in C; anything else reaches the Python
             # labels() below unchanged (LabelsCache in _speedups.c). Not for subclasses that
             # override labels().
-            self.labels = _speedups.LabelsCache(self._children, len(self._labelnames),
-                                                _Family.labels.__get__(self))
+            self.labels = _speedups.LabelsCache(self._children, self._labelnames, _Family.labels.__get__(self))
         self._f = None
         self._create(registry)
         if not self._labelnames:

@@ -264,6 +264,13 @@ def test_labels_cache_answers_like_the_python_method(registry):
         family.labels(method="get", status="200")
     with pytest.raises(TypeError):
         family.labels("get", 200)
+    with pytest.raises(ValueError):
+        family.labels(method="get")
+    with pytest.raises(ValueError):
+        family.labels(method="get", code="200", extra="x")
+    with pytest.raises(TypeError):
+        family.labels(method="get", code=200)
+    assert family.labels(**{"code": "200", "method": "get"}) is child
     family.labels("get", "200").inc(3)
     assert value(registry, "requests_total", method="get", code="200") == 3
     # remove() and clear() drop the cached child: the next labels() makes a new series.
