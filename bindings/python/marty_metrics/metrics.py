@@ -425,8 +425,10 @@ class _InprogressTracker:
 # ---- Children: one series each -------------------------------------------------------------
 
 
-class CounterChild:
-    """One counter series. Obtained from ``Counter.labels(...)``."""
+class _CtypesCounterSeries:
+    """A counter series' recording through ctypes: the base of CounterChild when the compiled
+    path (_speedups.CounterSeries, which keeps every behaviour below) is not used, and its
+    fallback when an exemplar is given."""
 
     __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
 
@@ -455,23 +457,9 @@ class CounterChild:
         if status:
             raise_last(status)
 
-    def count_exceptions(self, exception=Exception):
-        """Counts exceptions of type `exception` raised in a ``with`` block or a decorated
-        function (sync or async), and lets them through."""
-        return _ExceptionCounter(self.inc, exception)
 
-    def get(self):
-        """The current total."""
-        out = _c_double()
-        check(C.counter_value(self._h, _byref(out)))
-        return out.value
-
-    def __repr__(self):
-        return "<CounterChild %s%r>" % (self._parent._name, self._labelvalues)
-
-
-class GaugeChild:
-    """One gauge series. Obtained from ``Gauge.labels(...)``."""
+class _CtypesGaugeSeries:
+    """A gauge series' recording through ctypes (see _CtypesCounterSeries)."""
 
     __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
 
@@ -519,27 +507,9 @@ class GaugeChild:
         if status:
             raise_last(status)
 
-    def track_inprogress(self):
-        """+1 while a ``with`` block or a decorated function (sync or async) runs."""
-        return _InprogressTracker(self)
 
-    def time(self):
-        """Sets the gauge to the duration in seconds of a ``with`` block or a decorated
-        function (sync or async)."""
-        return _Timer(self.set)
-
-    def get(self):
-        """The current value."""
-        out = _c_double()
-        check(C.gauge_value(self._h, _byref(out)))
-        return out.value
-
-    def __repr__(self):
-        return "<GaugeChild %s%r>" % (self._parent._name, self._labelvalues)
-
-
-class HistogramChild:
-    """One histogram series. Obtained from ``Histogram.labels(...)``."""
+class _CtypesHistogramSeries:
+    """A histogram series' recording through ctypes (see _CtypesCounterSeries)."""
 
     __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
 
@@ -561,6 +531,62 @@ class HistogramChild:
             raise _number_error("amount", amount) from None
         if status:
             raise_last(status)
+
+
+# The compiled recording path (_speedups.c) unless MARTY_METRICS_PURE_PYTHON=1 asks for
+# ctypes or the extension was not built (no compiler at install): None then.
+_speedups = _native.load_speedups(counter_inc=_CtypesCounterSeries.inc,
+                                  histogram_observe=_CtypesHistogramSeries.observe)
+
+
+class CounterChild(_speedups.CounterSeries if _speedups else _CtypesCounterSeries):
+    """One counter series. Obtained from ``Counter.labels(...)``."""
+
+    __slots__ = ()
+
+    def count_exceptions(self, exception=Exception):
+        """Counts exceptions of type `exception` raised in a ``with`` block or a decorated
+        function (sync or async), and lets them through."""
+        return _ExceptionCounter(self.inc, exception)
+
+    def get(self):
+        """The current total."""
+        out = _c_double()
+        check(C.counter_value(self._h, _byref(out)))
+        return out.value
+
+    def __repr__(self):
+        return "<CounterChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+class GaugeChild(_speedups.GaugeSeries if _speedups else _CtypesGaugeSeries):
+    """One gauge series. Obtained from ``Gauge.labels(...)``."""
+
+    __slots__ = ()
+
+    def track_inprogress(self):
+        """+1 while a ``with`` block or a decorated function (sync or async) runs."""
+        return _InprogressTracker(self)
+
+    def time(self):
+        """Sets the gauge to the duration in seconds of a ``with`` block or a decorated
+        function (sync or async)."""
+        return _Timer(self.set)
+
+    def get(self):
+        """The current value."""
+        out = _c_double()
+        check(C.gauge_value(self._h, _byref(out)))
+        return out.value
+
+    def __repr__(self):
+        return "<GaugeChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+class HistogramChild(_speedups.HistogramSeries if _speedups else _CtypesHistogramSeries):
+    """One histogram series. Obtained from ``Histogram.labels(...)``."""
+
+    __slots__ = ()
 
     def time(self):
         """Observes the duration in seconds of a ``with`` block or a decorated function
@@ -609,6 +635,11 @@ class _Family:
             if not isinstance(label, str):
                 raise TypeError("label names must be str, not %s" % type(label).__name__)
         self._children = {}
+        if self._labelnames and _speedups is not None and type(self).labels is _Family.labels:
+            # labels(...) of a cached child answered in C; anything else reaches the Python
+            # labels() below unchanged (LabelsCache in _speedups.c). Not for subclasses that
+            # override labels().
+            self.labels = _speedups.LabelsCache(self._children, self._labelnames, _Family.labels.__get__(self))
         self._f = None
         self._create(registry)
         if not self._labelnames:
