@@ -304,6 +304,21 @@ int marty_family_set_max_series(marty_family *family, size_t max_series);
 /* The family's series cap (0: none) into *out. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_family_max_series(const marty_family *family, size_t *out);
 
+/*
+ * Caps how many series all families of the process hold together (since 0.3); 0, the default,
+ * means no cap. The environment variable MARTY_METRICS_MAX_SERIES (a whole number, read once
+ * when the library first needs it) sets it at start-up. Past it, a labelled family's new label
+ * sets record into that family's overflow series, counted and reported as past the family's own
+ * cap (above); unlabelled families always have their one series. Removed and cleared series,
+ * and those of freed families, make room again. Any thread, any time. Statuses: MARTY_OK;
+ * MARTY_ERR_INVALID_ARGUMENT (max_series over 2^62).
+ */
+int marty_set_process_max_series(size_t max_series);
+
+/* The process-wide cap (0: none) into *max_series and the series all families hold now into
+ * *series; either pointer may be NULL. Statuses: MARTY_OK. */
+int marty_process_series(size_t *series, size_t *max_series);
+
 /* How many lookups went to the family's overflow series, into *out. Statuses: MARTY_OK;
  * MARTY_ERR_NULL_ARGUMENT. */
 int marty_family_overflowed_lookups(const marty_family *family, uint64_t *out);

@@ -222,6 +222,25 @@ public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
     return MARTY_OK.code
 }
 
+@_cdecl("marty_set_process_max_series")
+public func marty_set_process_max_series(_ maxSeries: Int) -> Int32 {
+    guard maxSeries >= 0, maxSeries <= 1 << 62 else {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "marty_set_process_max_series: max_series \(UInt(bitPattern: maxSeries)) is over 2^62 (0 means no cap)")
+    }
+    SeriesLimit.processWideMaximum = maxSeries
+    return MARTY_OK.code
+}
+
+@_cdecl("marty_process_series")
+public func marty_process_series(_ series: UnsafeMutablePointer<Int>?, _ maxSeries: UnsafeMutablePointer<Int>?) -> Int32
+{
+    series?.pointee = SeriesLimit.processWideSeries
+    maxSeries?.pointee = SeriesLimit.processWideMaximum
+    return MARTY_OK.code
+}
+
 @_cdecl("marty_family_set_max_series")
 public func marty_family_set_max_series(_ familyPointer: OpaquePointer?, _ maxSeries: Int) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_set_max_series", "family") }

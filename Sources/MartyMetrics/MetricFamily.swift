@@ -59,6 +59,9 @@ public class MetricFamily: @unchecked Sendable {
     private var overflowWarned = false
     private let seriesCap = Atomic<Int>(SeriesLimit.defaultPerFamily)
     private var unitName: String?
+    /// False for the library's own overflow counter, which must count every family's
+    /// overflows even when the process is at its cap. Guarded by `lock`.
+    var obeysProcessCap = true
 
     /// The unit OpenMetrics' `# UNIT` line names (`seconds`, `bytes`); nil for none. The
     /// name is not changed: it should end with `_<unit>` already, as the OpenMetrics spec asks.
@@ -107,6 +110,7 @@ public class MetricFamily: @unchecked Sendable {
     }
 
     deinit {
+        SeriesLimit.seriesGone(live.count)
         currentTable.deallocate()
     }
 
@@ -192,23 +196,28 @@ public class MetricFamily: @unchecked Sendable {
         hash: UInt64, _ matcher: M, valueBytes: () throws(MetricError) -> [[UInt8]]
     ) throws(MetricError) -> SeriesBase {
         let bytes = try valueBytes()
-        var firstOverflow = false
+        var firstOverflow: String?
         let series = lock.withLock { () -> SeriesBase in
             if let found = probe(hash: hash, matcher) { return found }
             let cap = seriesCap.load(ordering: .relaxed)
-            if cap > 0 && !labelNames.isEmpty && live.count - (overflowSeries == nil ? 0 : 1) >= cap {
+            let familyFull = cap > 0 && live.count - (overflowSeries == nil ? 0 : 1) >= cap
+            if !labelNames.isEmpty && (familyFull || (obeysProcessCap && SeriesLimit.processIsFull())) {
                 overflowCount.add(1, ordering: .relaxed)
-                firstOverflow = !overflowWarned
+                if !overflowWarned {
+                    firstOverflow =
+                        familyFull
+                        ? "\(name) reached its cap of \(cap) series"
+                        : "the process reached its cap of \(SeriesLimit.processWideMaximum) series (at \(name))"
+                }
                 overflowWarned = true
                 return overflowSeriesLocked()
             }
             return insertLocked(makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: bytes)))
         }
-        if firstOverflow {
+        if let firstOverflow {
             MetricsWarnings.warn(
-                "\(name) reached its cap of \(maximumSeries) series: new label sets record into the series whose "
-                    + "values are all \"\(SeriesLimit.overflowLabelValue)\" (counted in "
-                    + "\(SeriesLimit.overflowMetricName)_total)")
+                firstOverflow + ": new label sets of \(name) record into its series whose values are all \""
+                    + SeriesLimit.overflowLabelValue + "\" (counted in \(SeriesLimit.overflowMetricName)_total)")
         }
         return series
     }
@@ -232,6 +241,7 @@ public class MetricFamily: @unchecked Sendable {
         }
         table.insert(series)
         live.append(series)
+        SeriesLimit.seriesMade()
         sortedCache = nil
         return series
     }
@@ -274,6 +284,7 @@ public class MetricFamily: @unchecked Sendable {
         lock.withLock {
             guard let index = live.firstIndex(where: { $0 === target }) else { return }
             live.remove(at: index)
+            SeriesLimit.seriesGone(1)
             if target === overflowSeries { overflowSeries = nil }
             table.remove(target)
             retire(target)
@@ -286,6 +297,7 @@ public class MetricFamily: @unchecked Sendable {
         lock.withLock {
             let unlinked = live
             live.removeAll()
+            SeriesLimit.seriesGone(unlinked.count)
             overflowSeries = nil
             rebuildTable(minimumLive: 1)
             retired.append(contentsOf: unlinked as [AnyObject])

@@ -195,6 +195,7 @@ public final class Registry: @unchecked Sendable {
                         + "its series cap.",
                     labelNames: ["metric"])
                 overflowFamily?.maximumSeries = 0  // one series per family of this registry
+                if let family = overflowFamily { family.lock.withLock { family.obeysProcessCap = false } }
             }
             guard let overflowFamily else { return }
             for family in overflowing {

@@ -1,4 +1,5 @@
 import CMartyShims
+import Synchronization
 
 /// The cap on how many series one family holds, so that one unbounded label (a user id, a
 /// URL with ids in it) cannot grow a process' memory and its Prometheus without end.
@@ -19,6 +20,31 @@ public enum SeriesLimit {
 
     /// The name of the counter of lookups that went to an overflow series.
     static let overflowMetricName = "marty_metrics_series_overflow"
+
+    private static let processCap = Atomic<Int>(cmarty_environment_count("MARTY_METRICS_MAX_SERIES", 0))
+    private static let processLive = Atomic<Int>(0)
+
+    /// The most series all families of the process hold together (0: no cap, the default;
+    /// `MARTY_METRICS_MAX_SERIES` sets it at start-up). Past it, a labelled family's new label
+    /// sets record into that family's overflow series, as past its own cap. Series already
+    /// made stay when it is lowered; any thread may change it.
+    public static var processWideMaximum: Int {
+        get { processCap.load(ordering: .relaxed) }
+        set { processCap.store(max(0, newValue), ordering: .relaxed) }
+    }
+
+    /// The series that families of this process hold now (those removed, cleared, or of
+    /// families that are gone are not counted).
+    public static var processWideSeries: Int { processLive.load(ordering: .relaxed) }
+
+    /// Whether the process is at its cap; called with a family's lock held, before a series is made.
+    static func processIsFull() -> Bool {
+        let cap = processCap.load(ordering: .relaxed)
+        return cap > 0 && processLive.load(ordering: .relaxed) >= cap
+    }
+
+    static func seriesMade(_ count: Int = 1) { processLive.add(count, ordering: .relaxed) }
+    static func seriesGone(_ count: Int) { processLive.subtract(count, ordering: .relaxed) }
 }
 
 /// Where the library's rare warnings go: today only a family's first lookup past its series

@@ -28,6 +28,7 @@ static int rendered_contains(marty_registry *registry, const char *needle) {
 int main(void) {
     /* Read once, when the first family is made. */
     setenv("MARTY_METRICS_MAX_SERIES_PER_FAMILY", "4", 1);
+    setenv("MARTY_METRICS_MAX_SERIES", "100000", 1);
     marty_registry *registry = NULL;
     REQUIRE_OK(marty_registry_new(&registry));
     static const char *const labels[1] = {"user"};
@@ -87,6 +88,52 @@ int main(void) {
     EXPECT(marty_family_set_max_series(family, SIZE_MAX) == MARTY_ERR_INVALID_ARGUMENT, "SIZE_MAX cap");
     EXPECT(marty_family_max_series(family, NULL) == MARTY_ERR_NULL_ARGUMENT, "NULL out");
     EXPECT(marty_family_overflowed_lookups(NULL, &overflowed) == MARTY_ERR_NULL_ARGUMENT, "NULL family");
+
+    /* The process-wide cap: the environment's, then one set by hand, across families. */
+    size_t series = 0, process_cap = 0;
+    EXPECT_OK(marty_process_series(&series, &process_cap));
+    EXPECT(process_cap == 100000, "the environment's process-wide cap: %zu", process_cap);
+    EXPECT(series >= 5, "the series made so far are counted (%zu)", series);
+    EXPECT_OK(marty_set_process_max_series(series + 3));
+    static const char *const path_label[1] = {"path"};
+    marty_family *pages = NULL;
+    REQUIRE_OK(marty_counter_family_new(registry, "pages", "Pages.", path_label, 1, &pages));
+    EXPECT_OK(marty_family_set_max_series(pages, 0)); /* only the process-wide cap applies */
+    int warnings_before = warnings;
+    const char *paths[5] = {"/a", "/b", "/c", "/d", "/e"};
+    for (int i = 0; i < 5; i++) {
+        marty_counter *page = NULL;
+        EXPECT_OK(marty_counter_get(pages, &paths[i], 1, &page));
+        EXPECT_OK(marty_counter_inc(page));
+    }
+    EXPECT(rendered_contains(registry, "pages_total{path=\"/c\"} 1\n") == 1, "3 series fit under the cap");
+    EXPECT(rendered_contains(registry, "pages_total{path=\"/d\"}") == 0, "the 4th label set has no series");
+    EXPECT(rendered_contains(registry, "pages_total{path=\"__overflow__\"} 2\n") == 1,
+           "the 4th and 5th lookups count in the overflow series");
+    EXPECT(rendered_contains(registry, "marty_metrics_series_overflow_total{metric=\"pages\"} 2\n") == 1,
+           "and in the overflow counter");
+    EXPECT(warnings == warnings_before + 1 && strstr(last_warning, "the process reached its cap"),
+           "one warning naming the process-wide cap: %s", last_warning);
+    /* A removed series is no longer counted, and makes room for another. */
+    size_t before_removal = 0, after_removal = 0;
+    EXPECT_OK(marty_process_series(&before_removal, NULL));
+    EXPECT(before_removal == series + 5, "3 series, the overflow series and the overflow counter's: %zu",
+           before_removal - series);
+    EXPECT_OK(marty_family_remove(pages, &paths[0], 1));
+    EXPECT_OK(marty_process_series(&after_removal, NULL));
+    EXPECT(after_removal == before_removal - 1, "a removal is counted (%zu, %zu)", before_removal, after_removal);
+    EXPECT_OK(marty_set_process_max_series(after_removal + 1));
+    marty_counter *page = NULL;
+    EXPECT_OK(marty_counter_get(pages, &paths[3], 1, &page));
+    EXPECT_OK(marty_counter_inc(page));
+    EXPECT(rendered_contains(registry, "pages_total{path=\"/d\"} 1\n") == 1, "room again after a removal");
+    EXPECT_OK(marty_set_process_max_series(0));
+    EXPECT_OK(marty_counter_get(pages, &paths[4], 1, &page));
+    EXPECT_OK(marty_counter_inc(page));
+    EXPECT(rendered_contains(registry, "pages_total{path=\"/e\"} 1\n") == 1, "no process-wide cap");
+    EXPECT(marty_set_process_max_series(SIZE_MAX) == MARTY_ERR_INVALID_ARGUMENT, "SIZE_MAX process cap");
+    EXPECT_OK(marty_process_series(NULL, NULL));
+    marty_family_release(pages);
 
     /* Warnings back to standard error. */
     EXPECT_OK(marty_set_warning_callback(NULL, NULL));
