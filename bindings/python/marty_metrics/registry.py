@@ -260,9 +260,16 @@ class CollectorRegistry(Collector):
         self._prepare_render()
         out = _c_void_p()
         length = ctypes.c_size_t()
-        # Rendered with the collectors skipped: their families are read from Python directly.
-        check(C.registry_render_escaped(self._handle(), _native.FORMAT_OPENMETRICS, _native.ESCAPINGS["allow-utf-8"],
-                                        _byref(out), _byref(length)))
+        # Rendered with the Python collectors left out: their families are read from them directly.
+        glue = self._glue
+        if glue is not None:
+            glue.pause()
+        try:
+            check(C.registry_render_escaped(self._handle(), _native.FORMAT_OPENMETRICS,
+                                            _native.ESCAPINGS["allow-utf-8"], _byref(out), _byref(length)))
+        finally:
+            if glue is not None:
+                glue.resume()
         try:
             text = ctypes.string_at(out.value, length.value).decode("utf-8")
         finally:
@@ -275,15 +282,7 @@ class CollectorRegistry(Collector):
         target_info = self._target_info_metric()
         if target_info is not None:
             yield target_info
-        glue = self._glue
-        if glue is not None:
-            glue.pause()
-        try:
-            native = self._native_metrics()
-        finally:
-            if glue is not None:
-                glue.resume()
-        yield from native
+        yield from self._native_metrics()
         with self._lock:
             collectors = list(self._python_collectors)
         for collector in collectors:
