@@ -65,11 +65,11 @@ extern "C" {
 /* ---- Version ------------------------------------------------------------------------- */
 
 #define MARTY_METRICS_VERSION_MAJOR 0
-#define MARTY_METRICS_VERSION_MINOR 2
+#define MARTY_METRICS_VERSION_MINOR 3
 #define MARTY_METRICS_VERSION_PATCH 0
-#define MARTY_METRICS_VERSION_STRING "0.2.0"
+#define MARTY_METRICS_VERSION_STRING "0.3.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
-#define MARTY_METRICS_VERSION_NUMBER 200
+#define MARTY_METRICS_VERSION_NUMBER 300
 
 /* The version of the library actually loaded, as "MAJOR.MINOR.PATCH". Never NULL; a static
  * string (never freed). */
@@ -145,7 +145,8 @@ enum marty_kind {
     MARTY_KIND_COUNTER = 0,
     MARTY_KIND_GAUGE = 1,
     MARTY_KIND_HISTOGRAM = 2,
-    MARTY_KIND_INFO = 3
+    MARTY_KIND_INFO = 3,
+    MARTY_KIND_SUMMARY = 4 /* since 0.3 */
 };
 
 /*
@@ -228,6 +229,17 @@ int marty_native_histogram_family_new(marty_registry *registry, const char *name
 int marty_info_family_new(marty_registry *registry, const char *name, const char *help,
                           const char *const *label_names, size_t label_count,
                           marty_family **out);
+
+/*
+ * Creates a summary family (since 0.3): the count and sum of observations, without quantiles,
+ * as prometheus_client's Summary; exposed as `<name>_count`, `<name>_sum` (and `_created`).
+ * Its series are histogram series without bounds: get them with marty_histogram_get, record
+ * with marty_histogram_observe, read with marty_histogram_read. Reference and statuses as for
+ * marty_counter_family_new (a label name "quantile" is MARTY_ERR_INVALID_LABEL).
+ */
+int marty_summary_family_new(marty_registry *registry, const char *name, const char *help,
+                             const char *const *label_names, size_t label_count,
+                             marty_family **out);
 
 /* Replaces the info family's single series by the one with these label values (the old one
  * is removed, as by marty_family_clear). Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family,
@@ -450,6 +462,94 @@ int marty_registry_render_escaped(marty_registry *registry, int format, int esca
  * MARTY_ERR_NULL_ARGUMENT (registry).
  */
 int marty_registry_set_created_timestamps(marty_registry *registry, int enabled);
+
+/* ---- Collectors: families made at render time (since 0.3) -------------------------------- */
+/*
+ * A collector is a callback that a registry calls at every rendering (marty_registry_render*
+ * and every scrape of an endpoint serving the registry) to add families whose values live
+ * elsewhere: client_golang's const metrics, prometheus_client's custom collectors. They are
+ * written after the registry's own families, in the order the collectors were added and the
+ * callback added them, each in every format: OpenMetrics as given; text 0.0.4 as
+ * prometheus_client writes it (a counter's and an info's metadata names with _total/_info;
+ * info and stateset as gauges, gaugehistogram as histogram, unknown as untyped; samples named
+ * <name>_created, _gcount or _gsum moved into gauge families of their own after it; sample
+ * timestamps in whole milliseconds; no exemplars); protobuf with the samples grouped into
+ * metrics by their labels (without "le" or "quantile").
+ */
+typedef struct marty_collector marty_collector;
+/* What a callback adds families to; valid only during that call, on that thread. */
+typedef struct marty_collection marty_collection;
+
+/* The kind of a collected family (OpenMetrics' types). */
+enum marty_collected_type {
+    MARTY_COLLECTED_UNKNOWN = 0,
+    MARTY_COLLECTED_COUNTER = 1,
+    MARTY_COLLECTED_GAUGE = 2,
+    MARTY_COLLECTED_HISTOGRAM = 3,
+    MARTY_COLLECTED_SUMMARY = 4,
+    MARTY_COLLECTED_INFO = 5,
+    MARTY_COLLECTED_STATESET = 6,
+    MARTY_COLLECTED_GAUGE_HISTOGRAM = 7
+};
+
+/*
+ * Called on the rendering thread (an endpoint's, or the caller of marty_registry_render*), with
+ * no lock of the library held: it may call any marty_* function except removing another
+ * collector of the same registry that is rendering on this thread. Several renders may call
+ * one callback at once, on different threads. A callback that never returns blocks that render.
+ */
+typedef void (*marty_collect_callback)(void *user_data, marty_collection *collection);
+
+/*
+ * Adds a collector to the registry; *out identifies it for marty_registry_remove_collector.
+ * `user_data` is passed to every call and must stay valid until the collector is removed
+ * (marty_registry_remove_collector, or marty_registry_free of a registry made by
+ * marty_registry_new, which removes every collector). Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (registry, callback, out).
+ */
+int marty_registry_add_collector(marty_registry *registry, marty_collect_callback callback, void *user_data,
+                                 marty_collector **out);
+
+/*
+ * Removes a collector and waits for its calls in progress on other threads (a call from inside
+ * its own callback does not wait for itself): once this returns, the callback is never called
+ * again and `user_data` may be freed. `collector` is invalid afterwards. Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_NOT_FOUND (not a collector of this registry, or removed).
+ */
+int marty_registry_remove_collector(marty_registry *registry, marty_collector *collector);
+
+/*
+ * Starts a family in the collection; the samples added next belong to it. `type` is a
+ * marty_collected_type; `unit` (OpenMetrics' # UNIT) may be NULL or "" for none; `name` is the
+ * family's name, a counter's without _total (prometheus_client's Metric.name). Statuses:
+ * MARTY_OK; MARTY_ERR_NULL_ARGUMENT (collection, name, help); MARTY_ERR_INVALID_UTF8;
+ * MARTY_ERR_INVALID_NAME (name empty); MARTY_ERR_INVALID_ARGUMENT (type).
+ */
+int marty_collection_add_family(marty_collection *collection, const char *name, const char *help, int type,
+                                const char *unit);
+
+/*
+ * Adds a sample to the family started last: its full name (requests_total, latency_bucket), its
+ * labels (`label_names` and `label_values` may be NULL when label_count is 0), its value and its
+ * timestamp in seconds since the epoch (NaN for none). Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT (collection, name, the arrays with a count > 0, or an element);
+ * MARTY_ERR_INVALID_UTF8; MARTY_ERR_INVALID_NAME (name or a label name empty);
+ * MARTY_ERR_INVALID_ARGUMENT (no family started yet; label_count over 64).
+ */
+int marty_collection_add_sample(marty_collection *collection, const char *name, const char *const *label_names,
+                                const char *const *label_values, size_t label_count, double value,
+                                double timestamp);
+
+/*
+ * Gives the sample added last an exemplar (written in OpenMetrics and protobuf only):
+ * labels as for marty_collection_add_sample, a value, and a timestamp in seconds (NaN for
+ * none). Statuses: those of marty_collection_add_sample; MARTY_ERR_INVALID_ARGUMENT also when
+ * no sample was added yet; MARTY_ERR_INVALID_LABEL (a label name outside [a-zA-Z_][a-zA-Z0-9_]*,
+ * or the labels over the 128 UTF-8 characters OpenMetrics allows).
+ */
+int marty_collection_set_exemplar(marty_collection *collection, const char *const *label_names,
+                                  const char *const *label_values, size_t label_count, double value,
+                                  double timestamp);
 
 /* ---- The Marty catalog ---------------------------------------------------------------------- */
 

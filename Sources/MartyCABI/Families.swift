@@ -71,6 +71,16 @@ public func marty_histogram_family_new(
     }
 }
 
+@_cdecl("marty_summary_family_new")
+public func marty_summary_family_new(
+    _ registry: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ help: UnsafePointer<CChar>?,
+    _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    newFamily("marty_summary_family_new", registry, name, help, labelNames, labelCount, out) {
+        (registry, name, help, labels) throws(MetricError) in try registry.summary(name, help: help, labelNames: labels)
+    }
+}
+
 @_cdecl("marty_native_histogram_options_init")
 public func marty_native_histogram_options_init(_ options: UnsafeMutablePointer<marty_native_histogram_options>?) {
     guard let options else { return }

@@ -11,6 +11,23 @@ extension MetricKind {
         case .gauge: MARTY_KIND_GAUGE
         case .histogram: MARTY_KIND_HISTOGRAM
         case .info: MARTY_KIND_INFO
+        case .summary: MARTY_KIND_SUMMARY
+        }
+    }
+}
+
+extension CollectedFamily.Kind {
+    init?(headerValue: Int32) {
+        switch marty_collected_type(rawValue: UInt32(bitPattern: headerValue)) {
+        case MARTY_COLLECTED_UNKNOWN: self = .unknown
+        case MARTY_COLLECTED_COUNTER: self = .counter
+        case MARTY_COLLECTED_GAUGE: self = .gauge
+        case MARTY_COLLECTED_HISTOGRAM: self = .histogram
+        case MARTY_COLLECTED_SUMMARY: self = .summary
+        case MARTY_COLLECTED_INFO: self = .info
+        case MARTY_COLLECTED_STATESET: self = .stateSet
+        case MARTY_COLLECTED_GAUGE_HISTOGRAM: self = .gaugeHistogram
+        default: return nil
         }
     }
 }

@@ -29,6 +29,8 @@ public func marty_registry_free(_ pointer: OpaquePointer?) -> Int32 {
     if registry(pointer) === Registry.default {
         return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_registry_free: the default registry is never freed")
     }
+    // A running endpoint may keep the registry: its collectors' user data is the caller's.
+    registry(pointer).removeAllFamilyCollectors()
     Unmanaged<Registry>.fromOpaque(UnsafeRawPointer(pointer)).release()
     return MARTY_OK.code
 }

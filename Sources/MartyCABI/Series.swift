@@ -22,7 +22,8 @@ private func getSeries(
     // At +0: the caller's handle holds the family; a retain/release pair per lookup would make
     // every thread looking up in this family write its reference count.
     return Unmanaged<MetricFamily>.fromOpaque(UnsafeRawPointer(familyPointer))._withUnsafeGuaranteedRef { family in
-        guard family.kind == expected else {
+        // A summary's series are histograms without bounds.
+        guard family.kind == expected || (expected == .histogram && family.kind == .summary) else {
             return fail(MARTY_ERR_WRONG_KIND, "\(function): \(family.name) is a \(family.kind), not a \(expected)")
         }
         // Only a count that matches says how many values may be read.

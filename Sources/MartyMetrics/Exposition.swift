@@ -27,6 +27,7 @@ extension Registry {
     /// are written as they are whatever it says.
     public func render(_ format: ExpositionFormat = .text, escaping: NameEscaping = .underscores) -> ExpositionBuffer {
         runCollectors()
+        let collected = collectedFamilies()
         let created = exposesCreatedTimestamps
         if format == .protobuf {
             var writer = ProtobufWriter(capacity: 16 * 1024)
@@ -35,11 +36,16 @@ extension Registry {
                 ProtobufExposition.render(
                     family, createdTimestamps: created, escaping: escaping, scratch: &scratch, into: &writer)
             }
+            for family in collected { CollectedExposition.renderProtobuf(family, escaping: escaping, into: &writer) }
             return writer.finish()
         }
         var buffer = ExpositionBuffer(capacity: 16 * 1024)
         for family in sortedFamilies() {
             Exposition.render(family, format: format, createdTimestamps: created, escaping: escaping, into: &buffer)
+        }
+        for family in collected {
+            CollectedExposition.renderText(
+                family, openMetrics: format == .openMetrics, escaping: escaping, into: &buffer)
         }
         if format == .openMetrics {
             buffer.append("# EOF\n" as StaticString)
@@ -80,6 +86,9 @@ enum Exposition {
         case .info:
             metadataName = names.metadataName(openMetrics ? "" : "_info")
             typeName = openMetrics ? "info" : "gauge"
+        case .summary:
+            metadataName = names.metadataName("")
+            typeName = "summary"
         }
         buffer.append("# HELP " as StaticString)
         buffer.append(metadataName)
@@ -121,6 +130,22 @@ enum Exposition {
             }
         case .histogram:
             renderHistogram(family, series, names, openMetrics: openMetrics, created: created, into: &buffer)
+        case .summary:
+            let countName = names.sampleName("_count")
+            let sumName = names.sampleName("_sum")
+            let createdName = names.sampleName("_created")
+            forEach(series) { item in
+                let snapshot = unsafeDowncast(item, to: Histogram.self).snapshot()
+                countName.withUnsafeBufferPointer {
+                    appendSample($0, names, item, value: Double(snapshot.count), into: &buffer)
+                }
+                sumName.withUnsafeBufferPointer { appendSample($0, names, item, value: snapshot.sum, into: &buffer) }
+                if created {
+                    createdName.withUnsafeBufferPointer {
+                        appendSample($0, names, item, value: item.createdTimestamp, into: &buffer)
+                    }
+                }
+            }
         }
     }
 

@@ -11,6 +11,8 @@ public enum MetricKind: Sendable {
     case histogram
     /// Constant labels describing the target, exposed as `<name>_info` with value 1.
     case info
+    /// Observations counted and summed, without quantiles (prometheus_client's `Summary`).
+    case summary
 }
 
 /// A named metric with fixed label names: the parent of its series.
@@ -106,6 +108,7 @@ public class MetricFamily: @unchecked Sendable {
         case .gauge: return Gauge(identity: identity)
         case .histogram: return Histogram(identity: identity, bounds: bucketBounds, native: nativeLayout)
         case .info: return InfoSeries(identity: identity)
+        case .summary: return Histogram(identity: identity, bounds: [])  // its +Inf bucket is the count
         }
     }
 
@@ -330,6 +333,9 @@ public typealias GaugeFamily = Family<Gauge>
 public typealias HistogramFamily = Family<Histogram>
 /// A family of info series, as ``Registry/info(_:help:labelNames:)`` makes it.
 public typealias InfoFamily = Family<InfoSeries>
+/// A family of summaries, as ``Registry/summary(_:help:labelNames:)`` makes it: histogram
+/// series without bounds, exposed as their count and sum.
+public typealias SummaryFamily = Family<Histogram>
 
 extension Family where Series == InfoSeries {
     /// Replaces the info's series by the one with these label values.

@@ -27,6 +27,10 @@ enum Naming {
                 throw MetricError(
                     .invalidLabel, "label name \"le\" of histogram \(metric) is reserved for its buckets")
             }
+            if kind == .summary && name == "quantile" {
+                throw MetricError(
+                    .invalidLabel, "label name \"quantile\" of summary \(metric) is reserved for its quantiles")
+            }
             let written = NameEscaping.underscores.escapeLabelName(name)
             if let earlier = seen.updateValue(name, forKey: written) {
                 throw MetricError(
@@ -55,6 +59,7 @@ enum Naming {
         case .gauge: names = [name]
         case .histogram: names = [name, name + "_bucket", name + "_count", name + "_sum", name + "_created"]
         case .info: names = [name, name + "_info"]
+        case .summary: names = [name, name + "_count", name + "_sum", name + "_created"]
         }
         if NameEscaping.isLegacyMetricName(name) { return names }
         return names + names.map(NameEscaping.underscores.escapeMetricName)

@@ -6,6 +6,7 @@ enum ProtobufExposition {
     private enum MetricType: UInt64 {
         case counter = 0
         case gauge = 1
+        case summary = 2
         case histogram = 4
     }
 
@@ -33,7 +34,7 @@ enum ProtobufExposition {
             scratch.family.string(1, escape(family.name) + "_total")
         case .info:
             scratch.family.string(1, escape(family.name) + "_info")
-        case .gauge, .histogram:
+        case .gauge, .histogram, .summary:
             scratch.family.string(1, escape(family.name))
         }
         if !family.help.isEmpty { scratch.family.string(2, family.help) }
@@ -42,6 +43,7 @@ enum ProtobufExposition {
         case .counter: type = .counter
         case .gauge, .info: type = .gauge
         case .histogram: type = .histogram
+        case .summary: type = .summary
         }
         scratch.family.uint64(3, type.rawValue)
 
@@ -54,6 +56,13 @@ enum ProtobufExposition {
                     unsafeDowncast(item, to: Histogram.self), bounds: family.bucketBounds,
                     createdTimestamps: createdTimestamps, scratch: &scratch)
                 scratch.metric.bytes(7, scratch.value.contents)
+            } else if family.kind == .summary {
+                scratch.value.removeAll()
+                let snapshot = unsafeDowncast(item, to: Histogram.self).snapshot()
+                scratch.value.uint64(1, snapshot.count)
+                scratch.value.double(2, snapshot.sum)
+                if createdTimestamps { Timestamp(item.createdTimestamp).write(4, into: &scratch.value) }
+                scratch.metric.bytes(4, scratch.value.contents)
             } else {
                 ScalarValue(item, family.kind, createdTimestamps: createdTimestamps).write(into: &scratch.metric)
             }

@@ -13,6 +13,7 @@ public final class Registry: @unchecked Sendable {
     private var claimedNames: [String: String] = [:]
     private var sortedCache: [MetricFamily]? = []
     private var collectors: [@Sendable () -> Void] = []
+    private var familyCollectors: [FamilyCollector] = []
     /// Objects made once per registry (the catalog of each service, the process collector).
     /// A lock of its own: making one registers families, which takes `lock`.
     private let attachmentLock = Lock(.registryAttachments)
@@ -82,6 +83,59 @@ public final class Registry: @unchecked Sendable {
     /// (the process collector reads /proc). It runs on the rendering thread.
     public func addCollector(_ collect: @escaping @Sendable () -> Void) {
         lock.withLock { collectors.append(collect) }
+    }
+
+    /// Adds a function called at every rendering, on the rendering thread, for families it
+    /// builds from values kept elsewhere (client_golang's const metrics, prometheus_client's
+    /// custom collectors). They are written after the registered families, in the order the
+    /// collectors were added and the function appended them.
+    @discardableResult
+    public func addFamilyCollector(_ collect: @escaping @Sendable (inout [CollectedFamily]) -> Void)
+        -> FamilyCollector
+    {
+        let collector = FamilyCollector(collect)
+        lock.withLock { familyCollectors.append(collector) }
+        return collector
+    }
+
+    /// Removes a collector and waits for its calls in progress on other threads; it is never
+    /// called again once this returns. Removing one that is not added (or twice) is refused.
+    public func removeFamilyCollector(_ collector: FamilyCollector) throws(MetricError) {
+        try removeFamilyCollector(at: Unmanaged.passUnretained(collector).toOpaque())
+    }
+
+    /// ``removeFamilyCollector(_:)`` by address, compared and never dereferenced: a C
+    /// caller's stale handle may name a collector that is gone.
+    package func removeFamilyCollector(at address: UnsafeRawPointer) throws(MetricError) {
+        let removed = lock.withLock { () -> FamilyCollector? in
+            guard
+                let index = familyCollectors.firstIndex(where: {
+                    UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) == address
+                })
+            else {
+                return nil
+            }
+            return familyCollectors.remove(at: index)
+        }
+        guard let removed else { throw MetricError(.notFound, "the collector is not added to this registry") }
+        removed.remove()
+    }
+
+    /// Removes every family collector, waiting for their calls in progress as
+    /// ``removeFamilyCollector(_:)`` does.
+    package func removeAllFamilyCollectors() {
+        let removed = lock.withLock { () -> [FamilyCollector] in
+            defer { familyCollectors.removeAll() }
+            return familyCollectors
+        }
+        for collector in removed { collector.remove() }
+    }
+
+    /// The families of every family collector, in the order they were added (each called once).
+    public func collectedFamilies() -> [CollectedFamily] {
+        var families: [CollectedFamily] = []
+        for collector in lock.withLock({ familyCollectors }) { collector.run(into: &families) }
+        return families
     }
 
     package func runCollectors() {
@@ -154,6 +208,7 @@ public final class Registry: @unchecked Sendable {
         case .gauge: kind = "gauge"
         case .histogram: kind = "histogram"
         case .info: kind = "info"
+        case .summary: kind = "summary"
         }
         let labels = family.labelNames.isEmpty ? "" : " {\(family.labelNames.joined(separator: ", "))}"
         return "\(kind) \(family.name)\(labels)"
@@ -190,6 +245,12 @@ public final class Registry: @unchecked Sendable {
     /// `Info`, which also keeps a name that already ends in `_info`).
     public func info(_ name: String, help: String, labelNames: [String]) throws(MetricError) -> InfoFamily {
         try add(InfoFamily(name: name, help: help, labelNames: labelNames, kind: .info))
+    }
+
+    /// A summary family: the count and sum of observations, without quantiles, as
+    /// prometheus_client's `Summary`. Its series are ``Histogram``s without bounds.
+    public func summary(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> SummaryFamily {
+        try add(SummaryFamily(name: name, help: help, labelNames: labelNames, kind: .summary))
     }
 
     private func add<F: MetricFamily>(_ family: F) throws(MetricError) -> F {

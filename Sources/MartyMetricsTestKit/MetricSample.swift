@@ -55,7 +55,19 @@ extension Registry {
                     samples.append(MetricSample(name: family.name + "_sum", labels: labels, value: snapshot.sum))
                     samples.append(
                         MetricSample(name: family.name + "_count", labels: labels, value: Double(snapshot.count)))
+                case .summary:
+                    let snapshot = (series as! Histogram).snapshot()
+                    samples.append(
+                        MetricSample(name: family.name + "_count", labels: labels, value: Double(snapshot.count)))
+                    samples.append(MetricSample(name: family.name + "_sum", labels: labels, value: snapshot.sum))
                 }
+            }
+        }
+        for family in collectedFamilies() {
+            for sample in family.samples {
+                let labels = Dictionary(
+                    sample.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+                samples.append(MetricSample(name: sample.name, labels: labels, value: sample.value))
             }
         }
         return samples
