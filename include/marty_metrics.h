@@ -260,6 +260,25 @@ int marty_family_kind(const marty_family *family, int *out);
 int marty_family_remove(marty_family *family, const char *const *label_values,
                         size_t label_count);
 
+/*
+ * Sets when the series with these label values counts as created (since 0.3): its _created
+ * sample and protobuf created_timestamp, in seconds since the Unix epoch. For callers that
+ * keep their own clock (prometheus_client stamps series with Python's time.time()). The series
+ * must exist. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family, label_values with a count
+ * > 0, or one of its elements); MARTY_ERR_LABEL_COUNT; MARTY_ERR_INVALID_UTF8;
+ * MARTY_ERR_INVALID_VALUE (seconds not finite); MARTY_ERR_NOT_FOUND (no such series).
+ */
+int marty_family_set_created_timestamp(marty_family *family, const char *const *label_values,
+                                       size_t label_count, double seconds);
+
+/*
+ * Sets the unit that OpenMetrics renderings name in a `# UNIT` line (since 0.3); NULL or ""
+ * for none. The family's name is not changed: by the OpenMetrics rules it should end with
+ * "_<unit>" already. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family);
+ * MARTY_ERR_INVALID_UTF8; MARTY_ERR_INVALID_NAME (a space or line break in the unit).
+ */
+int marty_family_set_unit(marty_family *family, const char *unit);
+
 /* Removes every series of the family (their handles record nothing, as for marty_family_remove).
  * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
 int marty_family_clear(marty_family *family);
@@ -462,6 +481,23 @@ int marty_registry_render_escaped(marty_registry *registry, int format, int esca
  * MARTY_ERR_NULL_ARGUMENT (registry).
  */
 int marty_registry_set_created_timestamps(marty_registry *registry, int enabled);
+
+/* How a registry's renderings spell numbers and order what they write (since 0.3). */
+enum marty_style {
+    /* Families sorted by name (collectors' families after them), series by label values; whole
+     * numbers without a fraction ("3"); a histogram's _sum before its _count. The default. */
+    MARTY_STYLE_NATIVE = 0,
+    /* What prometheus_client writes, for services moving from it: families and collectors in
+     * the order they were registered or added, series in the order they were created, numbers
+     * as Python spells them ("3.0", "0.05", "1e+06"), _count before _sum, and text 0.0.4
+     * showing _created as gauge families of their own (when created timestamps are shown). */
+    MARTY_STYLE_PROMETHEUS_CLIENT = 1
+};
+
+/* Sets the registry's style (a marty_style). Any thread, any time; a render already running
+ * keeps the style it began with. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT;
+ * MARTY_ERR_INVALID_ARGUMENT (not a marty_style). */
+int marty_registry_set_style(marty_registry *registry, int style);
 
 /* ---- Collectors: families made at render time (since 0.3) -------------------------------- */
 /*

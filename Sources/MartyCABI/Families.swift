@@ -179,6 +179,42 @@ public func marty_family_remove(
     }
 }
 
+@_cdecl("marty_family_set_created_timestamp")
+public func marty_family_set_created_timestamp(
+    _ familyPointer: OpaquePointer?, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ seconds: Double
+) -> Int32 {
+    let function: StaticString = "marty_family_set_created_timestamp"
+    guard let familyPointer else { return nullArgument(function, "family") }
+    if values == nil && count != 0 { return nullArgument(function, "label_values") }
+    if count < 0 { return fail(MARTY_ERR_INVALID_ARGUMENT, "\(function): label_count is out of range") }
+    guard seconds.isFinite else {
+        return fail(MARTY_ERR_INVALID_VALUE, "\(function): the timestamp \(seconds) is not finite")
+    }
+    if count == family(familyPointer).labelNames.count {
+        for index in 0..<count where values![index] == nil {
+            return fail(MARTY_ERR_NULL_ARGUMENT, "\(function): label_values[\(index)] is NULL")
+        }
+    }
+    do throws(MetricError) {
+        try family(familyPointer).existingSeries(nulTerminated: labelValues(values, count)).setCreatedTimestamp(seconds)
+        return MARTY_OK.code
+    } catch {
+        return fail(error, in: function)
+    }
+}
+
+@_cdecl("marty_family_set_unit")
+public func marty_family_set_unit(_ familyPointer: OpaquePointer?, _ unit: UnsafePointer<CChar>?) -> Int32 {
+    guard let familyPointer else { return nullArgument("marty_family_set_unit", "family") }
+    return catching("marty_family_set_unit") {
+        let unit = try unit.map { try string($0, "marty_family_set_unit", "unit").get() }
+        if let unit, unit.contains(where: { $0 == "\n" || $0 == " " }) {
+            throw MetricError(.invalidName, "the unit \"\(unit)\" holds a space or a line break")
+        }
+        family(familyPointer).unit = unit
+    }
+}
+
 @_cdecl("marty_family_clear")
 public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_clear", "family") }

@@ -104,6 +104,21 @@ private func render(
     return MARTY_OK.code
 }
 
+@_cdecl("marty_registry_set_style")
+public func marty_registry_set_style(_ registryPointer: OpaquePointer?, _ style: Int32) -> Int32 {
+    guard let registryPointer else { return nullArgument("marty_registry_set_style", "registry") }
+    switch marty_style(rawValue: UInt32(bitPattern: style)) {
+    case MARTY_STYLE_NATIVE: registry(registryPointer).renderingStyle = .native
+    case MARTY_STYLE_PROMETHEUS_CLIENT: registry(registryPointer).renderingStyle = .prometheusClient
+    default:
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "marty_registry_set_style: style \(style) is not MARTY_STYLE_NATIVE (0) or MARTY_STYLE_PROMETHEUS_CLIENT (1)"
+        )
+    }
+    return MARTY_OK.code
+}
+
 @_cdecl("marty_registry_set_created_timestamps")
 public func marty_registry_set_created_timestamps(_ registryPointer: OpaquePointer?, _ enabled: Int32) -> Int32 {
     guard let registryPointer else { return nullArgument("marty_registry_set_created_timestamps", "registry") }

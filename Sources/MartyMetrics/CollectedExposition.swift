@@ -4,8 +4,10 @@ enum CollectedExposition {
     // MARK: Text formats
 
     static func renderText(
-        _ family: CollectedFamily, openMetrics: Bool, escaping: NameEscaping, into buffer: inout ExpositionBuffer
+        _ family: CollectedFamily, openMetrics: Bool, escaping: NameEscaping, style: RenderingStyle,
+        into buffer: inout ExpositionBuffer
     ) {
+        let python = style == .prometheusClient
         let metadataName: String
         let typeName: String
         switch family.kind {
@@ -27,7 +29,9 @@ enum CollectedExposition {
             buffer.append(UInt8(ascii: "\n"))
         }
         if openMetrics {
-            for sample in family.samples { appendSample(sample, openMetrics: true, escaping: escaping, &buffer) }
+            for sample in family.samples {
+                appendSample(sample, openMetrics: true, escaping: escaping, python: python, &buffer)
+            }
             return
         }
         // Text 0.0.4 has no place for these in their family: they become gauge families of
@@ -38,14 +42,16 @@ enum CollectedExposition {
             if let suffix = separateSuffixes.first(where: { sample.name == family.name + $0 }) {
                 separate[suffix, default: []].append(sample)
             } else {
-                appendSample(sample, openMetrics: false, escaping: escaping, &buffer)
+                appendSample(sample, openMetrics: false, escaping: escaping, python: python, &buffer)
             }
         }
         for suffix in separateSuffixes {
             guard let samples = separate[suffix] else { continue }
             appendMetadata(
                 family.name + suffix, family.help, type: "gauge", escaping: escaping, openMetrics: false, &buffer)
-            for sample in samples { appendSample(sample, openMetrics: false, escaping: escaping, &buffer) }
+            for sample in samples {
+                appendSample(sample, openMetrics: false, escaping: escaping, python: python, &buffer)
+            }
         }
     }
 
@@ -72,8 +78,16 @@ enum CollectedExposition {
     }
 
     private static func appendSample(
-        _ sample: CollectedSample, openMetrics: Bool, escaping: NameEscaping, _ buffer: inout ExpositionBuffer
+        _ sample: CollectedSample, openMetrics: Bool, escaping: NameEscaping, python: Bool,
+        _ buffer: inout ExpositionBuffer
     ) {
+        func appendValue(_ value: Double) {
+            if python { buffer.append(pythonValue: value) } else { buffer.append(sampleValue: value) }
+        }
+        /// A timestamp in seconds: prometheus_client writes Python's repr of it.
+        func appendSeconds(_ seconds: Double) {
+            if python { buffer.append(Array(seconds.description.utf8)) } else { buffer.append(sampleValue: seconds) }
+        }
         var line: [UInt8] = []
         let quotedName = escaping == .allowUTF8 && !NameEscaping.isLegacyMetricName(sample.name)
         if quotedName {
@@ -84,18 +98,20 @@ enum CollectedExposition {
         }
         if !sample.labels.isEmpty {
             line.append(quotedName ? UInt8(ascii: ",") : UInt8(ascii: "{"))
-            appendLabels(sample.labels, escaping: escaping, to: &line)
+            let labels =
+                python ? sample.labels.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } : sample.labels
+            appendLabels(labels, escaping: escaping, to: &line)
             line.append(UInt8(ascii: "}"))
         } else if quotedName {
             line.append(UInt8(ascii: "}"))
         }
         buffer.append(line)
         buffer.append(UInt8(ascii: " "))
-        buffer.append(sampleValue: sample.value)
+        appendValue(sample.value)
         if let timestamp = sample.timestamp {
             buffer.append(UInt8(ascii: " "))
             if openMetrics {
-                buffer.append(sampleValue: timestamp)
+                appendSeconds(timestamp)
             } else if let milliseconds = Int64(exactly: (timestamp * 1000).rounded(.towardZero)) {
                 // Text 0.0.4 takes whole milliseconds.
                 buffer.append(Array(String(milliseconds).utf8))
@@ -103,14 +119,17 @@ enum CollectedExposition {
         }
         if openMetrics, let exemplar = sample.exemplar {
             var labels: [UInt8] = []
-            appendLabels(exemplar.labels, escaping: escaping, to: &labels)
+            let pairs =
+                python
+                ? exemplar.labels.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } : exemplar.labels
+            appendLabels(pairs, escaping: escaping, to: &labels)
             buffer.append(" # {" as StaticString)
             buffer.append(labels)
             buffer.append("} " as StaticString)
-            buffer.append(sampleValue: exemplar.value)
+            appendValue(exemplar.value)
             if let timestamp = exemplar.timestamp {
                 buffer.append(UInt8(ascii: " "))
-                buffer.append(sampleValue: timestamp)
+                appendSeconds(timestamp)
             }
         }
         buffer.append(UInt8(ascii: "\n"))

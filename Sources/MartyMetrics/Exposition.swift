@@ -19,33 +19,81 @@ public enum ExpositionFormat: Sendable {
     }
 }
 
+/// How a registry's renderings spell numbers and order what they write.
+public enum RenderingStyle: Sendable {
+    /// Families sorted by name, series by label values; whole numbers without a fraction
+    /// (`3`); histograms' `_sum` before `_count`; `_created` only in OpenMetrics and protobuf.
+    case native
+    /// Byte for byte what prometheus_client writes, for services moving from it: families in
+    /// the order they were registered (family collectors among them), series in the order they
+    /// were created, numbers as Python spells them (`3.0`, `1e+06`), `_count` before `_sum`,
+    /// and text 0.0.4 showing `_created` as gauge families of their own.
+    case prometheusClient
+}
+
+/// A registered family or a family collector, in a rendering's order.
+enum RenderItem {
+    case family(MetricFamily)
+    case collector(FamilyCollector)
+}
+
+/// A registered family or the families a collector added, in a rendering's order.
+private enum RenderedItem {
+    case family(MetricFamily)
+    case collected([CollectedFamily])
+}
+
 extension Registry {
     /// Renders every registered family, sorted by name, each family's series sorted by
-    /// label values.
+    /// label values, then the families of the family collectors (or everything in the order
+    /// of ``renderingStyle``).
     ///
     /// Names outside the legacy character set are written as `escaping` says; legacy names
     /// are written as they are whatever it says.
     public func render(_ format: ExpositionFormat = .text, escaping: NameEscaping = .underscores) -> ExpositionBuffer {
         runCollectors()
-        let collected = collectedFamilies()
         let created = exposesCreatedTimestamps
+        let style = renderingStyle
+        // Every collector runs before anything is written: one that refreshes registered
+        // families (prometheus_client's set_function) is seen wherever they come.
+        let items = renderItems(style).map { item -> RenderedItem in
+            switch item {
+            case .family(let family): return .family(family)
+            case .collector(let collector):
+                var collected: [CollectedFamily] = []
+                collector.run(into: &collected)
+                return .collected(collected)
+            }
+        }
         if format == .protobuf {
             var writer = ProtobufWriter(capacity: 16 * 1024)
             var scratch = ProtobufExposition.Scratch()
-            for family in sortedFamilies() {
-                ProtobufExposition.render(
-                    family, createdTimestamps: created, escaping: escaping, scratch: &scratch, into: &writer)
+            for item in items {
+                switch item {
+                case .family(let family):
+                    ProtobufExposition.render(
+                        family, createdTimestamps: created, escaping: escaping, style: style, scratch: &scratch,
+                        into: &writer)
+                case .collected(let collected):
+                    for family in collected {
+                        CollectedExposition.renderProtobuf(family, escaping: escaping, into: &writer)
+                    }
+                }
             }
-            for family in collected { CollectedExposition.renderProtobuf(family, escaping: escaping, into: &writer) }
             return writer.finish()
         }
         var buffer = ExpositionBuffer(capacity: 16 * 1024)
-        for family in sortedFamilies() {
-            Exposition.render(family, format: format, createdTimestamps: created, escaping: escaping, into: &buffer)
-        }
-        for family in collected {
-            CollectedExposition.renderText(
-                family, openMetrics: format == .openMetrics, escaping: escaping, into: &buffer)
+        for item in items {
+            switch item {
+            case .family(let family):
+                Exposition.render(
+                    family, format: format, createdTimestamps: created, escaping: escaping, style: style, into: &buffer)
+            case .collected(let collected):
+                for family in collected {
+                    CollectedExposition.renderText(
+                        family, openMetrics: format == .openMetrics, escaping: escaping, style: style, into: &buffer)
+                }
+            }
         }
         if format == .openMetrics {
             buffer.append("# EOF\n" as StaticString)
@@ -64,10 +112,12 @@ extension Registry {
 enum Exposition {
     static func render(
         _ family: MetricFamily, format: ExpositionFormat, createdTimestamps: Bool, escaping: NameEscaping,
-        into buffer: inout ExpositionBuffer
+        style: RenderingStyle, into buffer: inout ExpositionBuffer
     ) {
-        let series = family.sortedSeries()
-        let names = TextNames(family, escaping: escaping)
+        let python = style == .prometheusClient
+        let series = python ? family.seriesInCreationOrder() : family.sortedSeries()
+        var names = TextNames(family, escaping: escaping)
+        names.sortsLabels = python  // prometheus_client writes label pairs sorted by name
         let openMetrics = format == .openMetrics
         let created = openMetrics && createdTimestamps
         // The name in HELP and TYPE: text 0.0.4 names the samples, OpenMetrics the family.
@@ -99,6 +149,13 @@ enum Exposition {
         buffer.append(UInt8(ascii: " "))
         buffer.append(typeName)
         buffer.append(UInt8(ascii: "\n"))
+        if openMetrics, let unit = family.unit {
+            buffer.append("# UNIT " as StaticString)
+            buffer.append(metadataName)
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(Array(unit.utf8))
+            buffer.append(UInt8(ascii: "\n"))
+        }
 
         switch family.kind {
         case .counter:
@@ -108,9 +165,12 @@ enum Exposition {
                     forEach(series) { item in
                         let counter = unsafeDowncast(item, to: Counter.self)
                         let exemplar = openMetrics && counter.exemplarSlots.isAllocated ? counter.exemplar : nil
-                        appendSample(sampleName, names, item, value: counter.value, exemplar: exemplar, into: &buffer)
+                        appendSample(
+                            sampleName, names, item, value: counter.value, exemplar: exemplar, python: python,
+                            into: &buffer)
                         if created {
-                            appendSample(createdName, names, item, value: item.createdTimestamp, into: &buffer)
+                            appendSample(
+                                createdName, names, item, value: item.createdTimestamp, python: python, into: &buffer)
                         }
                     }
                 }
@@ -119,17 +179,19 @@ enum Exposition {
             names.sampleName("").withUnsafeBufferPointer { sampleName in
                 forEach(series) { item in
                     appendSample(
-                        sampleName, names, item, value: unsafeDowncast(item, to: Gauge.self).value, into: &buffer)
+                        sampleName, names, item, value: unsafeDowncast(item, to: Gauge.self).value, python: python,
+                        into: &buffer)
                 }
             }
         case .info:
             names.sampleName("_info").withUnsafeBufferPointer { sampleName in
                 forEach(series) { item in
-                    appendSample(sampleName, names, item, value: 1, into: &buffer)
+                    appendSample(sampleName, names, item, value: 1, python: python, into: &buffer)
                 }
             }
         case .histogram:
-            renderHistogram(family, series, names, openMetrics: openMetrics, created: created, into: &buffer)
+            renderHistogram(
+                family, series, names, openMetrics: openMetrics, created: created, python: python, into: &buffer)
         case .summary:
             let countName = names.sampleName("_count")
             let sumName = names.sampleName("_sum")
@@ -137,13 +199,31 @@ enum Exposition {
             forEach(series) { item in
                 let snapshot = unsafeDowncast(item, to: Histogram.self).snapshot()
                 countName.withUnsafeBufferPointer {
-                    appendSample($0, names, item, value: Double(snapshot.count), into: &buffer)
+                    appendSample($0, names, item, value: Double(snapshot.count), python: python, into: &buffer)
                 }
-                sumName.withUnsafeBufferPointer { appendSample($0, names, item, value: snapshot.sum, into: &buffer) }
+                sumName.withUnsafeBufferPointer {
+                    appendSample($0, names, item, value: snapshot.sum, python: python, into: &buffer)
+                }
                 if created {
                     createdName.withUnsafeBufferPointer {
-                        appendSample($0, names, item, value: item.createdTimestamp, into: &buffer)
+                        appendSample($0, names, item, value: item.createdTimestamp, python: python, into: &buffer)
                     }
+                }
+            }
+        }
+        if python && !openMetrics && createdTimestamps && family.kind != .gauge && family.kind != .info {
+            // prometheus_client's text 0.0.4: `_created` as a gauge family of its own.
+            let createdMetadata = names.metadataName("_created")
+            buffer.append("# HELP " as StaticString)
+            buffer.append(createdMetadata)
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(Escaping.help(family.help, escapingQuotes: false))
+            buffer.append("\n# TYPE " as StaticString)
+            buffer.append(createdMetadata)
+            buffer.append(" gauge\n" as StaticString)
+            names.sampleName("_created").withUnsafeBufferPointer { createdName in
+                forEach(series) { item in
+                    appendSample(createdName, names, item, value: item.createdTimestamp, python: true, into: &buffer)
                 }
             }
         }
@@ -153,7 +233,7 @@ enum Exposition {
     @inline(__always)
     private static func appendSample(
         _ name: UnsafeBufferPointer<UInt8>, _ names: TextNames, _ series: SeriesBase, value: Double,
-        exemplar: ExemplarReading? = nil, into buffer: inout ExpositionBuffer
+        exemplar: ExemplarReading? = nil, python: Bool, into buffer: inout ExpositionBuffer
     ) {
         buffer.append(name)
         names.withLabels(series) { labels in
@@ -170,15 +250,19 @@ enum Exposition {
             }
         }
         buffer.append(UInt8(ascii: " "))
-        buffer.append(sampleValue: value)
-        if let exemplar { appendExemplar(exemplar, into: &buffer) }
+        if python { buffer.append(pythonValue: value) } else { buffer.append(sampleValue: value) }
+        if let exemplar { appendExemplar(exemplar, python: python, into: &buffer) }
         buffer.append(UInt8(ascii: "\n"))
     }
 
     /// ` # {name="value",…} value timestamp`, as OpenMetrics writes an exemplar after a sample.
-    private static func appendExemplar(_ reading: ExemplarReading, into buffer: inout ExpositionBuffer) {
+    private static func appendExemplar(_ reading: ExemplarReading, python: Bool, into buffer: inout ExpositionBuffer) {
         var labels: [UInt8] = []
-        for (index, label) in reading.exemplar.labels.enumerated() {
+        let pairs =
+            python
+            ? reading.exemplar.labels.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            : reading.exemplar.labels
+        for (index, label) in pairs.enumerated() {
             if index > 0 { labels.append(UInt8(ascii: ",")) }
             labels.append(contentsOf: label.name.utf8)
             labels.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
@@ -188,9 +272,16 @@ enum Exposition {
         buffer.append(" # {" as StaticString)
         buffer.append(labels)
         buffer.append("} " as StaticString)
-        buffer.append(sampleValue: reading.value)
-        buffer.append(UInt8(ascii: " "))
-        buffer.append(sampleValue: reading.timestamp)
+        if python {
+            // prometheus_client writes the timestamp as Python's repr, not as a sample value.
+            buffer.append(pythonValue: reading.value)
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(Array(reading.timestamp.description.utf8))
+        } else {
+            buffer.append(sampleValue: reading.value)
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(sampleValue: reading.timestamp)
+        }
     }
 
     /// Calls `body` with each series, unretained: `series` keeps them alive.
@@ -206,7 +297,7 @@ enum Exposition {
 
     private static func renderHistogram(
         _ family: MetricFamily, _ series: [SeriesBase], _ names: TextNames, openMetrics: Bool, created: Bool,
-        into buffer: inout ExpositionBuffer
+        python: Bool, into buffer: inout ExpositionBuffer
     ) {
         // `name_bucket{` or `{"name_bucket",`: either way the labels, a comma, then `le`.
         var bucketName = names.sampleName("_bucket")
@@ -229,24 +320,50 @@ enum Exposition {
                     let histogram = unsafeDowncast(item, to: Histogram.self)
                     let snapshot = histogram.snapshot()
                     let exemplars = openMetrics && histogram.exemplarSlots.isAllocated ? histogram.exemplars : nil
-                    names.withLabels(item) { labels in
+                    if python {
+                        let bucketName = names.sampleName("_bucket")
                         for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
+                            let bound =
+                                index < family.bucketBounds.count
+                                ? CanonicalNumber.format(family.bucketBounds[index]) : "+Inf"
                             buffer.append(bucketName)
-                            if !labels.isEmpty {
-                                buffer.append(labels)
-                                buffer.append(UInt8(ascii: ","))
+                            buffer.append(names.quoted ? UInt8(ascii: ",") : UInt8(ascii: "{"))
+                            buffer.append(names.sortedLabels(item, extra: ("le", bound)))
+                            buffer.append("} " as StaticString)
+                            buffer.append(pythonValue: Double(cumulative))
+                            if let exemplar = exemplars?[index] {
+                                appendExemplar(exemplar, python: true, into: &buffer)
                             }
-                            buffer.append(bounds[index])
-                            buffer.append(decimal: cumulative)
-                            if let exemplar = exemplars?[index] { appendExemplar(exemplar, into: &buffer) }
                             buffer.append(UInt8(ascii: "\n"))
                         }
+                    } else {
+                        names.withLabels(item) { labels in
+                            for (index, cumulative) in snapshot.cumulativeCounts.enumerated() {
+                                buffer.append(bucketName)
+                                if !labels.isEmpty {
+                                    buffer.append(labels)
+                                    buffer.append(UInt8(ascii: ","))
+                                }
+                                buffer.append(bounds[index])
+                                buffer.append(decimal: cumulative)
+                                if let exemplar = exemplars?[index] {
+                                    appendExemplar(exemplar, python: false, into: &buffer)
+                                }
+                                buffer.append(UInt8(ascii: "\n"))
+                            }
+                        }
                     }
-                    appendSample(sumName, names, item, value: snapshot.sum, into: &buffer)
-                    appendSample(countName, names, item, value: Double(snapshot.count), into: &buffer)
+                    if python {  // prometheus_client's order
+                        appendSample(countName, names, item, value: Double(snapshot.count), python: true, into: &buffer)
+                        appendSample(sumName, names, item, value: snapshot.sum, python: true, into: &buffer)
+                    } else {
+                        appendSample(sumName, names, item, value: snapshot.sum, python: false, into: &buffer)
+                        appendSample(
+                            countName, names, item, value: Double(snapshot.count), python: false, into: &buffer)
+                    }
                     if created {
                         createdName.withUnsafeBufferPointer {
-                            appendSample($0, names, item, value: item.createdTimestamp, into: &buffer)
+                            appendSample($0, names, item, value: item.createdTimestamp, python: python, into: &buffer)
                         }
                     }
                 }
@@ -266,8 +383,12 @@ struct TextNames {
     /// series stored (legacy names as they are, others quoted) serve.
     private let labelNames: [[UInt8]]?
 
+    /// The family's label names, and whether each is in the legacy set.
+    private let familyLabelNames: [(name: String, isLegacy: Bool)]
+
     init(_ family: MetricFamily, escaping: NameEscaping) {
         metricName = family.name
+        familyLabelNames = family.labelNames.map { ($0, NameEscaping.isLegacyLabelName($0)) }
         if family.hasLegacyNames {
             (quoted, self.escaping, labelNames) = (false, nil, nil)
         } else if escaping == .allowUTF8 {
@@ -300,9 +421,38 @@ struct TextNames {
         quoted ? [UInt8(ascii: "{")] + Array(Escaping.quoted(written(suffix)).utf8) : Array(written(suffix).utf8)
     }
 
+    /// Whether label pairs are written sorted by name (``RenderingStyle/prometheusClient``)
+    /// rather than in the family's order.
+    var sortsLabels = false
+
+    /// The series' `name="value",…` pairs and `extra`, sorted by name, as prometheus_client
+    /// writes them.
+    func sortedLabels(_ series: SeriesBase, extra: (name: String, value: String)? = nil) -> [UInt8] {
+        let values = series.storage[0..<series.keyLength].split(separator: 0xFF, omittingEmptySubsequences: false)
+        var pairs: [(name: [UInt8], value: [UInt8])] = []
+        for (index, name) in labelNameBytes.enumerated() { pairs.append((name, Array(values[index]))) }
+        if let extra { pairs.append((Array(extra.name.utf8), Array(extra.value.utf8))) }
+        pairs.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        var bytes: [UInt8] = []
+        for (index, pair) in pairs.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: pair.name)
+            bytes.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
+            Escaping.appendLabelValue(pair.value, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+        return bytes
+    }
+
+    /// The label names as this rendering writes them.
+    private var labelNameBytes: [[UInt8]] {
+        labelNames ?? familyLabelNames.map { Array(($0.isLegacy ? $0.name : Escaping.quoted($0.name)).utf8) }
+    }
+
     /// Calls `body` with the series' `name="value",…` pairs as this rendering writes them.
     @inline(__always)
     func withLabels<R>(_ series: SeriesBase, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if sortsLabels { return sortedLabels(series).withUnsafeBufferPointer(body) }
         guard let labelNames else { return series.withRenderedLabels(body) }
         var bytes: [UInt8] = []
         let values = series.storage[0..<series.keyLength].split(separator: 0xFF, omittingEmptySubsequences: false)

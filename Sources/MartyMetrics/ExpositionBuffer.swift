@@ -145,6 +145,25 @@ public struct ExpositionBuffer: ~Copyable {
         }
     }
 
+    /// Appends a sample value as prometheus_client spells it: Python's `repr` (`1.0`, `0.05`,
+    /// `1e-05`, `-1234567.0`), except that positive values of seven to sixteen integer digits
+    /// take Go's exponent form (`1e+06`, `1.234567e+06`), and `+Inf`, `-Inf`, `NaN`.
+    mutating func append(pythonValue value: Double) {
+        if value.isNaN {
+            append("NaN" as StaticString)
+        } else if value.isInfinite {
+            append(value < 0 ? "-Inf" as StaticString : "+Inf")
+        } else if value >= 1e6 && value < 1e16 {
+            append(CanonicalNumber.format(value))
+        } else if value == value.rounded(.towardZero) && abs(value) < 1e16 {
+            if value < 0 || (value == 0 && value.sign == .minus) { append(UInt8(ascii: "-")) }
+            append(decimal: UInt64(abs(value)))
+            append(".0" as StaticString)
+        } else {
+            append(value.description)  // Swift's shortest description is Python's repr
+        }
+    }
+
     /// Appends a bucket bound in the canonical form of OpenMetrics (Go's `%g` with the
     /// shortest digits, plus `.0` on whole numbers): `1.0`, `0.005`, `100000.0`, `1e+06`,
     /// `+Inf`. Text 0.0.4 readers accept the same spelling.

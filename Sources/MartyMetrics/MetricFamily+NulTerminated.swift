@@ -46,6 +46,18 @@ extension MetricFamily {
         return strings
     }
 
+    /// The live series named by NUL-terminated values; `notFound` if there is none.
+    package func existingSeries(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError)
+        -> SeriesBase
+    {
+        try checkCount(values.count)
+        let strings = try strings(nulTerminated: values)
+        guard let series = existingSeries(strings) else {
+            throw MetricError(.notFound, "\(name) has no series with label values [\(strings.joined(separator: ", "))]")
+        }
+        return series
+    }
+
     /// Removes the series named by NUL-terminated values; `notFound` if there is none.
     package func remove(nulTerminated values: UnsafeBufferPointer<UnsafePointer<UInt8>?>) throws(MetricError) {
         try checkCount(values.count)

@@ -58,6 +58,14 @@ public class MetricFamily: @unchecked Sendable {
     private var overflowSeries: SeriesBase?
     private var overflowWarned = false
     private let seriesCap = Atomic<Int>(SeriesLimit.defaultPerFamily)
+    private var unitName: String?
+
+    /// The unit OpenMetrics' `# UNIT` line names (`seconds`, `bytes`); nil for none. The
+    /// name is not changed: it should end with `_<unit>` already, as the OpenMetrics spec asks.
+    public var unit: String? {
+        get { lock.withLock { unitName } }
+        set { lock.withLock { unitName = newValue?.isEmpty == true ? nil : newValue } }
+    }
     private let overflowCount = Atomic<UInt64>(0)
 
     /// The most series this family creates (0: no cap); label sets past it record into
@@ -287,6 +295,11 @@ public class MetricFamily: @unchecked Sendable {
     }
 
     // MARK: Reading
+
+    /// The live series in the order they were created.
+    public func seriesInCreationOrder() -> [SeriesBase] {
+        lock.withLock { live }
+    }
 
     /// The live series, sorted by label values. Cached until the next creation or removal.
     public func sortedSeries() -> [SeriesBase] {

@@ -19,10 +19,10 @@ enum ProtobufExposition {
     }
 
     static func render(
-        _ family: MetricFamily, createdTimestamps: Bool, escaping: NameEscaping, scratch: inout Scratch,
-        into writer: inout ProtobufWriter
+        _ family: MetricFamily, createdTimestamps: Bool, escaping: NameEscaping, style: RenderingStyle,
+        scratch: inout Scratch, into writer: inout ProtobufWriter
     ) {
-        let series = family.sortedSeries()
+        let series = style == .prometheusClient ? family.seriesInCreationOrder() : family.sortedSeries()
         // Protobuf strings carry any UTF-8: only the schemes that escape change a name. The
         // suffix goes after the escaped name, as in the text formats.
         let escape = { (name: String) in family.hasLegacyNames ? name : escaping.escapeMetricName(name) }

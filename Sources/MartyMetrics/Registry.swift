@@ -23,6 +23,17 @@ public final class Registry: @unchecked Sendable {
     private var overflowFamily: CounterFamily?
 
     private let createdTimestampsShown = Atomic<Bool>(true)
+    private let prometheusClientStyle = Atomic<Bool>(false)
+    /// When each family and family collector was added, for ``RenderingStyle/prometheusClient``.
+    private var registrationSequence: [ObjectIdentifier: Int] = [:]
+    private var nextSequence = 0
+
+    /// How renderings spell numbers and order what they write (``RenderingStyle``). Any
+    /// thread may change it; a render already running keeps the style it began with.
+    public var renderingStyle: RenderingStyle {
+        get { prometheusClientStyle.load(ordering: .relaxed) ? .prometheusClient : .native }
+        set { prometheusClientStyle.store(newValue == .prometheusClient, ordering: .relaxed) }
+    }
 
     /// Whether renderings show when each counter and histogram series was created: `_created`
     /// samples in OpenMetrics, `created_timestamp` in protobuf (on by default, as in
@@ -57,6 +68,8 @@ public final class Registry: @unchecked Sendable {
                 }
             }
             families[family.name] = family
+            registrationSequence[ObjectIdentifier(family)] = nextSequence
+            nextSequence += 1
             for sample in Naming.sampleNames(of: family.name, kind: family.kind) {
                 claimedNames[sample] = family.name
             }
@@ -71,6 +84,7 @@ public final class Registry: @unchecked Sendable {
                 throw MetricError(.notFound, "\(family.name) is not registered in this registry")
             }
             families[family.name] = nil
+            registrationSequence[ObjectIdentifier(family)] = nil
             for sample in Naming.sampleNames(of: family.name, kind: family.kind)
             where claimedNames[sample] == family.name {
                 claimedNames[sample] = nil
@@ -94,7 +108,11 @@ public final class Registry: @unchecked Sendable {
         -> FamilyCollector
     {
         let collector = FamilyCollector(collect)
-        lock.withLock { familyCollectors.append(collector) }
+        lock.withLock {
+            familyCollectors.append(collector)
+            registrationSequence[ObjectIdentifier(collector)] = nextSequence
+            nextSequence += 1
+        }
         return collector
     }
 
@@ -115,6 +133,7 @@ public final class Registry: @unchecked Sendable {
             else {
                 return nil
             }
+            registrationSequence[ObjectIdentifier(familyCollectors[index])] = nil
             return familyCollectors.remove(at: index)
         }
         guard let removed else { throw MetricError(.notFound, "the collector is not added to this registry") }
@@ -125,7 +144,10 @@ public final class Registry: @unchecked Sendable {
     /// ``removeFamilyCollector(_:)`` does.
     package func removeAllFamilyCollectors() {
         let removed = lock.withLock { () -> [FamilyCollector] in
-            defer { familyCollectors.removeAll() }
+            defer {
+                for collector in familyCollectors { registrationSequence[ObjectIdentifier(collector)] = nil }
+                familyCollectors.removeAll()
+            }
             return familyCollectors
         }
         for collector in removed { collector.remove() }
@@ -136,6 +158,21 @@ public final class Registry: @unchecked Sendable {
         var families: [CollectedFamily] = []
         for collector in lock.withLock({ familyCollectors }) { collector.run(into: &families) }
         return families
+    }
+
+    /// What a rendering writes, in order: the families sorted by name and then the family
+    /// collectors, or, in ``RenderingStyle/prometheusClient``, both in the order they were added.
+    func renderItems(_ style: RenderingStyle) -> [RenderItem] {
+        guard style == .prometheusClient else {
+            let collectors = lock.withLock { familyCollectors }
+            return sortedFamilies().map(RenderItem.family) + collectors.map(RenderItem.collector)
+        }
+        return lock.withLock {
+            let items =
+                families.values.map { (registrationSequence[ObjectIdentifier($0)] ?? 0, RenderItem.family($0)) }
+                + familyCollectors.map { (registrationSequence[ObjectIdentifier($0)] ?? 0, RenderItem.collector($0)) }
+            return items.sorted { $0.0 < $1.0 }.map(\.1)
+        }
     }
 
     package func runCollectors() {

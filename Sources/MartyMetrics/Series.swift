@@ -24,6 +24,12 @@ public class SeriesBase: @unchecked Sendable {
     /// `_created` sample of OpenMetrics and the `created_timestamp` of protobuf.
     public var createdTimestamp: Double { Double(bitPattern: createdBits.load(ordering: .relaxed)) }
 
+    /// Sets when the series counts as created, in seconds since the Unix epoch: for callers
+    /// that keep their own clock (prometheus_client's `_created` is Python's `time.time()`).
+    public func setCreatedTimestamp(_ seconds: Double) {
+        createdBits.store(seconds.bitPattern, ordering: .relaxed)
+    }
+
     func restartCreatedTimestamp() {
         createdBits.store(cmarty_unix_time().bitPattern, ordering: .relaxed)
     }

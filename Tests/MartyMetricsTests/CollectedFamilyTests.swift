@@ -195,3 +195,72 @@ import Testing
         #expect(throws: MetricError.self) { try registry.removeFamilyCollector(collector) }
     }
 }
+
+@Suite struct PrometheusClientStyleTests {
+    @Test func numbersAreSpelledAsPythonSpellsThem() {
+        let cases: [(Double, String)] = [
+            (0, "0.0"), (-0.0, "-0.0"), (1, "1.0"), (17, "17.0"), (0.05, "0.05"), (123.456, "123.456"),
+            (1e6, "1e+06"), (1_234_567, "1.234567e+06"), (-1_234_567, "-1234567.0"), (1e15, "1e+15"),
+            (1e16, "1e+16"), (1e-5, "1e-05"), (0.0001, "0.0001"), (-0.5, "-0.5"), (1.0 / 3, "0.3333333333333333"),
+            (.infinity, "+Inf"), (-.infinity, "-Inf"), (.nan, "NaN"),
+        ]
+        for (value, expected) in cases {
+            var buffer = ExpositionBuffer(capacity: 32)
+            buffer.append(pythonValue: value)
+            #expect(buffer.withBytes { String(decoding: $0, as: UTF8.self) } == expected, "\(value)")
+        }
+    }
+
+    @Test func registrationAndCreationOrderWithCreatedGaugeFamilies() throws {
+        let registry = Registry()
+        registry.renderingStyle = .prometheusClient
+        let zeta = try registry.counter("zeta", help: "Z.", labelNames: ["l"])
+        try zeta.labels("b").inc()
+        try zeta.labels("a").inc(by: 2)
+        for series in zeta.sortedSeries() { series.setCreatedTimestamp(123.456) }
+        registry.addFamilyCollector { families in
+            families.append(
+                CollectedFamily(name: "middle", help: "M.", kind: .gauge, samples: [.init(name: "middle", value: 3)]))
+        }
+        let alpha = try registry.histogram("alpha", help: "A.", buckets: HistogramBuckets([1]))
+        try alpha.labels().observe(0.5)
+        try alpha.labels().setCreatedTimestamp(100)
+        #expect(
+            registry.renderString() == """
+                # HELP zeta_total Z.
+                # TYPE zeta_total counter
+                zeta_total{l="b"} 1.0
+                zeta_total{l="a"} 2.0
+                # HELP zeta_created Z.
+                # TYPE zeta_created gauge
+                zeta_created{l="b"} 123.456
+                zeta_created{l="a"} 123.456
+                # HELP middle M.
+                # TYPE middle gauge
+                middle 3.0
+                # HELP alpha A.
+                # TYPE alpha histogram
+                alpha_bucket{le="1.0"} 1.0
+                alpha_bucket{le="+Inf"} 1.0
+                alpha_count 1.0
+                alpha_sum 0.5
+                # HELP alpha_created A.
+                # TYPE alpha_created gauge
+                alpha_created 100.0
+
+                """)
+        registry.renderingStyle = .native
+        #expect(registry.renderString().hasPrefix("# HELP alpha A.\n"))
+    }
+
+    @Test func unitIsNamedInOpenMetricsOnly() throws {
+        let registry = Registry()
+        registry.exposesCreatedTimestamps = false
+        let family = try registry.gauge("size_bytes", help: "Size.")
+        family.unit = "bytes"
+        #expect(
+            registry.renderString(.openMetrics).hasPrefix(
+                "# HELP size_bytes Size.\n# TYPE size_bytes gauge\n# UNIT size_bytes bytes\n"))
+        #expect(!registry.renderString().contains("UNIT"))
+    }
+}
