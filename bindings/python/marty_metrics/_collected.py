@@ -1,18 +1,26 @@
 """The one place where Python collectors meet the library's render-time collectors.
 
-Each CollectorRegistry that has Python collectors (custom collectors, Enum, labelled Info,
-target_info) gets one C collector (marty_registry_add_collector). The library calls it at every
-rendering of that registry, generate_latest and the native endpoint's scrapes alike; ctypes
-takes the GIL for the call, and only then: native metrics are rendered without it. The
-callback walks the registry's Python collectors and hands each family to the library
-(marty_collection_add_family / add_sample / set_exemplar), which renders it in every format.
+Every Python collector registered in a CollectorRegistry (a custom collector, an Enum, a
+labelled Info) gets a C collector of its own (marty_registry_add_collector), added when it is
+registered and removed when it is unregistered. The library orders collectors among the
+registry's families by when they were added, so the families come out in registration order,
+as prometheus_client writes them. target_info has one too (added when it is first set), and
+so do a registry's set_function gauges (one that adds nothing and sets the gauges: the library
+runs every collector before it writes anything, so even a scrape of the native endpoint shows
+the function's value).
+
+The library calls them at every rendering of the registry, generate_latest and the native
+endpoint's scrapes alike; ctypes takes the GIL for the call, and only then: native metrics are
+rendered without it. Each callback hands its collector's families to the library
+(marty_collection_add_family / add_sample / set_exemplar), which renders them in every format.
 
 Everything is checked here before it reaches C, and refused as prometheus_client's exposition
 refuses it: a value float() cannot convert raises its TypeError or ValueError, a label value
 that is not a str an AttributeError, an exemplar outside a counter's _total or a bucket a
 ValueError (OpenMetrics only, as there); the failing Metric is appended to the exception's
-args. An exception inside the callback cannot cross C: it is kept and re-raised by the
-render() that caused it (a scrape of the native endpoint logs it instead).
+args. An exception inside a callback cannot cross C: it is kept and re-raised by the render()
+that caused it (a scrape of the native endpoint logs it instead); the collectors after it in
+that render add nothing, as prometheus_client stops at the first failing collector.
 """
 
 import ctypes
@@ -35,29 +43,65 @@ TYPE_CODES = {
 NAN = float("nan")
 _log = logging.getLogger("marty_metrics")
 
+# The keys of the two collectors that stand for no Python collector.
+TARGET_INFO = "target_info"
+REFRESHER = "set_function"
+
 
 class RegistryGlue:
-    """The C collector of one registry. Holds the registry weakly (the registry holds it)."""
+    """The C collectors of one registry and the state of the renders Python starts in it.
+    Holds the registry weakly (the registry holds it)."""
 
     def __init__(self, registry):
         self._registry = weakref.ref(registry)
-        self._state = threading.local()
-        self._collector = None
-        self._callback = None
         self._registry_handle = registry._h
-        if not _native.has("registry_add_collector"):
-            return  # an older library: render() says so when there is something to collect
-        self._callback = _native.COLLECT_CALLBACK(self._collect)
+        self._state = threading.local()
+        # Serialises adding and removing, so the library's order is the order of the calls.
+        # Never held by a callback, nor taken while a registry's lock is held.
+        self.order_lock = threading.RLock()
+        self._collectors = {}  # key (a Python collector, TARGET_INFO, REFRESHER) -> (handle, callback)
+
+    @staticmethod
+    def supported():
+        return _native.has("registry_add_collector")
+
+    def add(self, key, families):
+        """Adds a C collector after every family and collector the registry has: at each
+        render it feeds the library `families()`, an iterable of Metric objects (or, for
+        REFRESHER, just calls it). Nothing happens on a library without collectors (render()
+        says so)."""
+        if not self.supported() or key in self._collectors:
+            return
+        if key == REFRESHER:
+            def collect(_user_data, _collection):
+                self._refresh(families)
+        else:
+            def collect(_user_data, collection):
+                self._collect(collection, families)
+        callback = _native.COLLECT_CALLBACK(collect)
         out = ctypes.c_void_p()
-        status = C.registry_add_collector(registry._h, self._callback, None, ctypes.byref(out))
+        status = C.registry_add_collector(self._registry_handle, callback, None, ctypes.byref(out))
         if status:
             raise error_for(status)
-        self._collector = out
+        self._collectors[key] = (out, callback)
+
+    def remove(self, key):
+        entry = self._collectors.pop(key, None)
+        if entry is not None:
+            # Waits for a call of it in progress (with the GIL released: "lib").
+            C.registry_remove_collector(self._registry_handle, entry[0])
+
+    def __contains__(self, key):
+        return key in self._collectors
+
+    def close(self):
+        for key in list(self._collectors):
+            self.remove(key)
 
     # -- the render that Python starts (generate_latest): errors come back to it
 
     def begin(self, openmetrics=False):
-        if self._collector is None:
+        if not self.supported():
             raise _native.MartyError(
                 "this registry has custom collectors, which need libmarty_metrics 0.3 or later "
                 "(marty_registry_add_collector); %s is %s" % (_native.library_path, _native.VERSION))
@@ -78,40 +122,33 @@ class RegistryGlue:
     def resume(self):
         self._state.paused = False
 
-    def close(self):
-        if self._collector is not None:
-            C.registry_remove_collector(self._registry_handle, self._collector)
-            self._collector = None
-
     # -- called by the library
 
-    def _collect(self, _user_data, collection):
+    def _collect(self, collection, families):
         state = self._state
-        if getattr(state, "paused", False):
+        if getattr(state, "paused", False) or getattr(state, "failure", None) is not None:
             return
-        registry = self._registry()
-        if registry is None:
-            return
-        openmetrics = getattr(state, "openmetrics", True) if getattr(state, "active", False) else True
+        active = getattr(state, "active", False)
+        openmetrics = getattr(state, "openmetrics", True) if active else True
         try:
-            for metric in _python_families(registry):
+            for metric in families():
                 feed(collection, metric, openmetrics)
         except BaseException as error:  # nothing may unwind through C
-            if getattr(state, "active", False):
-                if state.failure is None:
-                    state.failure = error
+            if active:
+                state.failure = error
             else:
                 _log.error("a custom collector failed during a scrape", exc_info=error)
 
-
-def _python_families(registry):
-    target_info = registry._target_info_metric()
-    if target_info is not None:
-        yield target_info
-    with registry._lock:
-        collectors = list(registry._python_collectors)
-    for collector in collectors:
-        yield from collector.collect()
+    def _refresh(self, refresh):
+        try:
+            refresh()
+        except BaseException as error:  # nothing may unwind through C
+            state = self._state
+            if getattr(state, "active", False):
+                if getattr(state, "failure", None) is None:
+                    state.failure = error
+            else:
+                _log.error("a set_function gauge's function failed during a scrape", exc_info=error)
 
 
 def feed(collection, metric, openmetrics):

@@ -205,7 +205,15 @@ _OPTIONAL_SIGNATURES = {
         "fast", c_int, [c_void_p, c_char_p, P(c_char_p), P(c_char_p), c_size_t, c_double, c_double]),
     "marty_collection_set_exemplar": (
         "fast", c_int, [c_void_p, P(c_char_p), P(c_char_p), c_size_t, c_double, c_double]),
+    # prometheus_client's rendering style, created times from the caller, units (0.3, later).
+    "marty_registry_set_style": ("lib", c_int, [c_void_p, c_int]),
+    "marty_family_set_created_timestamp": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t, c_double]),
+    "marty_family_set_unit": ("lib", c_int, [c_void_p, c_char_p]),
 }
+
+# enum marty_style.
+STYLE_NATIVE = 0
+STYLE_PROMETHEUS_CLIENT = 1
 
 
 class _Functions:

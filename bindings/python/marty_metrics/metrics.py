@@ -462,7 +462,7 @@ class GaugeChild(_ChildBase):
             raise TypeError("set_function takes a callable, not %s" % type(f).__name__)
         self._parent._functions[self._labelvalues] = (self, f)
         for registry in self._parent._registries:
-            registry._refreshers.add(self._parent)
+            registry._add_refresher(self._parent)
 
     def time(self):
         """Sets the gauge to the duration in seconds of a ``with`` block or a decorated
@@ -593,7 +593,7 @@ class _Family:
     def _registries_add(self, registry):
         self._registries.add(registry)
         if self._functions:
-            registry._refreshers.add(self)
+            registry._add_refresher(self)
 
     def _registries_discard(self, registry):
         self._registries.discard(registry)

@@ -6,8 +6,14 @@ A registry holds two kinds of collectors:
     library, rendered by it; recording into them never touches Python or the GIL;
   * Python collectors: any object with ``collect()`` (custom collectors, Enum, labelled Info,
     target_info). The library calls them at every rendering of the registry, generate_latest
-    and the native endpoint's scrapes alike, through one C collector per registry (see
-    ``_collected``), with the GIL held; only they take it.
+    and the native endpoint's scrapes alike, through one C collector per Python collector,
+    added as it is registered (see ``_collected``), with the GIL held; only they take it.
+
+Every registry renders in the library's prometheus_client style (marty_registry_set_style):
+families and collectors in registration order, series in creation order, numbers spelled as
+Python spells floats, text 0.0.4 with _created gauge families. That is what a drop-in for
+prometheus_client has to write: scrapers do not care, but tests, golden files and diffs of a
+service's /metrics before and after the move do.
 
 Name clashes are found as prometheus_client finds them, from each collector's ``describe()``
 (or ``collect()`` with auto_describe), before anything is registered.
@@ -16,6 +22,8 @@ Name clashes are found as prometheus_client finds them, from each collector's ``
 import ctypes
 import threading
 import weakref
+
+from ._collected import REFRESHER, TARGET_INFO, RegistryGlue
 
 from . import _native
 from ._native import C, check
@@ -65,6 +73,8 @@ class CollectorRegistry(Collector):
             out = _c_void_p(_handle)
             self._owned = False
         self._h = out
+        if _native.has("registry_set_style"):
+            check(C.registry_set_style(out, _native.STYLE_PROMETHEUS_CLIENT))
         self._auto_describe = auto_describe
         self._lock = threading.Lock()
         self._collector_to_names = {}
@@ -72,7 +82,7 @@ class CollectorRegistry(Collector):
         # Python collectors in registration order (what the library calls back into).
         self._python_collectors = []
         self._refreshers = weakref.WeakSet()  # gauges with set_function
-        self._glue = None  # the C collector feeding _python_collectors, made on first need
+        self._glue = RegistryGlue(self)  # the C collectors of the Python collectors
         self._target_info = {}
         self._created_override = None  # set_created_timestamps(); None follows the global switch
         self._created_applied = True
@@ -97,14 +107,16 @@ class CollectorRegistry(Collector):
         if not callable(getattr(collector, "collect", None)):
             raise TypeError("a collector needs a collect() method (a marty_metrics metric or a custom "
                             "collector), not %s %r" % (type(collector).__name__, collector))
-        with self._lock:
-            names = self._names_of(collector)
-            self._check_free(names)
-            self._record(collector, names)
-            self._python_collectors.append(collector)
-            if hasattr(collector, "_registries_add"):
-                collector._registries_add(self)
-        self._ensure_glue()
+        with self._glue.order_lock:
+            with self._lock:
+                names = self._names_of(collector)
+                self._check_free(names)
+                self._record(collector, names)
+                self._python_collectors.append(collector)
+                if hasattr(collector, "_registries_add"):
+                    collector._registries_add(self)
+            # Added now, so the library writes its families where it was registered.
+            self._glue.add(collector, collector.collect)
 
     def unregister(self, collector):
         """Removes a collector (KeyError, as prometheus_client, if it is not registered here)."""
@@ -112,19 +124,21 @@ class CollectorRegistry(Collector):
 
         if not isinstance(collector, _Family) and not callable(getattr(collector, "collect", None)):
             raise TypeError("not a collector (no collect() method): %s %r" % (type(collector).__name__, collector))
-        with self._lock:
-            if collector not in self._collector_to_names:
+        with self._glue.order_lock:
+            with self._lock:
+                if collector not in self._collector_to_names:
+                    if isinstance(collector, _Family):
+                        raise _native.MartyNotFoundError("%r is not registered in this registry" % (collector,))
+                    raise KeyError(collector)
                 if isinstance(collector, _Family):
-                    raise _native.MartyNotFoundError("%r is not registered in this registry" % (collector,))
-                raise KeyError(collector)
-            if isinstance(collector, _Family):
-                check(C.registry_unregister(self._handle(), _family_handle(collector)))
-            else:
-                self._python_collectors.remove(collector)
-            for name in self._collector_to_names.pop(collector):
-                del self._names_to_collectors[name]
-            if hasattr(collector, "_registries_discard"):
-                collector._registries_discard(self)
+                    check(C.registry_unregister(self._handle(), _family_handle(collector)))
+                else:
+                    self._python_collectors.remove(collector)
+                for name in self._collector_to_names.pop(collector):
+                    del self._names_to_collectors[name]
+                if hasattr(collector, "_registries_discard"):
+                    collector._registries_discard(self)
+            self._glue.remove(collector)
 
     def _adopt(self, metric, create):
         """Registers a native metric while it is made: `create()` makes its family in this
@@ -177,27 +191,39 @@ class CollectorRegistry(Collector):
 
     def set_target_info(self, labels):
         """Sets the ``target_info`` family's labels (an info family named ``target``); None or
-        {} removes it. ValueError if ``target_info`` is taken by another collector."""
-        with self._lock:
-            if labels:
-                if not self._target_info and "target_info" in self._names_to_collectors:
-                    raise ValueError("CollectorRegistry already contains a target_info metric")
-                self._names_to_collectors["target_info"] = _TARGET_INFO
-            elif self._target_info:
-                self._names_to_collectors.pop("target_info", None)
-            self._target_info = dict(labels or {})
-        if self._target_info:
-            self._ensure_glue()
+        {} removes it. ValueError if ``target_info`` is taken by another collector.
+
+        prometheus_client writes target_info first; here it comes where it was first set
+        (first when given to the constructor)."""
+        with self._glue.order_lock:
+            with self._lock:
+                if labels:
+                    if not self._target_info and "target_info" in self._names_to_collectors:
+                        raise ValueError("CollectorRegistry already contains a target_info metric")
+                    self._names_to_collectors["target_info"] = _TARGET_INFO
+                elif self._target_info:
+                    self._names_to_collectors.pop("target_info", None)
+                # Replaced, never changed in place: the collector reads it without the lock.
+                self._target_info = dict(labels or {})
+            if self._target_info:
+                self._glue.add(TARGET_INFO, self._glue_target_info)
+            else:
+                self._glue.remove(TARGET_INFO)
+
+    def _glue_target_info(self):
+        metric = self._target_info_metric(self._target_info)
+        return [metric] if metric is not None else []
 
     def get_target_info(self):
         """The target_info labels, or None."""
         with self._lock:
             return dict(self._target_info) if self._target_info else None
 
-    def _target_info_metric(self):
+    def _target_info_metric(self, labels=None):
         from .metrics_core import Metric
 
-        labels = self.get_target_info()
+        if labels is None:
+            labels = self.get_target_info()
         if not labels:
             return None
         metric = Metric("target", "Target metadata", "info")
@@ -207,15 +233,34 @@ class CollectorRegistry(Collector):
     # -- reading
 
     def _prepare_render(self):
-        """What every rendering does first: the created switch, then set_function gauges."""
+        """What every rendering Python starts does first: the created switch, and the
+        set_function gauges where the library cannot call them (no collectors before 0.3)."""
         from . import metrics
 
         wanted = self._created_override if self._created_override is not None else metrics._use_created
         if wanted != self._created_applied:
             check(C.registry_set_created_timestamps(self._handle(), 1 if wanted else 0))
             self._created_applied = wanted
+        if not self._glue.supported():
+            self._refresh_functions()
+
+    def _refresh_functions(self):
         for gauge in list(self._refreshers):
             gauge._refresh()
+
+    def _add_refresher(self, gauge):
+        """A gauge with set_function: the library calls the functions before each render
+        (one C collector per registry, adding no family)."""
+        self._refreshers.add(gauge)
+        registry = weakref.ref(self)
+
+        def refresh():
+            target = registry()
+            if target is not None:
+                target._refresh_functions()
+
+        with self._glue.order_lock:
+            self._glue.add(REFRESHER, refresh)
 
     def set_created_timestamps(self, enabled):
         """Whether this registry's renderings show when counters, histograms and summaries were
@@ -229,8 +274,6 @@ class CollectorRegistry(Collector):
         (``allow-utf-8``, ``underscores``, ``dots``, ``values``). Rendered by the library; the
         Python collectors are called from inside it."""
         scheme = _escaping_code(escaping)
-        if self._python_collectors or self._target_info:
-            self._ensure_glue()
         self._prepare_render()
         out = _c_void_p()
         length = ctypes.c_size_t()
@@ -239,12 +282,12 @@ class CollectorRegistry(Collector):
         else:
             fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
         glue = self._glue
-        if glue is not None:
-            glue.begin(openmetrics=openmetrics)
+        if glue.supported() or self._python_collectors or self._target_info:
+            glue.begin(openmetrics=openmetrics)  # (raises without collectors in the library)
         try:
             status = C.registry_render_escaped(self._handle(), fmt, scheme, _byref(out), _byref(length))
         finally:
-            failure = glue.end() if glue is not None else None
+            failure = glue.end()
         if failure is not None:
             if not status:
                 C.free(out)
@@ -262,14 +305,20 @@ class CollectorRegistry(Collector):
         length = ctypes.c_size_t()
         # Rendered with the Python collectors left out: their families are read from them directly.
         glue = self._glue
-        if glue is not None:
-            glue.pause()
+        if glue.supported():
+            glue.begin(openmetrics=True)  # a set_function's error comes back here
+        glue.pause()
         try:
-            check(C.registry_render_escaped(self._handle(), _native.FORMAT_OPENMETRICS,
-                                            _native.ESCAPINGS["allow-utf-8"], _byref(out), _byref(length)))
+            status = C.registry_render_escaped(self._handle(), _native.FORMAT_OPENMETRICS,
+                                               _native.ESCAPINGS["allow-utf-8"], _byref(out), _byref(length))
         finally:
-            if glue is not None:
-                glue.resume()
+            glue.resume()
+            failure = glue.end()
+        if failure is not None:
+            if not status:
+                C.free(out)
+            raise failure
+        check(status)
         try:
             text = ctypes.string_at(out.value, length.value).decode("utf-8")
         finally:
@@ -303,21 +352,11 @@ class CollectorRegistry(Collector):
                     return sample.value
         return None
 
-    # -- the glue to the library's collectors
-
-    def _ensure_glue(self):
-        if self._glue is None:
-            from ._collected import RegistryGlue
-
-            with self._lock:
-                if self._glue is None:
-                    self._glue = RegistryGlue(self)
-
     def _handle(self):
         return _registry_handle(self)
 
     def __del__(self):
-        glue = getattr(self, "_glue", None)
+        glue = self.__dict__.get("_glue")
         if glue is not None and C is not None:
             glue.close()
         if getattr(self, "_owned", False) and C is not None:

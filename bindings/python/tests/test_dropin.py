@@ -141,13 +141,13 @@ def test_summary_enum_labelled_info_and_set_function(registry):
 
     info = mm.Info("i", "i", ["k"], registry=registry)
     info.labels("x").info({"v": "1"})
-    assert b'i_info{k="x",v="1"} 1' in mm.generate_latest(registry)
+    assert b'i_info{k="x",v="1"} 1.0' in mm.generate_latest(registry)
 
     data = []
     gauge = mm.Gauge("g", "g", registry=registry)
     gauge.set_function(lambda: len(data))
     data.extend([1, 2])
-    assert b"\ng 2\n" in mm.generate_latest(registry)
+    assert b"\ng 2.0\n" in mm.generate_latest(registry)
 
     counter = mm.Counter("c", "c", registry=registry)
     counter.inc(5)
