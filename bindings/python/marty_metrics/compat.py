@@ -69,6 +69,8 @@ def install_as_prometheus_client():
         sys.modules[ALIAS + "." + name] = importlib.import_module(TARGET + "." + name)
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
+    # Metrics name the module they are imported by in their repr, as prometheus_client's do.
+    importlib.import_module(TARGET + ".metrics")._repr_module = ALIAS + ".metrics"
 
 
 def uninstall_as_prometheus_client():
@@ -76,6 +78,7 @@ def uninstall_as_prometheus_client():
     (modules that already imported the alias keep what they got)."""
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
+    importlib.import_module(TARGET + ".metrics")._repr_module = None
     for name in list(sys.modules):
         if (name == ALIAS or name.startswith(ALIAS + ".")) and sys.modules[name].__name__.startswith(TARGET):
             del sys.modules[name]

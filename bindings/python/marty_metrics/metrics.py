@@ -54,6 +54,17 @@ _gauge_set_now = C.gauge_set_to_current_time
 _histogram_observe = C.histogram_observe
 _counter_add_exemplar = C.counter_add_exemplar
 _histogram_observe_exemplar = C.histogram_observe_exemplar
+_set_created = getattr(C, "family_set_created_timestamp", None)  # None before the library's 0.3
+
+
+def _stamp_created(family, values, count):
+    """Sets a new series' created time to Python's clock, as prometheus_client stamps it.
+    ``time.time`` is looked up at every call: code (and prometheus_client's tests) that
+    replaces it is seen. A library without the setter keeps its own clock."""
+    if _set_created is not None:
+        status = _set_created(family, values, count, time.time())
+        if status:
+            raise_last(status)
 
 
 def _number_error(what, amount):
@@ -349,6 +360,8 @@ class _ChildBase:
         status = parent._getter(parent._f, values, count, out)
         if status:
             raise_last(status)
+        if parent._has_created:
+            _stamp_created(parent._f, values, count)
         self._h = out
 
 
@@ -523,6 +536,20 @@ class HistogramChild(_ChildBase):
 
 # ---- Parents: one family each --------------------------------------------------------------
 
+# The module name our own metric classes give in their repr: set to "prometheus_client.metrics"
+# by compat.install_as_prometheus_client(), where that is the name code imports them by (and
+# prometheus_client's repr, "prometheus_client.metrics.Counter(name)", is what its logs show).
+_repr_module = None
+
+
+def _metric_repr(metric):
+    module = type(metric).__module__
+    if module == __name__ and _repr_module:
+        module = _repr_module
+    # A labelled Info is held in Python by its own class, but is an Info to its users.
+    return "%s.%s(%s)" % (module, getattr(type(metric), "_public_name", type(metric).__name__), metric._name)
+
+
 
 def _describe(metric):
     """The Metric (without samples) a metric's describe() gives."""
@@ -539,6 +566,8 @@ class _Family:
     _getter = None
     # The child methods an unlabelled metric exposes directly.
     _child_methods = ()
+    # Whether its series show when they were created (_created, protobuf created_timestamp).
+    _has_created = False
 
     def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
                  registry=REGISTRY, _labelvalues=None):
@@ -589,6 +618,8 @@ class _Family:
         else:
             registry._adopt(self, lambda: create(registry))
             self._registries.add(registry)
+        if self._unit and _native.has("family_set_unit"):
+            check(C.family_set_unit(self._f, encode(self._unit, "unit")))
 
     def _registries_add(self, registry):
         self._registries.add(registry)
@@ -630,9 +661,13 @@ class _Family:
             raise_last(status)
         child = self._child_class(out, self, labelvalues)
         # A label set past the series cap gets the overflow series: not cached, or the cache
-        # would grow without bound where the library's series do not.
-        if labelvalues and self._overflowed_lookups() == overflowed_before:
-            self._children[labelvalues] = child
+        # would grow without bound where the library's series do not (nor stamped: it was
+        # created when it first overflowed).
+        if not labelvalues or self._overflowed_lookups() == overflowed_before:
+            if self._has_created:
+                _stamp_created(self._f, values, count)
+            if labelvalues:
+                self._children[labelvalues] = child
         return child
 
     def _overflowed_lookups(self):
@@ -717,7 +752,7 @@ class _Family:
             self._f = None
 
     def __repr__(self):
-        return "%s.%s(%s)" % (type(self).__module__, type(self).__name__, self._name)
+        return _metric_repr(self)
 
 
 def _labelled_time(method):
@@ -733,6 +768,7 @@ class Counter(_Family):
     unit='', registry=REGISTRY)``. A trailing ``_total`` is dropped; the exposition adds it."""
 
     _type = _kind = "counter"
+    _has_created = True
     _child_class = CounterChild
     _getter = C.counter_get
     _child_methods = ("inc", "count_exceptions", "get", "reset")
@@ -784,6 +820,7 @@ class Histogram(_Family):
     bound may be given or not; the +Inf bucket is always there."""
 
     _type = _kind = "histogram"
+    _has_created = True
     _reserved_labelnames = ("le",)
     _child_class = HistogramChild
     _getter = C.histogram_get
@@ -866,6 +903,7 @@ class Summary(_Family):
     registry=REGISTRY)``."""
 
     _type = _kind = "summary"
+    _has_created = True
     _reserved_labelnames = ("quantile",)
     _child_class = SummaryChild
     _getter = C.histogram_get
@@ -972,13 +1010,14 @@ class _CollectedMetric:
         return "%s:%s" % (self._type, self._name)
 
     def __repr__(self):
-        return "%s.%s(%s)" % (type(self).__module__, type(self).__name__, self._name)
+        return _metric_repr(self)
 
 
 class _LabelledInfo(_CollectedMetric):
     """An Info with label names: each child holds its own pairs (Info(...) makes these)."""
 
     _type = "info"
+    _public_name = "Info"
 
     def _init_value(self):
         self._value = {}
@@ -1000,7 +1039,15 @@ class _LabelledInfo(_CollectedMetric):
             return [("_info", dict(self._value), 1.0)]
 
 
-class Info(_Family):
+class _InfoClass(type):
+    """Info's metaclass: an Info made with label names (a _LabelledInfo) is an Info too, for
+    isinstance() as for prometheus_client's users."""
+
+    def __instancecheck__(cls, instance):
+        return type.__instancecheck__(cls, instance) or (cls is Info and isinstance(instance, _LabelledInfo))
+
+
+class Info(_Family, metaclass=_InfoClass):
     """Info: ``Info(name, documentation, labelnames=(), registry=REGISTRY)``, exposed as
     ``<name>_info`` with value 1 and the pairs set by ``info({...})`` as labels. An unlabelled
     Info is a family of the library; one with label names is held in Python (each child has

@@ -120,6 +120,26 @@ def test_native_endpoint_scrapes_call_the_custom_collectors():
     assert status == 200 and b"from_python 7" in body and collector.calls == 1
 
 
+def test_native_endpoint_scrapes_see_set_function_values_in_registration_order():
+    registry = mm.CollectorRegistry()
+    readings = []
+    first = mm.Gauge("first_gauge", "set_function", registry=registry)
+    first.set_function(lambda: len(readings))
+    registry.register(Collector(core.GaugeMetricFamily("middle", "p", value=7)))
+    mm.Counter("last", "native", registry=registry).inc()
+    readings.extend("abc")
+    server = mm.start_metrics_server(service="test-service", metrics_port=0, health_port=0,
+                                     bind_address="127.0.0.1", registry=registry)
+    try:
+        status, _, body = fetch(server.metrics_port, "/metrics")
+    finally:
+        server.stop()
+    assert status == 200
+    # The library called the function before writing anything (no Python render ran).
+    assert b"\nfirst_gauge 3.0\n" in body
+    assert body.index(b"first_gauge 3.0") < body.index(b"middle 7.0") < body.index(b"last_total 1.0")
+
+
 # ---- metrics held in Python, Summary, set_function, reset -------------------------------------
 
 
@@ -141,6 +161,7 @@ def test_summary_enum_labelled_info_and_set_function(registry):
 
     info = mm.Info("i", "i", ["k"], registry=registry)
     info.labels("x").info({"v": "1"})
+    assert isinstance(info, mm.Info) and repr(info) == "marty_metrics.metrics.Info(i)"
     assert b'i_info{k="x",v="1"} 1.0' in mm.generate_latest(registry)
 
     data = []
@@ -207,6 +228,10 @@ def test_install_as_prometheus_client_aliases_the_modules():
             assert "multiprocess" in str(error)
         else:
             raise SystemExit("no ModuleNotFoundError")
+        # A metric names the module it is imported by, as prometheus_client's repr does.
+        assert repr(prometheus_client.Counter("c", "c", registry=None)) == "prometheus_client.metrics.Counter(c)"
+        marty_metrics.compat.uninstall_as_prometheus_client()
+        assert repr(marty_metrics.Gauge("g", "g", registry=None)) == "marty_metrics.metrics.Gauge(g)"
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", code], env=python_env(), capture_output=True, text=True, timeout=60)
