@@ -71,11 +71,12 @@ step "ABI check: abidiff of the header's C interface and of the library's export
 bash Tests/abi/check.sh build-cmake
 
 # ---- Python package ------------------------------------------------------------------------
-step "Python package: pip install (bundling the CMake-built library) + pytest"
+step "Python package: pip install (bundling the CMake-built library, compiling the extension) + pytest with the extension, then through ctypes"
 .venv/bin/pip install -q --disable-pip-version-check -r bindings/python/tests/requirements.txt
-MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" \
-  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
-.venv/bin/python -m pytest -q bindings/python/tests
+MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" bash Tests/python/run-both.sh
+
+step "Python wheel: built, installed in a fresh venv away from the repository, run (and the fallback without a compiler)"
+MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" bash Tests/python/wheel.sh
 
 # ---- Independent judges -------------------------------------------------------------------
 step "Judges: prometheus_client parsers and promtool"

@@ -559,7 +559,8 @@ int marty_registry_remove_collector(marty_registry *registry, marty_collector *c
  * marty_collected_type; `unit` (OpenMetrics' # UNIT) may be NULL or "" for none; `name` is the
  * family's name, a counter's without _total (prometheus_client's Metric.name). Statuses:
  * MARTY_OK; MARTY_ERR_NULL_ARGUMENT (collection, name, help); MARTY_ERR_INVALID_UTF8;
- * MARTY_ERR_INVALID_NAME (name empty); MARTY_ERR_INVALID_ARGUMENT (type).
+ * MARTY_ERR_INVALID_NAME (name empty, or a space or line break in the unit);
+ * MARTY_ERR_INVALID_ARGUMENT (type).
  */
 int marty_collection_add_family(marty_collection *collection, const char *name, const char *help, int type,
                                 const char *unit);

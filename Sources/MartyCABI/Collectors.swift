@@ -70,6 +70,9 @@ public func marty_collection_add_family(
         let help = try string(help, function, "help").get()
         let unit = try unit.map { try string($0, function, "unit").get() } ?? ""
         if name.isEmpty { throw MetricError(.invalidName, "the family name is empty") }
+        if unit.contains(where: { $0 == " " || $0.isNewline }) {
+            throw MetricError(.invalidName, "the unit \"\(unit)\" holds a space or a line break")
+        }
         builder(collection).families.append(CollectedFamily(name: name, help: help, kind: kind, unit: unit))
     }
 }

@@ -208,7 +208,7 @@ public func marty_family_set_unit(_ familyPointer: OpaquePointer?, _ unit: Unsaf
     guard let familyPointer else { return nullArgument("marty_family_set_unit", "family") }
     return catching("marty_family_set_unit") {
         let unit = try unit.map { try string($0, "marty_family_set_unit", "unit").get() }
-        if let unit, unit.contains(where: { $0 == "\n" || $0 == " " }) {
+        if let unit, unit.contains(where: { $0 == " " || $0.isNewline }) {
             throw MetricError(.invalidName, "the unit \"\(unit)\" holds a space or a line break")
         }
         family(familyPointer).unit = unit

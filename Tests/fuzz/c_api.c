@@ -6,9 +6,11 @@
  * The input is a little program: each step takes one operation byte, then the bytes it needs
  * (strings are up to 32 bytes, ended by a 0 byte or by the input's end, so they may hold any
  * byte: invalid UTF-8, quotes, backslashes, newlines). On a fresh registry per input it
- * creates families (counter, gauge, histogram, info) with fuzzed names, help and label names,
- * looks series up with fuzzed values and counts (wrong counts included), records fuzzed
- * doubles, removes and clears, registers/unregisters, and renders in both formats.
+ * creates families (counter, gauge, histogram, summary, info) with fuzzed names, help and
+ * label names, looks series up with fuzzed values and counts (wrong counts included), records
+ * fuzzed doubles, removes and clears, registers/unregisters, names units, sets created
+ * timestamps, switches the style, adds and removes collectors of fuzzed families, and renders
+ * in both formats.
  *
  * Besides not crashing (ASan/UBSan abort, and libFuzzer keeps the input), it checks:
  *   - every call returns MARTY_OK or a documented MARTY_ERR_* status, with a message;
@@ -213,6 +215,30 @@ typedef struct {
     size_t label_count;
 } family_slot;
 
+/* What a collector added by the program writes at every render: one family of one sample,
+ * every string fuzzed. */
+typedef struct {
+    char name[MAX_STRING + 1], help[MAX_STRING + 1], unit[MAX_STRING + 1];
+    char sample[MAX_STRING + 1], label_name[MAX_STRING + 1], label_value[MAX_STRING + 1];
+    int type;
+    double value, timestamp;
+    int with_exemplar;
+} collected_family;
+
+static void collect(void *user_data, marty_collection *collection) {
+    const collected_family *family = user_data;
+    const char *names[] = {family->label_name};
+    const char *values[] = {family->label_value};
+    check_status(marty_collection_add_family(collection, family->name, family->help, family->type, family->unit),
+                 "marty_collection_add_family");
+    check_status(marty_collection_add_sample(collection, family->sample, names, values, 1, family->value,
+                                             family->timestamp),
+                 "marty_collection_add_sample");
+    if (family->with_exemplar)
+        check_status(marty_collection_set_exemplar(collection, names, values, 1, family->value, family->timestamp),
+                     "marty_collection_set_exemplar");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -222,6 +248,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     family_slot families[MAX_FAMILIES];
     size_t family_count = 0;
+    collected_family collected[2];
+    marty_collector *collectors[2] = {NULL, NULL};
+    size_t collector_count = 0;
     char strings[MAX_LABELS + 2][MAX_STRING + 1];
     const char *pointers[MAX_LABELS + 1];
     int steps = 0;
@@ -229,11 +258,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (in.size > 0 && steps++ < 64) {
         uint8_t op = take_byte(&in);
         family_slot *slot = family_count ? &families[take_byte(&in) % family_count] : NULL;
-        switch (op % 8) {
+        switch (op % 11) {
         case 0: /* create a family */
         case 1: {
             if (family_count == MAX_FAMILIES) break;
-            int kind = take_byte(&in) % 4;
+            int kind = take_byte(&in) % 5;
             size_t label_count = take_byte(&in) % (MAX_LABELS + 1);
             take_string(&in, strings[0]);
             take_string(&in, strings[1]);
@@ -259,6 +288,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                                     bound_count ? bounds : NULL, bound_count, &family);
                 break;
             }
+            case MARTY_KIND_SUMMARY:
+                status = marty_summary_family_new(registry, strings[0], help, pointers, label_count, &family);
+                break;
             default:
                 status = marty_info_family_new(registry, strings[0], help, pointers, label_count, &family);
                 break;
@@ -310,6 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 break;
             }
+            case MARTY_KIND_SUMMARY: /* its series are histograms without bounds */
             case MARTY_KIND_HISTOGRAM: {
                 marty_histogram *histogram = NULL;
                 status = marty_histogram_get(slot->family, pointers, count, &histogram);
@@ -356,6 +389,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 check_status(marty_registry_register(registry, slot->family), "marty_registry_register");
             }
             break;
+        case 8: /* switch the style */
+            check_status(marty_registry_set_style(registry, take_byte(&in) % 3), "marty_registry_set_style");
+            break;
+        case 9: /* name a unit; set a created timestamp */
+            if (slot == NULL) break;
+            take_string(&in, strings[0]);
+            check_status(marty_family_set_unit(slot->family, strings[0]), "marty_family_set_unit");
+            for (size_t k = 0; k < slot->label_count; k++) {
+                take_string(&in, strings[k + 2]);
+                pointers[k] = strings[k + 2];
+            }
+            check_status(marty_family_set_created_timestamp(slot->family, pointers, slot->label_count,
+                                                            take_double(&in)),
+                         "marty_family_set_created_timestamp");
+            break;
+        case 10: { /* add a collector of fuzzed strings, or remove the last one */
+            if (collector_count == 2 || (collector_count > 0 && (take_byte(&in) & 1))) {
+                collector_count--;
+                check_status(marty_registry_remove_collector(registry, collectors[collector_count]),
+                             "marty_registry_remove_collector");
+                break;
+            }
+            collected_family *family = &collected[collector_count];
+            take_string(&in, family->name);
+            take_string(&in, family->help);
+            take_string(&in, family->unit);
+            take_string(&in, family->sample);
+            take_string(&in, family->label_name);
+            take_string(&in, family->label_value);
+            family->type = take_byte(&in) % 9; /* 8 is no type */
+            family->value = take_double(&in);
+            family->timestamp = take_double(&in);
+            family->with_exemplar = take_byte(&in) & 1;
+            check_status(marty_registry_add_collector(registry, collect, family, &collectors[collector_count]),
+                         "marty_registry_add_collector");
+            collector_count++;
+            break;
+        }
         default:
             render(registry, take_byte(&in) & 1 ? MARTY_FORMAT_OPENMETRICS : MARTY_FORMAT_TEXT);
             break;
@@ -365,6 +436,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     render(registry, MARTY_FORMAT_TEXT);
     render(registry, MARTY_FORMAT_OPENMETRICS);
     for (size_t k = 0; k < family_count; k++) check_status(marty_family_release(families[k].family), "marty_family_release");
+    /* Freeing the registry removes the collectors still added. */
     check_status(marty_registry_free(registry), "marty_registry_free");
     return 0;
 }

@@ -9,6 +9,14 @@ marty_metrics/_lib/libmarty_metrics.so.0 comes from, in this order:
      MARTY_METRICS_LIBRARY or an installed libmarty_metrics.so.0.
 Set MARTY_METRICS_NO_BUILD=1 to skip step 2. The bundled copy is stripped (strip
 --strip-unneeded) when `strip` is available, unless MARTY_METRICS_NO_STRIP=1.
+
+The compiled recording path, the CPython extension marty_metrics._speedups
+(marty_metrics/_speedups.c), is built with the system's C compiler. It needs no library at
+build time (it calls the functions ctypes resolved, see _native.load_speedups). When it
+cannot be built (no compiler, no Python headers) the install goes on without it, with a
+warning, and the package records through ctypes. MARTY_METRICS_NO_SPEEDUPS=1 skips it.
+A wheel with the extension is tagged for this Python (cp311-cp311-linux_x86_64); without it,
+for any Python 3 on this platform (py3-none-linux_x86_64).
 """
 
 import os
@@ -16,7 +24,8 @@ import shutil
 import subprocess
 import sys
 
-from setuptools import Distribution, setup
+from setuptools import Distribution, Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 try:
@@ -102,6 +111,50 @@ class BuildPy(build_py):
                 shutil.copyfile(os.path.realpath(library), target)
 
 
+SPEEDUPS = Extension(
+    "marty_metrics._speedups",
+    sources=["marty_metrics/_speedups.c"],
+    # In the repository the C declarations are checked against the header (a mismatch is a
+    # compile error, which then leaves the ctypes path: the tests that require the extension
+    # catch it).
+    include_dirs=[os.path.join(REPO, "include")] if os.path.isfile(os.path.join(REPO, "include", "marty_metrics.h")) else [],
+    define_macros=[("MARTY_METRICS_HAVE_HEADER", "1")]
+    if os.path.isfile(os.path.join(REPO, "include", "marty_metrics.h")) else [],
+    optional=True,
+)
+
+# Set by BuildExt: whether the extension was built, which decides the wheel's tag.
+built_extensions = []
+
+
+class BuildExt(build_ext):
+    """Builds the extension, or warns and goes on without it: a failed compile must never fail
+    the install (the ctypes path does everything the extension does, only slower)."""
+
+    def run(self):
+        if os.environ.get("MARTY_METRICS_NO_SPEEDUPS") == "1":
+            log("MARTY_METRICS_NO_SPEEDUPS=1: not building the compiled extension (ctypes only)")
+            self.extensions = []
+            return
+        try:
+            super().run()
+        except Exception as error:  # no compiler at all (DistutilsPlatformError, ...)
+            self._warn(error)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as error:  # CompileError, LinkError, a missing Python.h, ...
+            self._warn(error)
+            return
+        built_extensions.append(ext.name)
+
+    def _warn(self, error):
+        log("WARNING: the compiled extension marty_metrics._speedups was not built (%s). The package "
+            "works without it, recording through ctypes (several times slower per call). Install a C "
+            "compiler and the Python development headers, then reinstall, to get it." % error)
+
+
 class BinaryDistribution(Distribution):
     """The package carries a native library: platform-specific, installed into platlib."""
 
@@ -109,16 +162,19 @@ class BinaryDistribution(Distribution):
         return True
 
 
-commands = {"build_py": BuildPy}
+commands = {"build_py": BuildPy, "build_ext": BuildExt}
 if bdist_wheel is not None:
     class BdistWheel(bdist_wheel):
-        """Tagged for any Python 3 on this platform: the library is loaded by ctypes, not
-        built against the Python ABI."""
+        """With the extension: tagged for this Python's ABI (as setuptools does). Without it,
+        for any Python 3 on this platform: the library is loaded by ctypes, not built against
+        the Python ABI. Either way a platform wheel."""
 
         def get_tag(self):
-            _, _, platform = super().get_tag()
+            implementation, abi, platform = super().get_tag()
+            if built_extensions:
+                return implementation, abi, platform
             return "py3", "none", platform
 
     commands["bdist_wheel"] = BdistWheel
 
-setup(version=header_version(), distclass=BinaryDistribution, cmdclass=commands)
+setup(version=header_version(), distclass=BinaryDistribution, cmdclass=commands, ext_modules=[SPEEDUPS])

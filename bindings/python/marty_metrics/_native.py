@@ -18,7 +18,7 @@ import ctypes
 import errno
 import os
 
-__all__ = ["lib", "fast", "library_path", "check", "error_for", "MartyError"]
+__all__ = ["lib", "fast", "library_path", "check", "error_for", "MartyError", "load_speedups"]
 
 ENV_VARIABLE = "MARTY_METRICS_LIBRARY"
 SONAME = "libmarty_metrics.so.0"
@@ -394,3 +394,44 @@ def exemplar_arrays(exemplar):
     names, count = string_array(list(exemplar.keys()), "exemplar label name")
     values, _ = string_array([str(value) for value in exemplar.values()], "exemplar label value")
     return names, values, count
+
+
+# ---- The compiled recording path -------------------------------------------------------------
+
+PURE_PYTHON_VARIABLE = "MARTY_METRICS_PURE_PYTHON"
+REQUIRE_SPEEDUPS_VARIABLE = "MARTY_METRICS_REQUIRE_SPEEDUPS"
+
+# What _speedups.c calls, resolved here by ctypes in the library loaded above.
+_SPEEDUPS_FUNCTIONS = (
+    "marty_counter_inc", "marty_counter_add", "marty_gauge_inc", "marty_gauge_dec",
+    "marty_gauge_set_to_current_time", "marty_gauge_set", "marty_gauge_add", "marty_histogram_observe",
+)
+
+
+def _enabled(variable):
+    return os.environ.get(variable, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def load_speedups(counter_inc, histogram_observe):
+    """The _speedups extension bound to the loaded library, or None for the ctypes path:
+    when MARTY_METRICS_PURE_PYTHON is set (1, true, yes), or when the extension was not built
+    (no compiler at install time). MARTY_METRICS_REQUIRE_SPEEDUPS=1 turns a missing extension
+    into an ImportError (for CI and the tests). `counter_inc` and `histogram_observe` are the
+    ctypes methods the extension hands a call with an exemplar to."""
+    if _enabled(PURE_PYTHON_VARIABLE):
+        if _enabled(REQUIRE_SPEEDUPS_VARIABLE):
+            raise ImportError("marty_metrics: both %s and %s are set" % (PURE_PYTHON_VARIABLE, REQUIRE_SPEEDUPS_VARIABLE))
+        return None
+    try:
+        from . import _speedups
+    except ImportError as error:
+        if _enabled(REQUIRE_SPEEDUPS_VARIABLE):
+            raise ImportError("marty_metrics: %s is set but the compiled extension cannot be imported (%s); "
+                              "reinstall the package where a C compiler and the Python headers are "
+                              "available" % (REQUIRE_SPEEDUPS_VARIABLE, error)) from error
+        return None
+    # The addresses of the very functions ctypes resolved: the extension calls into this copy
+    # of the library, never a second one.
+    addresses = {name: ctypes.cast(getattr(fast, name), c_void_p).value for name in _SPEEDUPS_FUNCTIONS}
+    _speedups.bind(addresses, error_for, counter_inc, histogram_observe)
+    return _speedups

@@ -362,11 +362,15 @@ class _ChildBase:
             raise_last(status)
         if parent._has_created:
             _stamp_created(parent._f, values, count)
-        self._h = out
+        # Re-initialised in place (the compiled series keeps its fields read-only): whoever
+        # holds this child records into the new series.
+        self.__init__(out, parent, self._labelvalues)
 
 
-class CounterChild(_ChildBase):
-    """One counter series. Obtained from ``Counter.labels(...)``."""
+class _CtypesCounterSeries:
+    """A counter series' recording through ctypes: the base of CounterChild when the compiled
+    path (_speedups.CounterSeries, which keeps every behaviour below) is not used, and its
+    fallback when an exemplar is given."""
 
     __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
 
@@ -395,27 +399,9 @@ class CounterChild(_ChildBase):
         if status:
             raise_last(status)
 
-    def count_exceptions(self, exception=Exception):
-        """Counts exceptions of type `exception` raised in a ``with`` block or a decorated
-        function (sync or async), and lets them through."""
-        return _ExceptionCounter(self.inc, exception)
 
-    def reset(self):
-        """Back to zero, as a new series (its _created is now): for a logical restart."""
-        self._renew()
-
-    def get(self):
-        """The current total."""
-        out = _c_double()
-        check(C.counter_value(self._h, _byref(out)))
-        return out.value
-
-    def __repr__(self):
-        return "<CounterChild %s%r>" % (self._parent._name, self._labelvalues)
-
-
-class GaugeChild(_ChildBase):
-    """One gauge series. Obtained from ``Gauge.labels(...)``."""
+class _CtypesGaugeSeries:
+    """A gauge series' recording through ctypes (see _CtypesCounterSeries)."""
 
     __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
 
@@ -463,6 +449,67 @@ class GaugeChild(_ChildBase):
         if status:
             raise_last(status)
 
+
+class _CtypesHistogramSeries:
+    """A histogram series' recording through ctypes (see _CtypesCounterSeries)."""
+
+    __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
+
+    def __init__(self, handle, parent, labelvalues):
+        self._h = handle
+        self._parent = parent
+        self._labelvalues = labelvalues
+
+    def observe(self, amount, exemplar=None):
+        """Records one observation (ValueError for NaN; infinities are counted). `exemplar`,
+        a dict of label names to values, is kept for the observation's bucket."""
+        try:
+            if exemplar is not None:
+                names, values, count = exemplar_arrays(exemplar)
+                status = _histogram_observe_exemplar(self._h, amount, names, values, count)
+            else:
+                status = _histogram_observe(self._h, amount)
+        except _ArgumentError:
+            raise _number_error("amount", amount) from None
+        if status:
+            raise_last(status)
+
+
+# The compiled recording path (_speedups.c) unless MARTY_METRICS_PURE_PYTHON=1 asks for
+# ctypes or the extension was not built (no compiler at install): None then.
+_speedups = _native.load_speedups(counter_inc=_CtypesCounterSeries.inc,
+                                  histogram_observe=_CtypesHistogramSeries.observe)
+
+
+class CounterChild(_ChildBase, _speedups.CounterSeries if _speedups else _CtypesCounterSeries):
+    """One counter series. Obtained from ``Counter.labels(...)``."""
+
+    __slots__ = ()
+
+    def count_exceptions(self, exception=Exception):
+        """Counts exceptions of type `exception` raised in a ``with`` block or a decorated
+        function (sync or async), and lets them through."""
+        return _ExceptionCounter(self.inc, exception)
+
+    def reset(self):
+        """Back to zero, as a new series (its _created is now): for a logical restart."""
+        self._renew()
+
+    def get(self):
+        """The current total."""
+        out = _c_double()
+        check(C.counter_value(self._h, _byref(out)))
+        return out.value
+
+    def __repr__(self):
+        return "<CounterChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+class GaugeChild(_ChildBase, _speedups.GaugeSeries if _speedups else _CtypesGaugeSeries):
+    """One gauge series. Obtained from ``Gauge.labels(...)``."""
+
+    __slots__ = ()
+
     def track_inprogress(self):
         """+1 while a ``with`` block or a decorated function (sync or async) runs."""
         return _InprogressTracker(self)
@@ -492,29 +539,10 @@ class GaugeChild(_ChildBase):
         return "<GaugeChild %s%r>" % (self._parent._name, self._labelvalues)
 
 
-class HistogramChild(_ChildBase):
+class HistogramChild(_ChildBase, _speedups.HistogramSeries if _speedups else _CtypesHistogramSeries):
     """One histogram series. Obtained from ``Histogram.labels(...)``."""
 
-    __slots__ = ("_h", "_parent", "_labelvalues", "__weakref__")
-
-    def __init__(self, handle, parent, labelvalues):
-        self._h = handle
-        self._parent = parent
-        self._labelvalues = labelvalues
-
-    def observe(self, amount, exemplar=None):
-        """Records one observation (ValueError for NaN; infinities are counted). `exemplar`,
-        a dict of label names to values, is kept for the observation's bucket."""
-        try:
-            if exemplar is not None:
-                names, values, count = exemplar_arrays(exemplar)
-                status = _histogram_observe_exemplar(self._h, amount, names, values, count)
-            else:
-                status = _histogram_observe(self._h, amount)
-        except _ArgumentError:
-            raise _number_error("amount", amount) from None
-        if status:
-            raise_last(status)
+    __slots__ = ()
 
     def time(self):
         """Observes the duration in seconds of a ``with`` block or a decorated function
@@ -588,6 +616,11 @@ class _Family:
         self._children = {}
         self._functions = {}  # set_function children: {label values: (child, f)}
         self._registries = set()
+        if self._labelnames and _speedups is not None and type(self).labels is _Family.labels:
+            # labels(...) of a cached child answered in C; anything else reaches the Python
+            # labels() below unchanged (LabelsCache in _speedups.c). Not for subclasses that
+            # override labels().
+            self.labels = _speedups.LabelsCache(self._children, self._labelnames, _Family.labels.__get__(self))
         self._f = None
         self._create(registry)
         if not self._labelnames:
