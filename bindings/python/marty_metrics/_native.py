@@ -190,6 +190,32 @@ _SIGNATURES = {
 }
 
 
+# void (*marty_collect_callback)(void *user_data, marty_collection *collection)
+COLLECT_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
+
+# Functions of later library versions (0.3: collectors and summaries). A library without them
+# still loads; the features that need them say so when used (see has()).
+_OPTIONAL_SIGNATURES = {
+    "marty_summary_family_new": ("lib", c_int, _FAMILY_NEW),
+    "marty_registry_add_collector": ("lib", c_int, [c_void_p, COLLECT_CALLBACK, c_void_p, P(c_void_p)]),
+    "marty_registry_remove_collector": ("lib", c_int, [c_void_p, c_void_p]),
+    # Called from inside a collect callback, which runs with the GIL held: keep it held.
+    "marty_collection_add_family": ("fast", c_int, [c_void_p, c_char_p, c_char_p, c_int, c_char_p]),
+    "marty_collection_add_sample": (
+        "fast", c_int, [c_void_p, c_char_p, P(c_char_p), P(c_char_p), c_size_t, c_double, c_double]),
+    "marty_collection_set_exemplar": (
+        "fast", c_int, [c_void_p, P(c_char_p), P(c_char_p), c_size_t, c_double, c_double]),
+    # prometheus_client's rendering style, created times from the caller, units (0.3, later).
+    "marty_registry_set_style": ("lib", c_int, [c_void_p, c_int]),
+    "marty_family_set_created_timestamp": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t, c_double]),
+    "marty_family_set_unit": ("lib", c_int, [c_void_p, c_char_p]),
+}
+
+# enum marty_style.
+STYLE_NATIVE = 0
+STYLE_PROMETHEUS_CLIENT = 1
+
+
 class _Functions:
     """The declared C functions, as attributes named without the ``marty_`` prefix."""
 
@@ -200,7 +226,20 @@ for _name, (_view, _restype, _argtypes) in _SIGNATURES.items():
     _function.restype = _restype
     _function.argtypes = _argtypes
     setattr(C, _name[len("marty_"):], _function)
+for _name, (_view, _restype, _argtypes) in _OPTIONAL_SIGNATURES.items():
+    try:
+        _function = getattr(lib if _view == "lib" else fast, _name)
+    except AttributeError:
+        continue
+    _function.restype = _restype
+    _function.argtypes = _argtypes
+    setattr(C, _name[len("marty_"):], _function)
 del _name, _view, _restype, _argtypes, _function
+
+
+def has(function):
+    """Whether the loaded library has `function` (named without ``marty_``)."""
+    return hasattr(C, function)
 
 VERSION = C.version().decode()
 VERSION_NUMBER = C.version_number()

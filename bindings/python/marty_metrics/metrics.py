@@ -1,24 +1,31 @@
-"""Counter, Gauge, Histogram, Info and CollectorRegistry, shaped like prometheus_client's.
+"""Counter, Gauge, Histogram, Summary, Info and Enum, as prometheus_client has them.
 
-Every metric is a family in the library; every child (one set of label values) is a
-borrowed series handle kept as a ``ctypes.c_void_p``. ``labels(...)`` looks the child up in
-a Python dict first, so a repeated ``labels(a, b)`` costs one dict lookup and no native
-call; recording is one ctypes call into a lock-free, allocation-free function.
+Counter, Gauge, Histogram, Summary and unlabelled Info are families of the library; every child
+(one set of label values) is a borrowed series handle kept as a ``ctypes.c_void_p``.
+``labels(...)`` looks the child up in a Python dict first, so a repeated ``labels(a, b)`` costs
+one dict lookup and no native call; recording is one ctypes call into a lock-free,
+allocation-free function. Enum and labelled Info hold their few values in Python and are
+collected at render time (see ``_collected``).
 """
 
 import ctypes
 import functools
 import inspect
 import os
+import threading
 import time
-import weakref
 
 from . import _native
 from ._native import C, check, encode, exemplar_arrays, raise_last, string_array
+from .metrics_core import Metric
+from .registry import REGISTRY, CollectorRegistry, _family_handle, _registry_handle  # noqa: F401 (re-exported)
+from .samples import Sample
+from .validation import _validate_labelnames, _validate_metric_name
 
 __all__ = [
-    "CollectorRegistry", "REGISTRY", "Counter", "Gauge", "Histogram", "Info",
+    "Counter", "Gauge", "Histogram", "Summary", "Info", "Enum", "CollectorRegistry", "REGISTRY",
     "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
+    "disable_created_metrics", "enable_created_metrics", "set_warning_handler",
 ]
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
@@ -47,120 +54,61 @@ _gauge_set_now = C.gauge_set_to_current_time
 _histogram_observe = C.histogram_observe
 _counter_add_exemplar = C.counter_add_exemplar
 _histogram_observe_exemplar = C.histogram_observe_exemplar
+_set_created = getattr(C, "family_set_created_timestamp", None)  # None before the library's 0.3
+
+
+def _stamp_created(family, values, count):
+    """Sets a new series' created time to Python's clock, as prometheus_client stamps it.
+    ``time.time`` is looked up at every call: code (and prometheus_client's tests) that
+    replaces it is seen. A library without the setter keeps its own clock."""
+    if _set_created is not None:
+        status = _set_created(family, values, count, time.time())
+        if status:
+            raise_last(status)
 
 
 def _number_error(what, amount):
     return TypeError("%s must be a real number, not %s" % (what, type(amount).__name__))
 
 
-# ---- Registries ------------------------------------------------------------------------------
+# ---- The _created switch -----------------------------------------------------------------
 
 
-# prometheus_client's switch of the _created series: the environment variable at import, and
-# disable_created_metrics() / enable_created_metrics() for every registry, made or to be made.
-_created_metrics = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
-_registries = weakref.WeakSet()
+def _get_use_created():
+    """prometheus_client's switch: PROMETHEUS_DISABLE_CREATED_SERIES=true (or 1, t) turns the
+    _created samples off."""
+    return os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
+
+
+# Read by every registry when it renders (so assigning it, as prometheus_client's tests do,
+# works too).
+_use_created = _get_use_created()
 
 
 def disable_created_metrics():
-    """Stops showing the _created samples (OpenMetrics) and created timestamps (protobuf)."""
-    global _created_metrics
-    _created_metrics = False
-    for registry in list(_registries):
-        registry.set_created_timestamps(False)
+    """Stops showing the _created samples (OpenMetrics) and created timestamps (protobuf) of
+    counters, histograms and summaries, in every registry."""
+    global _use_created
+    _use_created = False
 
 
 def enable_created_metrics():
     """Shows the _created samples and created timestamps again (the default)."""
-    global _created_metrics
-    _created_metrics = True
-    for registry in list(_registries):
-        registry.set_created_timestamps(True)
-
-
-class CollectorRegistry:
-    """A registry of metric families (``marty_registry``).
-
-    ``CollectorRegistry()`` makes a new, independent registry; ``REGISTRY`` is the
-    process-wide default one, which the embedded endpoint serves unless told otherwise."""
-
-    def __init__(self, auto_describe=False, target_info=None, _handle=None):
-        if target_info:
-            raise ValueError("target_info is not supported by marty_metrics")
-        if _handle is None:
-            out = _c_void_p()
-            check(C.registry_new(_byref(out)))
-            self._owned = True
-        else:
-            out = _c_void_p(_handle)
-            self._owned = False
-        self._h = out
-        _registries.add(self)
-        if not _created_metrics:
-            self.set_created_timestamps(False)
-
-    def set_created_timestamps(self, enabled):
-        """Whether this registry's renderings show when counters and histograms were created."""
-        check(C.registry_set_created_timestamps(_registry_handle(self), 1 if enabled else 0))
-
-    def register(self, metric):
-        """Registers a metric made with ``registry=None`` (ValueError on a name clash)."""
-        check(C.registry_register(_registry_handle(self), _family_handle(metric)))
-
-    def unregister(self, metric):
-        """Removes a metric from this registry (LookupError if it is not registered here)."""
-        check(C.registry_unregister(_registry_handle(self), _family_handle(metric)))
-
-    def render(self, openmetrics=False, protobuf=False, escaping=UNDERSCORES):
-        """The exposition of every family, as bytes (text 0.0.4, OpenMetrics 1.0, or delimited
-        protobuf MetricFamily messages). Names outside the legacy character set are written as
-        `escaping` says: ``ALLOWUTF8`` (quoted in the text formats), ``UNDERSCORES``, ``DOTS``
-        or ``VALUES``, the schemes of https://prometheus.io/docs/instrumenting/escaping_schemes/."""
-        scheme = _escaping_code(escaping)
-        out = _c_void_p()
-        length = ctypes.c_size_t()
-        if protobuf:
-            fmt = _native.FORMAT_PROTOBUF
-        else:
-            fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
-        check(C.registry_render_escaped(_registry_handle(self), fmt, scheme, _byref(out), _byref(length)))
-        try:
-            return ctypes.string_at(out.value, length.value)
-        finally:
-            C.free(out)
-
-    def get_sample_value(self, name, labels=None):
-        """The value of one sample as the exposition shows it, or None (for tests, as in
-        prometheus_client: it renders the whole registry, so it is not for hot paths)."""
-        wanted = dict(labels or {})
-        for sample_name, sample_labels, value in _parse_text(self.render(escaping=ALLOWUTF8).decode("utf-8")):
-            if sample_name == name and sample_labels == wanted:
-                return value
-        return None
-
-    def __del__(self):
-        if getattr(self, "_owned", False) and C is not None:
-            C.registry_free(self._h)
-            self._owned = False
-
-    def __repr__(self):
-        return "<%s %s>" % (type(self).__name__, "default" if not self._owned else hex(self._h.value or 0))
-
-
-REGISTRY = CollectorRegistry(_handle=C.registry_default())
+    global _use_created
+    _use_created = True
 
 
 def generate_latest(registry=REGISTRY, escaping=UNDERSCORES):
-    """The Prometheus text format 0.0.4 exposition of `registry`, as bytes, with names outside
-    the legacy character set written as `escaping` says (as prometheus_client's)."""
-    _registry_handle(registry)
-    return registry.render(escaping=escaping)
+    """The Prometheus text format 0.0.4 exposition of `registry`, as bytes (as
+    prometheus_client's; see exposition.generate_latest)."""
+    from .exposition import generate_latest as generate
+    return generate(registry, escaping)
 
 
 def generate_openmetrics(registry=REGISTRY, escaping=UNDERSCORES):
     """The OpenMetrics 1.0 exposition of `registry`, as bytes (ends with ``# EOF``)."""
-    _registry_handle(registry)
-    return registry.render(openmetrics=True, escaping=escaping)
+    from .openmetrics.exposition import generate_latest as generate
+    return generate(registry, escaping)
 
 
 # Every ctypes callback ever handed to the library: a warning being delivered on another
@@ -190,102 +138,14 @@ def set_warning_handler(handler):
     check(C.set_warning_callback(ctypes.cast(callback, ctypes.c_void_p), None))
 
 
-def _escaping_code(escaping):
-    """The marty_escaping of one of prometheus_client's scheme names; ValueError otherwise."""
-    if not isinstance(escaping, str) or escaping not in _native.ESCAPINGS:
-        raise ValueError("Unknown escaping scheme %r: one of %s" % (escaping, ", ".join(sorted(_native.ESCAPINGS))))
-    return _native.ESCAPINGS[escaping]
-
-
-def _family_handle(metric):
-    """The C family handle of a marty_metrics metric; a TypeError for anything else.
-
-    The type is checked, never an attribute: an object that merely has an ``_f`` (a
-    prometheus_client metric, a mock, a look-alike holding an integer) must never reach C,
-    where any value would be taken as a family pointer."""
-    if not isinstance(metric, _Family):
-        raise TypeError("not a marty_metrics metric (Counter, Gauge, Histogram or Info): %s %r"
-                        % (type(metric).__name__, metric))
-    handle = metric.__dict__.get("_f")
-    if type(handle) is not _c_void_p or not handle.value:
-        raise TypeError("%r has no live marty_metrics family" % (metric,))
-    return handle
-
-
-def _registry_handle(registry):
-    """The C registry handle of a marty_metrics CollectorRegistry; a TypeError for anything
-    else (checked by type, as for metrics)."""
-    if not isinstance(registry, CollectorRegistry):
-        raise TypeError("registry must be a marty_metrics CollectorRegistry, not %s"
-                        % type(registry).__name__)
-    handle = registry.__dict__.get("_h")
-    if type(handle) is not _c_void_p or not handle.value:
-        raise TypeError("%r has no live marty_metrics registry" % (registry,))
-    return handle
-
-
-def _unescape(value):
-    out = []
-    i = 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\" and i + 1 < len(value):
-            nxt = value[i + 1]
-            out.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _parse_text(text):
-    """Samples of a text-format exposition rendered with ``ALLOWUTF8``, whose names outside the
-    legacy set are quoted (``{"my.metric","label.name"="v"}``): (name, {label: value}, float)."""
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, i = None, 0
-        if line[0] != "{":
-            i = next(position for position, ch in enumerate(line) if ch in "{ ")
-            name = line[:i]
-        labels = {}
-        if line[i] == "{":
-            i += 1
-            while line[i] != "}":
-                if line[i] == ",":
-                    i += 1
-                    continue
-                if line[i] == '"':
-                    key, i = _quoted(line, i)
-                else:
-                    equals = line.index("=", i)
-                    key, i = line[i:equals], equals
-                if line[i] != "=":  # a quoted metric name, first inside the braces
-                    name = key
-                    continue
-                labels[key], i = _quoted(line, i + 1)
-            i += 1
-        yield name, labels, float(line[i:].split()[0])
-
-
-def _quoted(line, i):
-    """The unescaped text between the double quote at ``line[i]`` and its closing one, and the
-    index past the closing one."""
-    j = i + 1
-    while line[j] != '"':
-        j += 2 if line[j] == "\\" else 1
-    return _unescape(line[i + 1:j]), j + 1
-
-
 # ---- Shared machinery ------------------------------------------------------------------------
 
 
 def _full_name(kind, name, namespace, subsystem, unit):
+    """prometheus_client's full name: namespace_subsystem_name, a counter's trailing _total
+    dropped, then the unit appended unless the name already ends with it."""
     if not isinstance(name, str):
         raise TypeError("metric name must be a str, not %s" % type(name).__name__)
-    if not name:
-        raise ValueError("Metric name should not be empty")
     full = ""
     if namespace:
         full += namespace + "_"
@@ -294,35 +154,89 @@ def _full_name(kind, name, namespace, subsystem, unit):
     full += name
     if kind == "counter" and full.endswith("_total"):
         full = full[:-6]
-    if unit and kind == "info":
-        raise ValueError("Metric name is of a type that cannot have a unit: " + full)
     if unit and not full.endswith("_" + unit):
         full += "_" + unit
+    if unit and kind in ("info", "stateset"):
+        raise ValueError("Metric name is of a type that cannot have a unit: " + full)
+    _validate_metric_name(full)
     return full
 
 
+def _missing_label_values(kind):
+    return ValueError("%s metric is missing label values" % kind)
+
+
+def _label_values(metric, labelvalues, labelkwargs):
+    """The label values of a labels() call as a tuple of str, in label-name order, refused
+    as prometheus_client refuses them."""
+    if not metric._labelnames:
+        raise ValueError("No label names were set when constructing %s" % metric)
+    if labelvalues and labelkwargs:
+        raise ValueError("Can't pass both *args and **kwargs")
+    if labelkwargs:
+        if sorted(labelkwargs) != sorted(metric._labelnames):
+            raise ValueError("Incorrect label names")
+        return tuple(str(labelkwargs[label]) for label in metric._labelnames)
+    if len(labelvalues) != len(metric._labelnames):
+        raise ValueError("Incorrect label count")
+    return tuple(str(value) for value in labelvalues)
+
+
+def _removal_values(metric, labelvalues):
+    if not metric._labelnames:
+        raise ValueError("No label names were set when constructing %s" % metric)
+    if len(labelvalues) != len(metric._labelnames):
+        raise ValueError("Incorrect label count (expected %d, got %s)" % (len(metric._labelnames), labelvalues))
+    return tuple(str(value) for value in labelvalues)
+
+
+def _matching_keys(metric, keys, labels):
+    """The children's label-value tuples among `keys` that agree with the dict `labels`."""
+    if not metric._labelnames:
+        raise ValueError("No label names were set when constructing %s" % metric)
+    if not isinstance(labels, dict):
+        raise TypeError("labels must be a dict of {label_name: label_value}")
+    unknown = [name for name in labels if name not in metric._labelnames]
+    if unknown:
+        raise ValueError("Unknown label names: %s; expected %s" % (unknown, metric._labelnames))
+    wanted = {metric._labelnames.index(name): str(value) for name, value in labels.items()}
+    return [key for key in keys if all(key[i] == value for i, value in wanted.items())]
+
 class _Timer:
-    """``with metric.time():`` and ``@metric.time()``; calls `record(seconds)` at the end."""
+    """``with metric.time():`` and ``@metric.time()``; calls `record(seconds)` at the end.
 
-    __slots__ = ("_record", "_start")
+    On a labelled metric, ``with metric.time() as timer: timer.labels(...)`` picks the child
+    to record into inside the block (`parent` and `method` say how); leaving the block without
+    it is the missing-label-values ValueError."""
 
-    def __init__(self, record):
+    __slots__ = ("_record", "_start", "_parent", "_method")
+
+    def __init__(self, record, parent=None, method=None):
         self._record = record
         self._start = None
+        self._parent = parent
+        self._method = method
 
     def __enter__(self):
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self._record is None:
+            raise _missing_label_values(self._parent._type)
         self._record(max(time.perf_counter() - self._start, 0.0))
         return False
 
     def labels(self, *args, **kwargs):
-        raise TypeError("time() was called on a labelled metric: call labels(...).time() instead")
+        if self._parent is None:
+            raise ValueError("time() was called on a child: it has its labels already")
+        self._record = getattr(self._parent.labels(*args, **kwargs), self._method)
+        return self
 
     def __call__(self, function):
         record = self._record
+        if record is None:
+            raise _missing_label_values(self._parent._type)
         perf_counter = time.perf_counter
         if inspect.iscoroutinefunction(function):
             @functools.wraps(function)
@@ -423,6 +337,34 @@ class _InprogressTracker:
 
 
 # ---- Children: one series each -------------------------------------------------------------
+
+
+class _ChildBase:
+    """What every child shares: it has its labels already."""
+
+    __slots__ = ()
+
+    def labels(self, *labelvalues, **labelkwargs):
+        raise ValueError("%s:%s already has labels set (%s); can not chain calls to .labels()"
+                         % (self._parent._type, self._parent._name,
+                            dict(zip(self._parent._labelnames, self._labelvalues))))
+
+    def _renew(self):
+        """Replaces this child's series by a new one at zero (its created time now)."""
+        parent = self._parent
+        values, count = string_array(self._labelvalues, "label value")
+        status = C.family_remove(parent._f, values, count)
+        if status and status != _native.ERR_NOT_FOUND:
+            raise_last(status)
+        out = _c_void_p()
+        status = parent._getter(parent._f, values, count, out)
+        if status:
+            raise_last(status)
+        if parent._has_created:
+            _stamp_created(parent._f, values, count)
+        # Re-initialised in place (the compiled series keeps its fields read-only): whoever
+        # holds this child records into the new series.
+        self.__init__(out, parent, self._labelvalues)
 
 
 class _CtypesCounterSeries:
@@ -539,7 +481,7 @@ _speedups = _native.load_speedups(counter_inc=_CtypesCounterSeries.inc,
                                   histogram_observe=_CtypesHistogramSeries.observe)
 
 
-class CounterChild(_speedups.CounterSeries if _speedups else _CtypesCounterSeries):
+class CounterChild(_ChildBase, _speedups.CounterSeries if _speedups else _CtypesCounterSeries):
     """One counter series. Obtained from ``Counter.labels(...)``."""
 
     __slots__ = ()
@@ -548,6 +490,10 @@ class CounterChild(_speedups.CounterSeries if _speedups else _CtypesCounterSerie
         """Counts exceptions of type `exception` raised in a ``with`` block or a decorated
         function (sync or async), and lets them through."""
         return _ExceptionCounter(self.inc, exception)
+
+    def reset(self):
+        """Back to zero, as a new series (its _created is now): for a logical restart."""
+        self._renew()
 
     def get(self):
         """The current total."""
@@ -559,7 +505,7 @@ class CounterChild(_speedups.CounterSeries if _speedups else _CtypesCounterSerie
         return "<CounterChild %s%r>" % (self._parent._name, self._labelvalues)
 
 
-class GaugeChild(_speedups.GaugeSeries if _speedups else _CtypesGaugeSeries):
+class GaugeChild(_ChildBase, _speedups.GaugeSeries if _speedups else _CtypesGaugeSeries):
     """One gauge series. Obtained from ``Gauge.labels(...)``."""
 
     __slots__ = ()
@@ -567,6 +513,16 @@ class GaugeChild(_speedups.GaugeSeries if _speedups else _CtypesGaugeSeries):
     def track_inprogress(self):
         """+1 while a ``with`` block or a decorated function (sync or async) runs."""
         return _InprogressTracker(self)
+
+    def set_function(self, f):
+        """Shows ``f()`` as the gauge's value: it is called at every rendering of the
+        registries the gauge is in, with the GIL held (recording into the gauge is then
+        overwritten by it)."""
+        if not callable(f):
+            raise TypeError("set_function takes a callable, not %s" % type(f).__name__)
+        self._parent._functions[self._labelvalues] = (self, f)
+        for registry in self._parent._registries:
+            registry._add_refresher(self._parent)
 
     def time(self):
         """Sets the gauge to the duration in seconds of a ``with`` block or a decorated
@@ -583,7 +539,7 @@ class GaugeChild(_speedups.GaugeSeries if _speedups else _CtypesGaugeSeries):
         return "<GaugeChild %s%r>" % (self._parent._name, self._labelvalues)
 
 
-class HistogramChild(_speedups.HistogramSeries if _speedups else _CtypesHistogramSeries):
+class HistogramChild(_ChildBase, _speedups.HistogramSeries if _speedups else _CtypesHistogramSeries):
     """One histogram series. Obtained from ``Histogram.labels(...)``."""
 
     __slots__ = ()
@@ -606,16 +562,40 @@ class HistogramChild(_speedups.HistogramSeries if _speedups else _CtypesHistogra
     def __repr__(self):
         return "<HistogramChild %s%r>" % (self._parent._name, self._labelvalues)
 
-
 # ---- Parents: one family each --------------------------------------------------------------
+
+# The module name our own metric classes give in their repr: set to "prometheus_client.metrics"
+# by compat.install_as_prometheus_client(), where that is the name code imports them by (and
+# prometheus_client's repr, "prometheus_client.metrics.Counter(name)", is what its logs show).
+_repr_module = None
+
+
+def _metric_repr(metric):
+    module = type(metric).__module__
+    if module == __name__ and _repr_module:
+        module = _repr_module
+    # A labelled Info is held in Python by its own class, but is an Info to its users.
+    return "%s.%s(%s)" % (module, getattr(type(metric), "_public_name", type(metric).__name__), metric._name)
+
+
+
+def _describe(metric):
+    """The Metric (without samples) a metric's describe() gives."""
+    described = Metric.__new__(Metric)
+    described.name, described.documentation, described.type = metric._name, metric._documentation, metric._type
+    described.unit, described.samples = metric._unit, []
+    return described
 
 
 class _Family:
-    _kind = ""
+    _type = ""
+    _reserved_labelnames = ()
     _child_class = None
     _getter = None
     # The child methods an unlabelled metric exposes directly.
     _child_methods = ()
+    # Whether its series show when they were created (_created, protobuf created_timestamp).
+    _has_created = False
 
     def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
                  registry=REGISTRY, _labelvalues=None):
@@ -628,13 +608,14 @@ class _Family:
         if registry is not None and not isinstance(registry, CollectorRegistry):
             raise TypeError("registry must be a marty_metrics CollectorRegistry or None, not %s"
                             % type(registry).__name__)
-        self._name = _full_name(self._kind, name, namespace, subsystem, unit)
+        self._name = _full_name(self._type, name, namespace, subsystem, unit)
         self._documentation = documentation
-        self._labelnames = tuple(labelnames)
-        for label in self._labelnames:
-            if not isinstance(label, str):
-                raise TypeError("label names must be str, not %s" % type(label).__name__)
+        self._unit = unit
+        self._labelnames = _validate_labelnames(self, labelnames)
+        self._labelvalues = ()
         self._children = {}
+        self._functions = {}  # set_function children: {label values: (child, f)}
+        self._registries = set()
         if self._labelnames and _speedups is not None and type(self).labels is _Family.labels:
             # labels(...) of a cached child answered in C; anything else reaches the Python
             # labels() below unchanged (LabelsCache in _speedups.c). Not for subclasses that
@@ -653,15 +634,34 @@ class _Family:
             setattr(self, method, getattr(child, method))
 
     def _create(self, registry):
-        """Creates the family in `registry`, or unregistered when `registry` is None."""
-        target = registry if registry is not None else CollectorRegistry()
+        """Creates the family in `registry` (checking its names there first), or unregistered
+        when `registry` is None."""
         names, count = string_array(self._labelnames, "label name")
         out = _c_void_p()
-        check(self._new_family(_registry_handle(target), encode(self._name, "metric name"),
-                               encode(self._documentation, "documentation"), names, count, out))
-        self._f = out
+
+        def create(target):
+            check(self._new_family(_registry_handle(target), encode(self._name, "metric name"),
+                                   encode(self._documentation, "documentation"), names, count, out))
+            self._f = out
+
         if registry is None:
-            check(C.registry_unregister(target._h, out))
+            scratch = CollectorRegistry()
+            create(scratch)
+            check(C.registry_unregister(scratch._h, out))
+        else:
+            registry._adopt(self, lambda: create(registry))
+            self._registries.add(registry)
+        if self._unit and _native.has("family_set_unit"):
+            check(C.family_set_unit(self._f, encode(self._unit, "unit")))
+
+    def _registries_add(self, registry):
+        self._registries.add(registry)
+        if self._functions:
+            registry._add_refresher(self)
+
+    def _registries_discard(self, registry):
+        self._registries.discard(registry)
+        registry._refreshers.discard(self)
 
     def _new_family(self, registry, name, documentation, names, count, out):
         raise NotImplementedError
@@ -669,39 +669,23 @@ class _Family:
     # -- children
 
     def labels(self, *labelvalues, **labelkwargs):
-        """The child for these label values (positional, in label-name order, or by name),
-        made on first use and then cached: a repeated call is one dict lookup."""
-        if labelkwargs:
-            if labelvalues:
-                raise ValueError("Can't pass both *args and **kwargs")
-            labelvalues = self._values_from_keywords(labelkwargs)
+        """The child for these label values (positional, in label-name order, or by name;
+        each converted with str()), made on first use and then cached: a repeated call with
+        str values is one dict lookup."""
+        if not labelkwargs:
+            try:
+                return self._children[labelvalues]
+            except KeyError:
+                pass
+            except TypeError:  # an unhashable value: str() below makes it a key
+                pass
+        labelvalues = _label_values(self, labelvalues, labelkwargs)
         try:
             return self._children[labelvalues]
         except KeyError:
-            if not self._labelnames:
-                raise ValueError("No label names were set when constructing %s" % self._name) from None
             return self._new_child(labelvalues)
 
-    def _values_from_keywords(self, labelkwargs):
-        if set(labelkwargs) != set(self._labelnames):
-            raise ValueError("Incorrect label names for %s: expected %s, got %s"
-                             % (self._name, sorted(self._labelnames), sorted(labelkwargs)))
-        return tuple(labelkwargs[label] for label in self._labelnames)
-
-    def _check_values(self, labelvalues):
-        if not self._labelnames:
-            raise ValueError("No label names were set when constructing %s" % self._name)
-        for value in labelvalues:
-            if not isinstance(value, str):
-                raise TypeError("label values of %s must be str, got %s %r (convert it with str())"
-                                % (self._name, type(value).__name__, value))
-
     def _new_child(self, labelvalues):
-        if labelvalues:
-            self._check_values(labelvalues)
-        elif self._labelnames:
-            raise ValueError("%s has label names %s: call labels(...) with their values"
-                             % (self._name, list(self._labelnames)))
         values, count = string_array(labelvalues, "label value")
         out = _c_void_p()
         overflowed_before = self._overflowed_lookups()
@@ -710,9 +694,13 @@ class _Family:
             raise_last(status)
         child = self._child_class(out, self, labelvalues)
         # A label set past the series cap gets the overflow series: not cached, or the cache
-        # would grow without bound where the library's series do not.
-        if labelvalues and self._overflowed_lookups() == overflowed_before:
-            self._children[labelvalues] = child
+        # would grow without bound where the library's series do not (nor stamped: it was
+        # created when it first overflowed).
+        if not labelvalues or self._overflowed_lookups() == overflowed_before:
+            if self._has_created:
+                _stamp_created(self._f, values, count)
+            if labelvalues:
+                self._children[labelvalues] = child
         return child
 
     def _overflowed_lookups(self):
@@ -740,29 +728,55 @@ class _Family:
         return value.value
 
     def remove(self, *labelvalues):
-        """Removes the child with these label values (no error if there is none)."""
-        if labelvalues:
-            self._check_values(labelvalues)
+        """Removes the child with these label values (each converted with str(); no error if
+        there is none)."""
+        labelvalues = _removal_values(self, labelvalues)
         values, count = string_array(labelvalues, "label value")
         status = C.family_remove(self._f, values, count)
         if status and status != _native.ERR_NOT_FOUND:
             raise_last(status)
         self._children.pop(labelvalues, None)
+        self._functions.pop(labelvalues, None)
+
+    def remove_by_labels(self, labels):
+        """Removes every child whose labels include the pairs of the dict `labels`."""
+        for key in _matching_keys(self, list(self._children), labels):
+            self.remove(*key)
 
     def clear(self):
         """Removes every child."""
         check(C.family_clear(self._f))
         self._children.clear()
+        self._functions.clear()
         if not self._labelnames:
             # An unlabelled metric always has its one series: start it again at zero.
             self._bind_unlabelled()
 
+    def _refresh(self):
+        """Sets the set_function children to their function's value (before a rendering)."""
+        for child, function in list(self._functions.values()):
+            child.set(function())
+
     def _missing_labels(self, *args, **kwargs):
-        raise ValueError("%s has label names %s: call labels(...) first"
-                         % (self._name, list(self._labelnames)))
+        raise _missing_label_values(self._type)
+
+    # -- the prometheus_client collector shape
 
     def describe(self):
-        return [self._name]
+        return [_describe(self)]
+
+    def collect(self):
+        """This metric's family as a Metric, read back from the library's rendering."""
+        scratch = CollectorRegistry()
+        check(C.registry_register(scratch._h, self._f))
+        try:
+            metrics = scratch._native_metrics()
+        finally:
+            C.registry_unregister(scratch._h, self._f)
+        return [metric for metric in metrics if metric.name == self._name] or [_describe(self)]
+
+    def __str__(self):
+        return "%s:%s" % (self._type, self._name)
 
     def __del__(self):
         handle = getattr(self, "_f", None)
@@ -771,43 +785,60 @@ class _Family:
             self._f = None
 
     def __repr__(self):
-        return "%s.%s(%s)" % (type(self).__module__, type(self).__name__, self._name)
+        return _metric_repr(self)
+
+
+def _labelled_time(method):
+    """A labelled metric's time(): a timer to be given its child with ``timer.labels(...)``."""
+    def time(self):
+        return _Timer(None, self, method)
+    time.__doc__ = "A timer for a labelled metric: call ``.labels(...)`` on it inside the block."
+    return time
 
 
 class Counter(_Family):
     """A counter: ``Counter(name, documentation, labelnames=(), namespace='', subsystem='',
     unit='', registry=REGISTRY)``. A trailing ``_total`` is dropped; the exposition adds it."""
 
-    _kind = "counter"
+    _type = _kind = "counter"
+    _has_created = True
     _child_class = CounterChild
     _getter = C.counter_get
-    _child_methods = ("inc", "count_exceptions", "get")
+    _child_methods = ("inc", "count_exceptions", "get", "reset")
 
     def _new_family(self, registry, name, documentation, names, count, out):
         return C.counter_family_new(registry, name, documentation, names, count, _byref(out))
 
-    inc = count_exceptions = get = _Family._missing_labels
+    inc = count_exceptions = get = reset = _Family._missing_labels
+
+
+_MULTIPROCESS_MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
+                       "mostrecent", "livemostrecent")
 
 
 class Gauge(_Family):
     """A gauge: ``Gauge(name, documentation, labelnames=(), namespace='', subsystem='',
     unit='', registry=REGISTRY)``."""
 
-    _kind = "gauge"
+    _type = _kind = "gauge"
     _child_class = GaugeChild
     _getter = C.gauge_get
-    _child_methods = ("inc", "dec", "set", "set_to_current_time", "track_inprogress", "time", "get")
+    _child_methods = ("inc", "dec", "set", "set_to_current_time", "track_inprogress", "time", "get",
+                      "set_function")
 
     def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
                  registry=REGISTRY, _labelvalues=None, multiprocess_mode="all"):
-        # multiprocess_mode is accepted for prometheus_client compatibility; one process
-        # serves its own values here.
+        # multiprocess_mode is checked as prometheus_client checks it; one process serves its
+        # own values here, so every mode shows the same.
+        if multiprocess_mode not in _MULTIPROCESS_MODES:
+            raise ValueError("Invalid multiprocess mode: " + str(multiprocess_mode))
         super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
 
     def _new_family(self, registry, name, documentation, names, count, out):
         return C.gauge_family_new(registry, name, documentation, names, count, _byref(out))
 
-    inc = dec = set = set_to_current_time = track_inprogress = time = get = _Family._missing_labels
+    inc = dec = set = set_to_current_time = track_inprogress = get = set_function = _Family._missing_labels
+    time = _labelled_time("set")
 
 
 def _float_option(value, what):
@@ -821,7 +852,9 @@ class Histogram(_Family):
     subsystem='', unit='', registry=REGISTRY, buckets=DEFAULT_BUCKETS)``. A trailing +Inf
     bound may be given or not; the +Inf bucket is always there."""
 
-    _kind = "histogram"
+    _type = _kind = "histogram"
+    _has_created = True
+    _reserved_labelnames = ("le",)
     _child_class = HistogramChild
     _getter = C.histogram_get
     _child_methods = ("observe", "time", "get")
@@ -859,13 +892,14 @@ class Histogram(_Family):
                 bounds.append(float(bound))
             except (TypeError, ValueError):
                 raise TypeError("histogram buckets must be numbers, got %r" % (bound,)) from None
+        if bounds != sorted(bounds):
+            raise ValueError("Buckets not in sorted order")
         if bounds and bounds[-1] == INF:
             bounds.pop()
         if not bounds and self._native is None:
             raise ValueError("Must have at least two buckets")
-        if "le" in labelnames:
-            raise ValueError("Invalid label metric name: le (reserved for histogram buckets)")
         self._bounds = tuple(bounds)
+        self._upper_bounds = list(bounds) + [INF]
         super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
 
     def _new_family(self, registry, name, documentation, names, count, out):
@@ -876,23 +910,191 @@ class Histogram(_Family):
         return C.histogram_family_new(registry, name, documentation, names, count, bounds,
                                       len(self._bounds), _byref(out))
 
-    observe = time = get = _Family._missing_labels
+    observe = get = _Family._missing_labels
+    time = _labelled_time("observe")
 
 
-class Info(_Family):
-    """Info: ``Info(name, documentation, registry=REGISTRY)``, exposed as the gauge
-    ``<name>_info`` with value 1 and the labels set by ``info({...})``.
+class SummaryChild(HistogramChild):
+    """One summary series (a count and a sum). Obtained from ``Summary.labels(...)``."""
 
-    The library's info family holds one series, so an Info with label names (``labels(...)``)
-    is not supported."""
+    __slots__ = ()
 
-    _kind = "info"
+    def get(self):
+        """(count, sum), read consistently."""
+        count = ctypes.c_uint64()
+        total = _c_double()
+        check(C.histogram_read(self._h, None, 0, _byref(count), _byref(total)))
+        return count.value, total.value
+
+    def __repr__(self):
+        return "<SummaryChild %s%r>" % (self._parent._name, self._labelvalues)
+
+
+class Summary(_Family):
+    """A summary (count and sum of observations, no quantiles, as prometheus_client's):
+    ``Summary(name, documentation, labelnames=(), namespace='', subsystem='', unit='',
+    registry=REGISTRY)``."""
+
+    _type = _kind = "summary"
+    _has_created = True
+    _reserved_labelnames = ("quantile",)
+    _child_class = SummaryChild
+    _getter = C.histogram_get
+    _child_methods = ("observe", "time", "get")
+
+    def _new_family(self, registry, name, documentation, names, count, out):
+        if _native.has("summary_family_new"):
+            return C.summary_family_new(registry, name, documentation, names, count, _byref(out))
+        # A library before 0.3 has no summary kind: a histogram with the +Inf bucket only
+        # counts and sums the same (it renders as a histogram there).
+        no_bounds = (_c_double * 1)()
+        return C.histogram_family_new(registry, name, documentation, names, count, no_bounds, 0, _byref(out))
+
+    observe = get = _Family._missing_labels
+    time = _labelled_time("observe")
+
+
+# ---- Metrics held in Python: Info with labels, Enum ------------------------------------------
+
+
+class _CollectedMetric:
+    """A metric whose few values live in Python and are handed to the library when a
+    registry renders (an Info with label names, an Enum). Same construction, labels(),
+    remove(), clear() and errors as the native metrics."""
+
+    _type = ""
+    _reserved_labelnames = ()
 
     def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
                  registry=REGISTRY, _labelvalues=None):
-        if tuple(labelnames):
-            raise ValueError("marty_metrics: an Info with label names is not supported (the library's "
-                             "info family holds a single series); put every key into info({...})")
+        if not isinstance(documentation, str):
+            raise TypeError("documentation must be a str, not %s" % type(documentation).__name__)
+        if isinstance(labelnames, str):
+            raise TypeError("labelnames must be a sequence of str, not a str (write [%r])" % labelnames)
+        self._name = _full_name(self._type, name, namespace, subsystem, unit)
+        self._labelnames = _validate_labelnames(self, labelnames)
+        self._labelvalues = tuple(_labelvalues or ())
+        self._documentation = documentation
+        self._unit = unit
+        self._lock = threading.Lock()
+        self._children = {}
+        if not self._labelnames or self._labelvalues:
+            self._init_value()
+        if not self._labelvalues and registry is not None:
+            registry.register(self)
+
+    def _child_arguments(self):
+        return {}
+
+    def labels(self, *labelvalues, **labelkwargs):
+        """The child for these label values (converted with str()), made on first use."""
+        if self._labelvalues:
+            raise ValueError("%s already has labels set (%s); can not chain calls to .labels()"
+                             % (self, dict(zip(self._labelnames, self._labelvalues))))
+        key = _label_values(self, labelvalues, labelkwargs)
+        with self._lock:
+            child = self._children.get(key)
+            if child is None:
+                child = type(self)(self._name, self._documentation, labelnames=self._labelnames,
+                                   registry=None, _labelvalues=key, **self._child_arguments())
+                self._children[key] = child
+            return child
+
+    def remove(self, *labelvalues):
+        key = _removal_values(self, labelvalues)
+        with self._lock:
+            self._children.pop(key, None)
+
+    def remove_by_labels(self, labels):
+        with self._lock:
+            for key in _matching_keys(self, list(self._children), labels):
+                del self._children[key]
+
+    def clear(self):
+        with self._lock:
+            self._children = {}
+
+    def _observable(self):
+        if self._labelnames and not self._labelvalues:
+            raise _missing_label_values(self._type)
+
+    def _family_samples(self):
+        """(name suffix, labels, value) of every sample, the children's with their labels."""
+        if self._labelnames and not self._labelvalues:
+            with self._lock:
+                children = list(self._children.items())
+            for key, child in children:
+                base = dict(zip(self._labelnames, key))
+                for suffix, labels, value in child._own_samples():
+                    yield suffix, dict(base, **labels), value
+        else:
+            yield from self._own_samples()
+
+    def describe(self):
+        return [_describe(self)]
+
+    def collect(self):
+        metric = _describe(self)
+        for suffix, labels, value in self._family_samples():
+            metric.samples.append(Sample(self._name + suffix, labels, value))
+        return [metric]
+
+    def __str__(self):
+        return "%s:%s" % (self._type, self._name)
+
+    def __repr__(self):
+        return _metric_repr(self)
+
+
+class _LabelledInfo(_CollectedMetric):
+    """An Info with label names: each child holds its own pairs (Info(...) makes these)."""
+
+    _type = "info"
+    _public_name = "Info"
+
+    def _init_value(self):
+        self._value = {}
+        self._labelname_set = set(self._labelnames)
+
+    def info(self, val):
+        """Sets this child's pairs (a dict of str); none may reuse a label name."""
+        self._observable()
+        if self._labelname_set.intersection(val.keys()):
+            raise ValueError("Overlapping labels for Info metric, metric: %s child: %s"
+                             % (self._labelnames, val))
+        if any(value is None for value in val.values()):
+            raise ValueError("Label value cannot be None")
+        with self._lock:
+            self._value = dict(val)
+
+    def _own_samples(self):
+        with self._lock:
+            return [("_info", dict(self._value), 1.0)]
+
+
+class _InfoClass(type):
+    """Info's metaclass: an Info made with label names (a _LabelledInfo) is an Info too, for
+    isinstance() as for prometheus_client's users."""
+
+    def __instancecheck__(cls, instance):
+        return type.__instancecheck__(cls, instance) or (cls is Info and isinstance(instance, _LabelledInfo))
+
+
+class Info(_Family, metaclass=_InfoClass):
+    """Info: ``Info(name, documentation, labelnames=(), registry=REGISTRY)``, exposed as
+    ``<name>_info`` with value 1 and the pairs set by ``info({...})`` as labels. An unlabelled
+    Info is a family of the library; one with label names is held in Python (each child has
+    its own pairs) and collected at render."""
+
+    _type = _kind = "info"
+
+    def __new__(cls, name, documentation, labelnames=(), *args, **kwargs):
+        if cls is Info and labelnames and not isinstance(labelnames, str) and tuple(labelnames):
+            return _LabelledInfo(name, documentation, labelnames, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
+                 registry=REGISTRY, _labelvalues=None):
         self._registry = registry
         self._keys = ()
         super().__init__(name, documentation, (), namespace, subsystem, unit, registry, _labelvalues)
@@ -903,13 +1105,16 @@ class Info(_Family):
     def _new_child(self, labelvalues):
         return None
 
-    def labels(self, *labelvalues, **labelkwargs):
-        raise ValueError("No label names were set when constructing %s" % self._name)
+    def _registries_add(self, registry):
+        super()._registries_add(registry)
+        self._registry = registry
 
     def info(self, val):
         """Sets the info's labels to the dict `val` (str keys and values)."""
         if not isinstance(val, dict):
             raise TypeError("info() takes a dict, not %s" % type(val).__name__)
+        if any(value is None for value in val.values()):
+            raise ValueError("Label value cannot be None")
         for key, value in val.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError("info() keys and values must be str, got %r: %r" % (key, value))
@@ -925,6 +1130,7 @@ class Info(_Family):
         old = self._f
         if registry is not None:
             check(C.registry_unregister(_registry_handle(registry), old))
+            registry._forget(self)
         saved = self._labelnames
         self._labelnames = keys
         try:
@@ -934,12 +1140,51 @@ class Info(_Family):
             self._f = old
             if registry is not None:
                 C.registry_register(registry._h, old)
+                registry._record(self, registry._names_of(self))
             raise
+        self._labelnames = saved
         self._keys = keys
         C.family_release(old)
+
+    def labels(self, *labelvalues, **labelkwargs):
+        raise ValueError("No label names were set when constructing %s" % self)
 
     def clear(self):
         check(C.family_clear(self._f))
 
     def remove(self, *labelvalues):
-        raise ValueError("No label names were set when constructing %s" % self._name)
+        raise ValueError("No label names were set when constructing %s" % self)
+
+
+class Enum(_CollectedMetric):
+    """A state set: ``Enum(name, documentation, labelnames=(), registry=REGISTRY,
+    states=[...])``; ``state(s)`` sets the current state (the first one at the start).
+    OpenMetrics shows it as a stateset, text 0.0.4 as a gauge with one sample per state."""
+
+    _type = "stateset"
+
+    def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
+                 registry=REGISTRY, _labelvalues=None, states=None):
+        if name in labelnames:
+            raise ValueError("Overlapping labels for Enum metric: %s" % (name,))
+        if not states:
+            raise ValueError("No states provided for Enum metric: %s" % (name,))
+        self._states = [str(state) for state in states]
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+
+    def _child_arguments(self):
+        return {"states": self._states}
+
+    def _init_value(self):
+        self._value = 0
+
+    def state(self, state):
+        """Sets the current state (ValueError for one not among the states)."""
+        self._observable()
+        with self._lock:
+            self._value = self._states.index(state)
+
+    def _own_samples(self):
+        with self._lock:
+            current = self._value
+        return [("", {self._name: state}, 1.0 if i == current else 0.0) for i, state in enumerate(self._states)]

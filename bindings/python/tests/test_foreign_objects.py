@@ -55,10 +55,16 @@ fake._f = real._f
 expect_type_error(lambda: registry.register(fake), 'register of a look-alike')
 assert b"borrowed_total" not in registry.render()
 """,
+    # A prometheus_client metric has collect(): it is a custom collector like any other, read
+    # through collect() at render time; its object never reaches C. A family handle is asked
+    # of it (unregister) only by type, which it fails.
     "register_prometheus_client_metric": """
 import prometheus_client
 foreign = prometheus_client.Counter("foreign_total", "f", registry=None)
-expect_type_error(lambda: registry.register(foreign), 'register of a prometheus_client metric')
+registry.register(foreign)
+foreign.inc(2)
+assert registry.get_sample_value("foreign_total") == 2.0
+expect_type_error(lambda: mm.registry._family_handle(foreign), 'the family handle of a prometheus_client metric')
 """,
     "register_none_and_builtins": """
 for thing in (None, 1, "counter", b"x", object()):

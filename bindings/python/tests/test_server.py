@@ -301,7 +301,8 @@ def test_disabled_by_environment_starts_with_ports_zero_and_records():
         server.stop()
     """, MARTY_METRICS_ENABLED="false")
     assert result.returncode == 0, result.stderr
-    assert 'marty_grpc_requests_total{service="pkd-service",method="/pkd.Pkd/Get",status="OK"} 1' in result.stdout
+    # The default registry renders in prometheus_client's style once the package is imported.
+    assert 'marty_grpc_requests_total{method="/pkd.Pkd/Get",service="pkd-service",status="OK"} 1.0' in result.stdout
 
 
 def test_exit_with_a_running_server_and_callbacks_is_clean():

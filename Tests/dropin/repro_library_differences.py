@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""The smallest reproductions of what still keeps prometheus_client's tests (and its bytes)
+apart from marty_metrics, all in the library's rendering or its C API (Python only asks it to
+render, in its prometheus_client style). Each prints what the library writes and what
+prometheus_client writes for the same program.
+
+    MARTY_METRICS_LIBRARY=... PYTHONPATH=bindings/python python Tests/dropin/repro_library_differences.py
+"""
+
+import time
+
+import marty_metrics as mm
+from marty_metrics.metrics_core import Metric
+from marty_metrics.samples import Timestamp
+
+
+def show(title, got, expected):
+    print("== %s\n   library:           %r\n   prometheus_client: %r" % (title, got, expected))
+
+
+time_time = time.time
+time.time = lambda: 123.456
+try:
+    # 1. Exemplar timestamps come from the library's clock: there is no way to give the
+    #    time.time() prometheus_client stamps them with (marty_counter_add_exemplar takes none).
+    #    openmetrics test_counter_exemplar, test_histogram_exemplar.
+    registry = mm.CollectorRegistry()
+    mm.Counter("cc", "A counter", registry=registry).inc(1, {"a": "b"})
+    show("exemplar timestamp (time.time() replaced by 123.456)", mm.generate_openmetrics(registry),
+         b'# HELP cc A counter\n# TYPE cc counter\ncc_total 1.0 # {a="b"} 1.0 123.456\ncc_created 123.456\n# EOF\n')
+
+    # 2. A histogram whose lowest bound is negative: prometheus_client leaves out _sum (it could
+    #    go down, which OpenMetrics does not allow); the library writes it.
+    #    openmetrics test_histogram_negative_buckets.
+    registry = mm.CollectorRegistry()
+    mm.Histogram("hh", "A histogram", buckets=[-1, 0, 1], registry=registry).observe(-0.5)
+    show("_sum of a histogram with negative buckets", mm.generate_openmetrics(registry),
+         b'...hh_bucket{le="+Inf"} 1.0\nhh_count 1.0\nhh_created 123.456\n# EOF\n')
+finally:
+    time.time = time_time
+
+# 3. Sample timestamps of collected families are doubles in the C API
+#    (marty_collection_add_sample), written as the shortest double: an int timestamp comes out
+#    as 123.0, Timestamp(123, 456000000) as 123.456, where prometheus_client writes an int as
+#    given and a Timestamp with all nine digits of its nanoseconds (123.456000000).
+#    openmetrics test_timestamp.
+
+
+class Collector:
+    def collect(self):
+        metric = Metric("ts", "help", "unknown")
+        metric.add_sample("ts", {"foo": "c"}, 0, 123)
+        metric.add_sample("ts", {"foo": "d"}, 0, Timestamp(123, 456000000))
+        yield metric
+
+
+registry = mm.CollectorRegistry()
+registry.register(Collector())
+show("collected sample timestamps", mm.generate_openmetrics(registry),
+     b'# HELP ts help\n# TYPE ts unknown\nts{foo="c"} 0.0 123\nts{foo="d"} 0.0 123.456000000\n# EOF\n')
+
+# 4. A counter named requests_total (Counter('requests', unit='total')) loses its _total at
+#    creation (marty_counter_family_new strips it): prometheus_client keeps it
+#    (requests_total_total). test_counter_name_unit_append.
+registry = mm.CollectorRegistry()
+registry.set_created_timestamps(False)
+mm.Counter("requests", "Request counter", unit="total", registry=registry).inc()
+show("a counter whose unit is total", mm.generate_latest(registry),
+     b"# HELP requests_total_total Request counter\n# TYPE requests_total_total counter\n"
+     b"requests_total_total 1.0\n")
+
+# 5. Names outside the legacy set (not in the 0.21.1 suite; prometheus_client 0.26): the library
+#    sorts labels by their written form (quoted, escaped), prometheus_client by the name as
+#    given; and prometheus_client escapes a counter's _total with the name under dots/values.
+registry = mm.CollectorRegistry()
+registry.set_created_timestamps(False)
+mm.Counter("my.metric", "Calls.", ["label.name", "code"], registry=registry).labels("v", "200").inc()
+show("allow-utf-8 label order", mm.generate_latest(registry, mm.ALLOWUTF8).splitlines()[2],
+     b'{"my.metric_total",code="200","label.name"="v"} 1.0')
+show("values escaping", mm.generate_latest(registry, mm.VALUES).splitlines()[2],
+     b'U__my_2e_metric__total{code="200",U__label_2e_name="v"} 1.0')
+show("dots escaping", mm.generate_latest(registry, mm.DOTS).splitlines()[2],
+     b'my_dot_metric__total{code="200",label_dot_name="v"} 1.0')

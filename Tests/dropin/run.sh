@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# prometheus_client 0.21.1's own tests against marty_metrics (see run.py). Uses the package in
+# bindings/python from source and the library at MARTY_METRICS_LIBRARY (or build-cmake's).
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+export MARTY_METRICS_LIBRARY="${MARTY_METRICS_LIBRARY:-$REPO/build-cmake/lib/libmarty_metrics.so.0}"
+export PYTHONPATH="$REPO/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PYTHON" "$REPO/Tests/dropin/run.py" "$@"

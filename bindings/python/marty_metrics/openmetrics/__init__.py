@@ -1,0 +1,1 @@
+"""OpenMetrics exposition (``marty_metrics.openmetrics.exposition``)."""
