@@ -11,18 +11,36 @@ public struct CollectedFamily: Sendable {
     /// The kinds of OpenMetrics. Text 0.0.4 writes `info` and `stateset` as gauges,
     /// `gaugehistogram` as a histogram and `unknown` as untyped.
     public enum Kind: Sendable {
-        case unknown, counter, gauge, histogram, summary, info, stateSet, gaugeHistogram
+        /// `unknown` (OpenMetrics), `untyped` (text 0.0.4).
+        case unknown
+        /// Samples `<name>_total` (and `_created`).
+        case counter
+        /// Samples `<name>`.
+        case gauge
+        /// Samples `<name>_bucket` with `le`, `_count`, `_sum` (and `_created`).
+        case histogram
+        /// Samples `<name>` with `quantile`, `_count`, `_sum` (and `_created`).
+        case summary
+        /// Samples `<name>_info` with value 1.
+        case info
+        /// Samples `<name>` with a label named after the family, 1 for the states that hold.
+        case stateSet
+        /// Samples `<name>_bucket` with `le`, `_gcount`, `_gsum`.
+        case gaugeHistogram
     }
 
     /// The family name: a counter's without `_total`, an info's without `_info`.
     public var name: String
     /// The text of `# HELP`.
     public var help: String
+    /// The kind, which decides the `# TYPE` line and how protobuf groups the samples.
     public var kind: Kind
     /// The unit of `# UNIT` (OpenMetrics only); empty for none.
     public var unit: String
+    /// The samples, written in this order.
     public var samples: [CollectedSample]
 
+    /// A family of these samples (or none yet).
     public init(name: String, help: String, kind: Kind, unit: String = "", samples: [CollectedSample] = []) {
         (self.name, self.help, self.kind, self.unit, self.samples) = (name, help, kind, unit, samples)
     }
@@ -34,12 +52,14 @@ public struct CollectedSample: Sendable {
     public var name: String
     /// Label names and values, in the order they are written.
     public var labels: [(name: String, value: String)]
+    /// The sample's value.
     public var value: Double
     /// Seconds since the epoch, or nil for a sample without a timestamp.
     public var timestamp: Double?
     /// Written in OpenMetrics and protobuf only.
     public var exemplar: CollectedExemplar?
 
+    /// A sample; labels are written in the order given.
     public init(
         name: String, labels: [(name: String, value: String)] = [], value: Double, timestamp: Double? = nil,
         exemplar: CollectedExemplar? = nil
@@ -53,11 +73,14 @@ public struct CollectedSample: Sendable {
 
 /// An exemplar of a ``CollectedSample``.
 public struct CollectedExemplar: Sendable {
+    /// The exemplar's labels (a trace id, a span id).
     public var labels: [(name: String, value: String)]
+    /// The observed value the exemplar stands for.
     public var value: Double
     /// Seconds since the epoch, or nil.
     public var timestamp: Double?
 
+    /// An exemplar; checked (label names, 128 characters) only when it comes through C.
     public init(labels: [(name: String, value: String)], value: Double, timestamp: Double? = nil) {
         (self.labels, self.value, self.timestamp) = (labels, value, timestamp)
     }
