@@ -28,7 +28,7 @@ __all__ = [
     "disable_created_metrics", "enable_created_metrics", "set_warning_handler",
 ]
 
-CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_LATEST = "text/plain; version=1.0.0; charset=utf-8"  # as prometheus_client 0.26 names it
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 # The escaping schemes, named as in prometheus_client.openmetrics.exposition.
 ALLOWUTF8 = "allow-utf-8"

@@ -48,6 +48,15 @@ _TYPE_SUFFIXES = {
 _registries = weakref.WeakSet()
 
 
+class DuplicateTimeseries(ValueError):
+    """Registering a collector whose names are already taken (prometheus_client 0.26's
+    ValueError subclass: ``duplicates`` holds the clashing names)."""
+
+    def __init__(self, duplicates):
+        super().__init__("Duplicated timeseries in CollectorRegistry: %s" % (duplicates,))
+        self.duplicates = duplicates
+
+
 class Collector:
     """The shape of a collector: ``collect()`` returns Metric objects (``describe()``,
     optional, returns them without having to compute values)."""
@@ -174,7 +183,7 @@ class CollectorRegistry(Collector):
     def _check_free(self, names):
         duplicates = set(self._names_to_collectors).intersection(names)
         if duplicates:
-            raise ValueError("Duplicated timeseries in CollectorRegistry: %s" % (duplicates,))
+            raise DuplicateTimeseries(duplicates)
 
     def _record(self, collector, names):
         for name in names:
