@@ -21,7 +21,7 @@ trap 'status=$?; end_step; printf "\n==== Durations (%d s in all%s)\n" "$(($(dat
   "$([ $status -eq 0 ] || echo ", FAILED with status $status")"; printf "%s\n" "${durations[@]}"' EXIT
 
 # ---- System packages --------------------------------------------------------------------
-packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus python3-venv abigail-tools protobuf-compiler)
+packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus prometheus-pushgateway python3-venv abigail-tools protobuf-compiler)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -77,6 +77,9 @@ MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" bash Tests/p
 
 step "Python wheel: built, installed in a fresh venv away from the repository, run (and the fallback without a compiler)"
 MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" bash Tests/python/wheel.sh
+
+step "Drop-in: prometheus_client's own tests run against marty_metrics through its import alias (Tests/dropin)"
+MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" PYTHON="$root/.venv/bin/python" bash Tests/dropin/run.sh
 
 # ---- Independent judges -------------------------------------------------------------------
 step "Judges: prometheus_client parsers and promtool"

@@ -314,6 +314,9 @@ enum Exposition {
             return scratch.withBytes { Array($0) }
         }
         bounds.append(Array("le=\"+Inf\"} ".utf8))
+        // OpenMetrics: with a negative bucket the sum is no counter and "MUST NOT" be shown;
+        // prometheus_client leaves it out in text 0.0.4 too.
+        let showsSum = !((openMetrics || python) && (family.bucketBounds.first ?? 0) < 0)
         sumName.withUnsafeBufferPointer { sumName in
             countName.withUnsafeBufferPointer { countName in
                 forEach(series) { item in
@@ -355,9 +358,13 @@ enum Exposition {
                     }
                     if python {  // prometheus_client's order
                         appendSample(countName, names, item, value: Double(snapshot.count), python: true, into: &buffer)
-                        appendSample(sumName, names, item, value: snapshot.sum, python: true, into: &buffer)
+                        if showsSum {
+                            appendSample(sumName, names, item, value: snapshot.sum, python: true, into: &buffer)
+                        }
                     } else {
-                        appendSample(sumName, names, item, value: snapshot.sum, python: false, into: &buffer)
+                        if showsSum {
+                            appendSample(sumName, names, item, value: snapshot.sum, python: false, into: &buffer)
+                        }
                         appendSample(
                             countName, names, item, value: Double(snapshot.count), python: false, into: &buffer)
                     }
@@ -429,10 +436,13 @@ struct TextNames {
     /// writes them.
     func sortedLabels(_ series: SeriesBase, extra: (name: String, value: String)? = nil) -> [UInt8] {
         let values = series.storage[0..<series.keyLength].split(separator: 0xFF, omittingEmptySubsequences: false)
-        var pairs: [(name: [UInt8], value: [UInt8])] = []
-        for (index, name) in labelNameBytes.enumerated() { pairs.append((name, Array(values[index]))) }
-        if let extra { pairs.append((Array(extra.name.utf8), Array(extra.value.utf8))) }
-        pairs.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        // Sorted by the names as given, not as written (a quoted name starts with `"`).
+        var pairs: [(key: String.UTF8View, name: [UInt8], value: [UInt8])] = []
+        for (index, name) in labelNameBytes.enumerated() {
+            pairs.append((familyLabelNames[index].name.utf8, name, Array(values[index])))
+        }
+        if let extra { pairs.append((extra.name.utf8, Array(extra.name.utf8), Array(extra.value.utf8))) }
+        pairs.sort { $0.key.lexicographicallyPrecedes($1.key) }
         var bytes: [UInt8] = []
         for (index, pair) in pairs.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }

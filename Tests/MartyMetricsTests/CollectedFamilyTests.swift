@@ -264,3 +264,18 @@ import Testing
         #expect(!registry.renderString().contains("UNIT"))
     }
 }
+
+@Suite struct NegativeBucketTests {
+    @Test func openMetricsLeavesOutTheSumOfAHistogramWithNegativeBuckets() throws {
+        let registry = Registry()
+        registry.exposesCreatedTimestamps = false
+        let temperature = try registry.histogram("temperature", help: "T.", buckets: HistogramBuckets([-10, 0, 10]))
+        try temperature.labels().observe(-3)
+        // A sum of negative observations is no counter: OpenMetrics says it must not be shown.
+        #expect(!registry.renderString(.openMetrics).contains("temperature_sum"))
+        #expect(registry.renderString().contains("temperature_sum -3\n"))
+        registry.renderingStyle = .prometheusClient  // prometheus_client leaves it out of text 0.0.4 too
+        #expect(!registry.renderString().contains("temperature_sum"))
+        #expect(registry.renderString().contains("temperature_count 1.0\n"))
+    }
+}
