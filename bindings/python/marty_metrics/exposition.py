@@ -160,7 +160,8 @@ def _address_family(address, port):
     return family, sockaddr[0]
 
 
-def _server_ssl_context(certfile, keyfile, protocol, cafile, capath, client_auth_required):
+def _server_ssl_context(certfile, keyfile, protocol, cafile, capath, client_auth_required,
+                        tls_min_version=None, tls_max_version=None):
     context = ssl.SSLContext(protocol)
     if cafile is not None or capath is not None:
         context.load_verify_locations(cafile, capath)
@@ -168,13 +169,19 @@ def _server_ssl_context(certfile, keyfile, protocol, cafile, capath, client_auth
         context.load_default_certs(purpose=ssl.Purpose.CLIENT_AUTH)
     context.verify_mode = ssl.CERT_REQUIRED if client_auth_required else ssl.CERT_NONE
     context.load_cert_chain(certfile=certfile, keyfile=keyfile)
+    # The TLS versions the server accepts (ssl.TLSVersion values; None: Python's defaults).
+    if tls_min_version is not None:
+        context.minimum_version = tls_min_version
+    if tls_max_version is not None:
+        context.maximum_version = tls_max_version
     return context
 
 
 def start_wsgi_server(port, addr="0.0.0.0", registry=REGISTRY, certfile=None, keyfile=None,
                       client_cafile=None, client_capath=None, protocol=ssl.PROTOCOL_TLS_SERVER,
-                      client_auth_required=False):
-    """Serves `registry` over HTTP (HTTPS with certfile and keyfile) on a daemon thread;
+                      client_auth_required=False, tls_min_version=None, tls_max_version=None):
+    """Serves `registry` over HTTP (HTTPS with certfile and keyfile, between tls_min_version
+    and tls_max_version when given) on a daemon thread;
     returns (server, thread): ``server.shutdown()`` stops it, ``server.server_address`` has
     the port (0 picks a free one)."""
     family, host = _address_family(addr, port)
@@ -186,7 +193,7 @@ def start_wsgi_server(port, addr="0.0.0.0", registry=REGISTRY, certfile=None, ke
     server = make_server(host, port, app, Server, handler_class=_QuietHandler)
     if certfile and keyfile:
         context = _server_ssl_context(certfile, keyfile, protocol, client_cafile, client_capath,
-                                      client_auth_required)
+                                      client_auth_required, tls_min_version, tls_max_version)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, name="marty-metrics-wsgi", daemon=True)
     thread.start()
