@@ -50,10 +50,17 @@ SUITES = {
                    "extras": ("tests/__init__.py", "tests/openmetrics/__init__.py", "tests/certs/")},
     },
 }
-# What must pass on marty_metrics, per suite. The real prometheus_client passes 178 of 0.21.1's
-# 178; on the 0.26 suite see bindings/python/README.md for both figures. The rest need what the
-# library's C API does not offer (README, "What still differs and why").
-DEFAULT_MIN_PASSED = {"0.26": 0, "0.21.1": 173}
+# What must pass on marty_metrics, per suite (the rest: bindings/python/README.md, "What still
+# differs and why").
+# - 0.26 (232 tests): prometheus_client 0.26.0 itself passes 231 (one Pushgateway test skipped
+#   without python-snappy), 230 when TestWsgiTLS::test_mtls_untrusted_client_cert_raises loses
+#   its race (the rejected client sees the close while sending, a URLError, or while reading,
+#   the SSLError it expects; mostly the former on a loaded machine, for both). marty_metrics
+#   passes 222 (223 when that race is won): 8 need what the library does not do yet.
+# - 0.21.1 (178 tests): marty_metrics follows 0.26 where the two versions disagree
+#   (CONTENT_TYPE_LATEST is text 1.0.0, choose_encoder), which fails 15 of 0.21.1's tests on
+#   prometheus_client 0.26.0 itself (163 pass) and on marty_metrics (159: those 15, and 4 of the 8).
+DEFAULT_MIN_PASSED = {"0.26": 222, "0.21.1": 159}
 
 
 def suite_files(suite):
