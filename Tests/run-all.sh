@@ -78,8 +78,9 @@ MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" bash Tests/p
 step "Python wheel: built, installed in a fresh venv away from the repository, run (and the fallback without a compiler)"
 MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" bash Tests/python/wheel.sh
 
-step "Drop-in: prometheus_client's own tests run against marty_metrics through its import alias (Tests/dropin)"
+step "Drop-in: prometheus_client's own tests (the 0.26 suite, then 0.21.1's) run against marty_metrics through its import alias (Tests/dropin)"
 MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" PYTHON="$root/.venv/bin/python" bash Tests/dropin/run.sh
+MARTY_METRICS_LIBRARY="$root/build-cmake/lib/libmarty_metrics.so.0" PYTHON="$root/.venv/bin/python" bash Tests/dropin/run.sh --suite 0.21.1
 
 # ---- Independent judges -------------------------------------------------------------------
 step "Judges: prometheus_client parsers and promtool"

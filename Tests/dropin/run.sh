@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# prometheus_client 0.21.1's own tests against marty_metrics (see run.py). Uses the package in
+# prometheus_client's own tests (0.26 suite by default) against marty_metrics (see run.py). Uses the package in
 # bindings/python from source and the library at MARTY_METRICS_LIBRARY (or build-cmake's).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -41,6 +41,8 @@ from .registry import REGISTRY, CollectorRegistry
 from . import exposition  # noqa: E402
 from .exposition import (
     CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CONTENT_TYPE_PLAIN_1_0_0,
     MetricsHandler,
     delete_from_gateway,
     generate_latest,
@@ -71,6 +73,7 @@ except (ImportError, PackageNotFoundError):  # run from a source tree: the libra
 __all__ = [
     "Counter", "Gauge", "Histogram", "Summary", "Info", "Enum", "Metric", "CollectorRegistry", "REGISTRY",
     "generate_latest", "generate_openmetrics", "CONTENT_TYPE_LATEST", "CONTENT_TYPE_OPENMETRICS",
+    "CONTENT_TYPE_PLAIN_0_0_4", "CONTENT_TYPE_PLAIN_1_0_0",
     "ALLOWUTF8", "UNDERSCORES", "DOTS", "VALUES",
     "disable_created_metrics", "enable_created_metrics", "set_warning_handler",
     "MetricsHandler", "make_wsgi_app", "make_asgi_app", "start_http_server", "start_wsgi_server",

@@ -5,11 +5,11 @@ from .metrics_core import (
     CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily,
     Metric, StateSetMetricFamily, SummaryMetricFamily, UnknownMetricFamily, UntypedMetricFamily,
 )
-from .registry import REGISTRY, CollectorRegistry
+from .registry import REGISTRY, CollectorRegistry, DuplicateTimeseries
 from .samples import Exemplar, Sample, Timestamp
 
 __all__ = [
-    "CollectorRegistry", "Counter", "CounterMetricFamily", "Enum", "Exemplar", "Gauge",
+    "CollectorRegistry", "Counter", "CounterMetricFamily", "DuplicateTimeseries", "Enum", "Exemplar", "Gauge",
     "GaugeHistogramMetricFamily", "GaugeMetricFamily", "Histogram", "HistogramMetricFamily", "Info",
     "InfoMetricFamily", "Metric", "REGISTRY", "Sample", "StateSetMetricFamily", "Summary",
     "SummaryMetricFamily", "Timestamp", "UnknownMetricFamily", "UntypedMetricFamily",

@@ -28,7 +28,7 @@ __all__ = [
     "disable_created_metrics", "enable_created_metrics", "set_warning_handler",
 ]
 
-CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_LATEST = "text/plain; version=1.0.0; charset=utf-8"  # as prometheus_client 0.26 names it
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 # The escaping schemes, named as in prometheus_client.openmetrics.exposition.
 ALLOWUTF8 = "allow-utf-8"
@@ -146,6 +146,8 @@ def _full_name(kind, name, namespace, subsystem, unit):
     dropped, then the unit appended unless the name already ends with it."""
     if not isinstance(name, str):
         raise TypeError("metric name must be a str, not %s" % type(name).__name__)
+    if not name:
+        raise ValueError("Metric name should not be empty")
     full = ""
     if namespace:
         full += namespace + "_"
@@ -199,6 +201,8 @@ def _matching_keys(metric, keys, labels):
     unknown = [name for name in labels if name not in metric._labelnames]
     if unknown:
         raise ValueError("Unknown label names: %s; expected %s" % (unknown, metric._labelnames))
+    if not labels:
+        return []  # an empty selection removes nothing (prometheus_client 0.26)
     wanted = {metric._labelnames.index(name): str(value) for name, value in labels.items()}
     return [key for key in keys if all(key[i] == value for i, value in wanted.items())]
 
@@ -207,15 +211,17 @@ class _Timer:
 
     On a labelled metric, ``with metric.time() as timer: timer.labels(...)`` picks the child
     to record into inside the block (`parent` and `method` say how); leaving the block without
-    it is the missing-label-values ValueError."""
+    it is the missing-label-values ValueError. ``duration`` is the last time recorded, in
+    seconds (None before the first), as prometheus_client 0.26's timers have it."""
 
-    __slots__ = ("_record", "_start", "_parent", "_method")
+    __slots__ = ("_record", "_start", "_parent", "_method", "duration")
 
     def __init__(self, record, parent=None, method=None):
         self._record = record
         self._start = None
         self._parent = parent
         self._method = method
+        self.duration = None
 
     def __enter__(self):
         self._start = time.perf_counter()
@@ -224,7 +230,8 @@ class _Timer:
     def __exit__(self, exc_type, exc, tb):
         if self._record is None:
             raise _missing_label_values(self._parent._type)
-        self._record(max(time.perf_counter() - self._start, 0.0))
+        self.duration = max(time.perf_counter() - self._start, 0.0)
+        self._record(self.duration)
         return False
 
     def labels(self, *args, **kwargs):
@@ -245,7 +252,8 @@ class _Timer:
                 try:
                     return await function(*args, **kwargs)
                 finally:
-                    record(max(perf_counter() - start, 0.0))
+                    self.duration = max(perf_counter() - start, 0.0)
+                    record(self.duration)
             return timed_async
 
         @functools.wraps(function)
@@ -254,7 +262,8 @@ class _Timer:
             try:
                 return function(*args, **kwargs)
             finally:
-                record(max(perf_counter() - start, 0.0))
+                self.duration = max(perf_counter() - start, 0.0)
+                record(self.duration)
         return timed
 
 
@@ -744,13 +753,13 @@ class _Family:
             self.remove(*key)
 
     def clear(self):
-        """Removes every child."""
+        """Removes every child; an unlabelled metric keeps its one series and its value, as
+        in prometheus_client (clear() is about label sets)."""
+        if not self._labelnames:
+            return
         check(C.family_clear(self._f))
         self._children.clear()
         self._functions.clear()
-        if not self._labelnames:
-            # An unlabelled metric always has its one series: start it again at zero.
-            self._bind_unlabelled()
 
     def _refresh(self):
         """Sets the set_function children to their function's value (before a rendering)."""
@@ -1150,7 +1159,7 @@ class Info(_Family, metaclass=_InfoClass):
         raise ValueError("No label names were set when constructing %s" % self)
 
     def clear(self):
-        check(C.family_clear(self._f))
+        pass  # no label sets to clear: the pairs stay, as in prometheus_client
 
     def remove(self, *labelvalues):
         raise ValueError("No label names were set when constructing %s" % self)

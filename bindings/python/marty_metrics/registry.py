@@ -48,6 +48,25 @@ _TYPE_SUFFIXES = {
 _registries = weakref.WeakSet()
 
 
+class DuplicateTimeseries(ValueError):
+    """Registering a collector whose names are already taken (prometheus_client 0.26's
+    ValueError subclass: ``duplicates`` holds the clashing names)."""
+
+    def __init__(self, duplicates):
+        super().__init__("Duplicated timeseries in CollectorRegistry: %s" % (duplicates,))
+        self.duplicates = duplicates
+
+
+class _LibraryDuplicateTimeseries(DuplicateTimeseries, _native.MartyValueError):
+    """A name clash the library found between two of its families: prometheus_client's
+    DuplicateTimeseries, with the library's message (it names both families) and status."""
+
+    def __init__(self, duplicates, error):
+        ValueError.__init__(self, "%s (Duplicated timeseries in CollectorRegistry: %s)" % (error, duplicates))
+        self.duplicates = duplicates
+        self.status = error.status
+
+
 class Collector:
     """The shape of a collector: ``collect()`` returns Metric objects (``describe()``,
     optional, returns them without having to compute values)."""
@@ -64,7 +83,8 @@ class CollectorRegistry(Collector):
     target_info=None)`` makes a new, independent one; ``REGISTRY`` is the process-wide default
     (the library's), which the embedded endpoint serves unless told otherwise."""
 
-    def __init__(self, auto_describe=False, target_info=None, _handle=None):
+    def __init__(self, auto_describe=False, target_info=None, support_collectors_without_names=False,
+                 _handle=None):
         if _handle is None:
             out = _c_void_p()
             check(C.registry_new(_byref(out)))
@@ -76,6 +96,11 @@ class CollectorRegistry(Collector):
         if _native.has("registry_set_style"):
             check(C.registry_set_style(out, _native.STYLE_PROMETHEUS_CLIENT))
         self._auto_describe = auto_describe
+        # Collectors that name nothing (no describe(), or an empty one) are left out of a
+        # restricted registry's collect() unless this is set (prometheus_client 0.26); then a
+        # restricted collect() calls them too and keeps the samples it was asked for.
+        self._support_collectors_without_names = support_collectors_without_names
+        self._collectors_without_names = []
         self._lock = threading.Lock()
         self._collector_to_names = {}
         self._names_to_collectors = {}
@@ -113,6 +138,8 @@ class CollectorRegistry(Collector):
                 self._check_free(names)
                 self._record(collector, names)
                 self._python_collectors.append(collector)
+                if self._support_collectors_without_names and not names:
+                    self._collectors_without_names.append(collector)
                 if hasattr(collector, "_registries_add"):
                     collector._registries_add(self)
             # Added now, so the library writes its families where it was registered.
@@ -134,6 +161,8 @@ class CollectorRegistry(Collector):
                     check(C.registry_unregister(self._handle(), _family_handle(collector)))
                 else:
                     self._python_collectors.remove(collector)
+                    if collector in self._collectors_without_names:
+                        self._collectors_without_names.remove(collector)
                 for name in self._collector_to_names.pop(collector):
                     del self._names_to_collectors[name]
                 if hasattr(collector, "_registries_discard"):
@@ -150,7 +179,12 @@ class CollectorRegistry(Collector):
             clashes = set(self._names_to_collectors).intersection(names)
             if any(not _is_native(self._names_to_collectors[name]) for name in clashes):
                 self._check_free(names)
-            create()
+            try:
+                create()
+            except _native.MartyValueError as error:
+                if clashes and error.status == _native.ERR_CONFLICT:
+                    raise _LibraryDuplicateTimeseries(clashes, error) from None
+                raise
             if clashes:
                 C.registry_unregister(self._handle(), metric._f)
                 self._check_free(names)
@@ -174,7 +208,7 @@ class CollectorRegistry(Collector):
     def _check_free(self, names):
         duplicates = set(self._names_to_collectors).intersection(names)
         if duplicates:
-            raise ValueError("Duplicated timeseries in CollectorRegistry: %s" % (duplicates,))
+            raise DuplicateTimeseries(duplicates)
 
     def _record(self, collector, names):
         for name in names:
@@ -379,6 +413,7 @@ class RestrictedRegistry:
         with registry._lock:
             collectors = {registry._names_to_collectors[name] for name in self._name_set
                           if name in registry._names_to_collectors}
+            collectors.update(registry._collectors_without_names)
         metrics = []
         if _TARGET_INFO in collectors:
             metrics.append(registry._target_info_metric())

@@ -248,9 +248,11 @@ def test_wsgi_app_over_wsgiref_with_formats_gzip_filter_and_methods(registry):
     port = server.server_address[1]
     try:
         status, headers, body = fetch(port, "/metrics")
-        assert status == 200 and headers["Content-Type"] == exposition.CONTENT_TYPE_LATEST and b"served 3" in body
+        assert status == 200 and headers["Content-Type"] == exposition.CONTENT_TYPE_PLAIN_0_0_4 and b"served 3" in body
         status, headers, body = fetch(port, "/", {"Accept": "application/openmetrics-text; version=1.0.0"})
-        assert headers["Content-Type"] == openmetrics.CONTENT_TYPE_LATEST and body.endswith(b"# EOF\n")
+        # An OpenMetrics version named: the answer names the escaping too (prometheus_client 0.26).
+        assert headers["Content-Type"] == openmetrics.CONTENT_TYPE_LATEST + "; escaping=underscores"
+        assert body.endswith(b"# EOF\n")
         status, headers, body = fetch(port, "/metrics", {"Accept-Encoding": "gzip"})
         assert headers["Content-Encoding"] == "gzip" and b"served 3" in gzip.decompress(body)
         status, _, body = fetch(port, "/metrics?name[]=served")
@@ -366,3 +368,81 @@ def test_push_to_a_refusing_gateway_is_an_error(pushgateway):
     mm.Gauge("x", "x", registry=registry)
     with pytest.raises(urllib.error.HTTPError):
         mm.push_to_gateway(pushgateway, job="", registry=registry)  # an empty job is refused
+
+
+# ---- prometheus_client 0.26's additions -----------------------------------------------------
+
+
+def test_duplicate_timeseries_from_python_and_from_the_library(registry):
+    mm.Counter("taken", "t", registry=registry)
+    with pytest.raises(core.DuplicateTimeseries) as caught:
+        mm.Gauge("taken_total", "g", registry=registry)  # a clash the library finds
+    assert caught.value.duplicates == {"taken_total"} and caught.value.status == 7  # MARTY_ERR_CONFLICT
+    assert isinstance(caught.value, mm.MartyError) and "Duplicated timeseries" in str(caught.value)
+
+    class Named:
+        def describe(self):
+            return [core.GaugeMetricFamily("named", "n", value=1)]
+
+        def collect(self):
+            return self.describe()
+
+    registry.register(Named())
+    with pytest.raises(core.DuplicateTimeseries) as caught:
+        registry.register(Named())  # a clash only Python knows of
+    assert caught.value.duplicates == {"named"}
+
+
+def test_choose_encoder_follows_version_and_escaping(registry):
+    mm.Counter("dotted.counter", "d", registry=registry).inc()
+    encoder, content_type = exposition.choose_encoder(None)
+    assert content_type == exposition.CONTENT_TYPE_PLAIN_0_0_4 and encoder(registry).startswith(b"# HELP")
+    encoder, content_type = exposition.choose_encoder("text/plain; version=1.0.0; escaping=allow-utf-8")
+    assert content_type == exposition.CONTENT_TYPE_PLAIN_1_0_0 + "; escaping=allow-utf-8"
+    assert b'{"dotted.counter_total"} 1.0\n' in encoder(registry)
+    encoder, content_type = exposition.choose_encoder("application/openmetrics-text; version=1.0.0; escaping=bogus")
+    assert content_type == openmetrics.CONTENT_TYPE_LATEST + "; escaping=underscores"
+    assert b"\ndotted_counter_total 1.0\n" in encoder(registry) and encoder(registry).endswith(b"# EOF\n")
+    _, content_type = exposition.choose_encoder("application/openmetrics-text")
+    assert content_type == openmetrics.CONTENT_TYPE_LATEST
+
+
+def test_escape_functions():
+    assert openmetrics.escape_metric_name("my.metric") == "my_metric"
+    assert openmetrics.escape_metric_name("my.metric", mm.DOTS) == "my_dot_metric"
+    assert openmetrics.escape_metric_name("a_b", mm.DOTS) == "a__b"
+    assert openmetrics.escape_metric_name("花火", mm.VALUES) == "U___82b1__706b_"
+    assert openmetrics.escape_metric_name("legacy:name", mm.VALUES) == "legacy:name"
+    assert openmetrics.escape_metric_name('say "hi"', mm.ALLOWUTF8) == '"say \\"hi\\""'
+    assert openmetrics.escape_label_name("http.status:sum", mm.UNDERSCORES) == "http_status_sum"
+    assert openmetrics.escape_label_name("http.status:sum", mm.DOTS) == "http_dot_status__sum"
+
+
+def test_collectors_without_names_in_restricted_registries():
+    calls = []
+
+    class Nameless:
+        def collect(self):
+            calls.append(1)
+            return [core.GaugeMetricFamily("nameless", "n", value=7)]
+
+    plain = mm.CollectorRegistry()
+    plain.register(Nameless())
+    assert list(plain.restricted_registry(["nameless"]).collect()) == [] and not calls
+    supporting = mm.CollectorRegistry(support_collectors_without_names=True)
+    collector = Nameless()
+    supporting.register(collector)
+    [metric] = supporting.restricted_registry(["nameless"]).collect()
+    assert metric.samples[0].value == 7 and calls
+    supporting.unregister(collector)
+    assert list(supporting.restricted_registry(["nameless"]).collect()) == []
+
+
+def test_timer_duration_and_textfile_tmpdir(registry, tmp_path):
+    summary = mm.Summary("timed", "t", registry=registry)
+    with summary.time() as timer:
+        pass
+    assert timer.duration is not None and registry.get_sample_value("timed_sum") == timer.duration
+    path = tmp_path / "out.prom"
+    exposition.write_to_textfile(str(path), registry, tmpdir=str(tmp_path))
+    assert b"timed_count 1.0" in path.read_bytes()

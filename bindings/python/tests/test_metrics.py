@@ -294,15 +294,14 @@ def test_utf8_names_are_accepted_and_escaped_as_asked(registry):
     calls.labels("v", "200").inc()
     assert registry.get_sample_value("my.metric_total", {"label.name": "v", "code": "200"}) == 1
     assert mm.generate_latest(registry) == mm.generate_latest(registry, mm.UNDERSCORES)
-    # prometheus_client's style (every registry of the package): "1.0", labels sorted. The
-    # library sorts them as written (quoted, escaped), prometheus_client by the name as given,
-    # which differs for allow-utf-8 and values (README, "What still differs and why").
+    # prometheus_client's style (every registry of the package): "1.0", labels sorted by their
+    # names as given (not as written: "label.name" after "code" even when quoted or escaped).
     assert b'\nmy_metric_total{code="200",label_name="v"} 1.0\n' in mm.generate_latest(registry)
-    assert b'\n{"my.metric_total","label.name"="v",code="200"} 1.0\n' in mm.generate_latest(registry, mm.ALLOWUTF8)
+    assert b'\n{"my.metric_total",code="200","label.name"="v"} 1.0\n' in mm.generate_latest(registry, mm.ALLOWUTF8)
     assert b'\nmy_dot_metric_total{code="200",label_dot_name="v"} 1.0\n' in mm.generate_latest(registry, mm.DOTS)
-    assert b'\nU__my_2e_metric_total{U__label_2e_name="v",code="200"} 1.0\n' in mm.generate_latest(
+    assert b'\nU__my_2e_metric_total{code="200",U__label_2e_name="v"} 1.0\n' in mm.generate_latest(
         registry, mm.VALUES)
-    assert b'{"my.metric_total","label.name"="v",code="200"} 1.0\n# EOF\n' in mm.generate_openmetrics(
+    assert b'{"my.metric_total",code="200","label.name"="v"} 1.0\n# EOF\n' in mm.generate_openmetrics(
         registry, mm.ALLOWUTF8)
     with pytest.raises(ValueError, match="escaping"):
         mm.generate_latest(registry, "bogus")
@@ -374,10 +373,10 @@ def test_remove_and_clear(registry):
 
     plain = mm.Counter("plain", "p", registry=registry)
     plain.inc(3)
-    plain.clear()
-    assert value(registry, "plain_total") == 0
+    plain.clear()  # no label sets to clear: as in prometheus_client, the value stays
+    assert value(registry, "plain_total") == 3
     plain.inc()
-    assert value(registry, "plain_total") == 1
+    assert value(registry, "plain_total") == 4
 
 
 # ---- Registries and exposition ---------------------------------------------------------------
@@ -405,7 +404,9 @@ def test_default_registry_and_generate_latest():
         counter.labels("v").inc()
         text = mm.generate_latest().decode()
         assert 'python_test_default_registry_total{k="v"} 1' in text
-        assert mm.CONTENT_TYPE_LATEST == "text/plain; version=0.0.4; charset=utf-8"
+        # As in prometheus_client 0.26: LATEST names text 1.0.0; 0.0.4 keeps its own name.
+        assert mm.CONTENT_TYPE_LATEST == "text/plain; version=1.0.0; charset=utf-8"
+        assert mm.CONTENT_TYPE_PLAIN_0_0_4 == "text/plain; version=0.0.4; charset=utf-8"
     finally:
         mm.REGISTRY.unregister(counter)
     assert "python_test_default_registry" not in mm.generate_latest().decode()

@@ -19,7 +19,7 @@ from conftest import fetch, python_env, samples
 def scrape(port):
     status, headers, body = fetch(port, "/metrics")
     assert status == 200
-    assert headers["Content-Type"] == mm.CONTENT_TYPE_LATEST
+    assert headers["Content-Type"] == mm.CONTENT_TYPE_PLAIN_0_0_4  # what a scraper that asks for nothing gets
     return samples(text=body.decode("utf-8"))
 
 
