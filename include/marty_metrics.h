@@ -435,6 +435,14 @@ int marty_counter_add_exemplar(marty_counter *counter, double amount, const char
  * falls into. NaN is MARTY_ERR_INVALID_VALUE. */
 int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, const char *const *label_names,
                                      const char *const *label_values, size_t label_count);
+/* The two above with the exemplar's time given, in seconds since the Unix epoch, instead of the
+ * library's clock (since 0.3): for callers that keep their own (prometheus_client stamps
+ * exemplars with Python's time.time()). A timestamp that is not finite is
+ * MARTY_ERR_INVALID_VALUE, and nothing is recorded. */
+int marty_counter_add_exemplar_at(marty_counter *counter, double amount, const char *const *label_names,
+                                  const char *const *label_values, size_t label_count, double timestamp);
+int marty_histogram_observe_exemplar_at(marty_histogram *histogram, double value, const char *const *label_names,
+                                        const char *const *label_values, size_t label_count, double timestamp);
 
 /*
  * A consistent reading of the histogram: `cumulative_counts` receives bucket_count() + 1

@@ -151,21 +151,33 @@ static long encode_exemplar(const char *function, const char *const *names, cons
     return (long)length;
 }
 
-int marty_counter_add_exemplar(marty_counter *counter, double amount, const char *const *label_names,
-                               const char *const *label_values, size_t label_count) {
-    REQUIRE(counter, "marty_counter_add_exemplar", "counter");
-    if (!(amount >= 0)) {
-        return fail(MARTY_ERR_INVALID_VALUE, "marty_counter_add_exemplar: counters only go up: cannot add %g", amount);
-    }
+static int counter_add_exemplar(const char *function, marty_counter *counter, double amount,
+                                const char *const *label_names, const char *const *label_values, size_t label_count,
+                                double timestamp) {
+    REQUIRE(counter, function, "counter");
+    if (!(amount >= 0)) return fail(MARTY_ERR_INVALID_VALUE, "%s: counters only go up: cannot add %g", function, amount);
+    if (!isfinite(timestamp)) return fail(MARTY_ERR_INVALID_VALUE, "%s: the timestamp %g is not finite", function, timestamp);
     uint8_t encoded[CMARTY_EXEMPLAR_LABEL_CAPACITY];
-    long length = encode_exemplar("marty_counter_add_exemplar", label_names, label_values, label_count, encoded);
+    long length = encode_exemplar(function, label_names, label_values, label_count, encoded);
     if (length < 0) return (int)-length;
     WITH_CELLS(counter, {
         cmarty_counter_add_checked_at(SHARD(cells, thread), amount);
         uint64_t *slots = cmarty_exemplar_slots(cells - CMARTY_CELL_STRIDE + 1, 1);
-        if (slots != NULL) cmarty_exemplar_store(slots, amount, cmarty_unix_time(), encoded, (size_t)length);
+        if (slots != NULL) cmarty_exemplar_store(slots, amount, timestamp, encoded, (size_t)length);
     });
     return MARTY_OK;
+}
+
+int marty_counter_add_exemplar(marty_counter *counter, double amount, const char *const *label_names,
+                               const char *const *label_values, size_t label_count) {
+    return counter_add_exemplar("marty_counter_add_exemplar", counter, amount, label_names, label_values,
+                                label_count, cmarty_unix_time());
+}
+
+int marty_counter_add_exemplar_at(marty_counter *counter, double amount, const char *const *label_names,
+                                  const char *const *label_values, size_t label_count, double timestamp) {
+    return counter_add_exemplar("marty_counter_add_exemplar_at", counter, amount, label_names, label_values,
+                                label_count, timestamp);
 }
 
 // ---- Gauges ------------------------------------------------------------------------------
@@ -240,12 +252,14 @@ int marty_histogram_observe(marty_histogram *histogram, double value) {
     return MARTY_OK;
 }
 
-int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, const char *const *label_names,
-                                     const char *const *label_values, size_t label_count) {
-    REQUIRE(histogram, "marty_histogram_observe_exemplar", "histogram");
-    if (isnan(value)) return fail(MARTY_ERR_INVALID_VALUE, "marty_histogram_observe_exemplar: cannot observe NaN");
+static int histogram_observe_exemplar(const char *function, marty_histogram *histogram, double value,
+                                     const char *const *label_names, const char *const *label_values,
+                                     size_t label_count, double timestamp) {
+    REQUIRE(histogram, function, "histogram");
+    if (isnan(value)) return fail(MARTY_ERR_INVALID_VALUE, "%s: cannot observe NaN", function);
+    if (!isfinite(timestamp)) return fail(MARTY_ERR_INVALID_VALUE, "%s: the timestamp %g is not finite", function, timestamp);
     uint8_t encoded[CMARTY_EXEMPLAR_LABEL_CAPACITY];
-    long length = encode_exemplar("marty_histogram_observe_exemplar", label_names, label_values, label_count, encoded);
+    long length = encode_exemplar(function, label_names, label_values, label_count, encoded);
     if (length < 0) return (int)-length;
     WITH_CELLS(histogram, {
         size_t bound_count = BOUND_COUNT(cells);
@@ -253,11 +267,22 @@ int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, c
         uint64_t *slots = cmarty_exemplar_slots(HEADER(cells) + 2 + bound_count, bound_count + 1);
         if (slots != NULL) {
             size_t bucket = cmarty_histogram_bucket(BOUNDS(cells), bound_count, value);
-            cmarty_exemplar_store(cmarty_exemplar_slot(slots, bucket), value, cmarty_unix_time(), encoded,
-                                  (size_t)length);
+            cmarty_exemplar_store(cmarty_exemplar_slot(slots, bucket), value, timestamp, encoded, (size_t)length);
         }
     });
     return MARTY_OK;
+}
+
+int marty_histogram_observe_exemplar(marty_histogram *histogram, double value, const char *const *label_names,
+                                     const char *const *label_values, size_t label_count) {
+    return histogram_observe_exemplar("marty_histogram_observe_exemplar", histogram, value, label_names,
+                                      label_values, label_count, cmarty_unix_time());
+}
+
+int marty_histogram_observe_exemplar_at(marty_histogram *histogram, double value, const char *const *label_names,
+                                        const char *const *label_values, size_t label_count, double timestamp) {
+    return histogram_observe_exemplar("marty_histogram_observe_exemplar_at", histogram, value, label_names,
+                                      label_values, label_count, timestamp);
 }
 
 // Merges the shards bucket by bucket; the count is the sum of the buckets, so it always

@@ -35,6 +35,8 @@ from .metrics import (
     enable_created_metrics,
     generate_openmetrics,
     set_warning_handler,
+    set_process_max_series,
+    process_series,
 )
 from .metrics_core import Metric
 from .registry import REGISTRY, CollectorRegistry
@@ -76,6 +78,7 @@ __all__ = [
     "CONTENT_TYPE_PLAIN_0_0_4", "CONTENT_TYPE_PLAIN_1_0_0",
     "ALLOWUTF8", "UNDERSCORES", "DOTS", "VALUES",
     "disable_created_metrics", "enable_created_metrics", "set_warning_handler",
+    "set_process_max_series", "process_series",
     "MetricsHandler", "make_wsgi_app", "make_asgi_app", "start_http_server", "start_wsgi_server",
     "write_to_textfile", "push_to_gateway", "pushadd_to_gateway", "delete_from_gateway",
     "instance_ip_grouping_key",

@@ -209,6 +209,12 @@ _OPTIONAL_SIGNATURES = {
     "marty_registry_set_style": ("lib", c_int, [c_void_p, c_int]),
     "marty_family_set_created_timestamp": ("fast", c_int, [c_void_p, P(c_char_p), c_size_t, c_double]),
     "marty_family_set_unit": ("lib", c_int, [c_void_p, c_char_p]),
+    "marty_counter_add_exemplar_at": (
+        "fast", c_int, [c_void_p, c_double, P(c_char_p), P(c_char_p), c_size_t, c_double]),
+    "marty_histogram_observe_exemplar_at": (
+        "fast", c_int, [c_void_p, c_double, P(c_char_p), P(c_char_p), c_size_t, c_double]),
+    "marty_set_process_max_series": ("lib", c_int, [c_size_t]),
+    "marty_process_series": ("lib", c_int, [P(c_size_t), P(c_size_t)]),
 }
 
 # enum marty_style.
@@ -240,6 +246,13 @@ del _name, _view, _restype, _argtypes, _function
 def has(function):
     """Whether the loaded library has `function` (named without ``marty_``)."""
     return hasattr(C, function)
+
+
+def require(function):
+    """Raises MartyError naming the library's version when it lacks `function`."""
+    if not has(function):
+        raise MartyError("marty_%s needs libmarty_metrics 0.3 or later; %s is %s"
+                         % (function, library_path, C.version().decode()))
 
 VERSION = C.version().decode()
 VERSION_NUMBER = C.version_number()

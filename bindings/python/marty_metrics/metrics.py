@@ -52,8 +52,23 @@ _gauge_add = C.gauge_add
 _gauge_set = C.gauge_set
 _gauge_set_now = C.gauge_set_to_current_time
 _histogram_observe = C.histogram_observe
-_counter_add_exemplar = C.counter_add_exemplar
-_histogram_observe_exemplar = C.histogram_observe_exemplar
+_counter_add_exemplar_at = getattr(C, "counter_add_exemplar_at", None)  # None before the library's 0.3
+_histogram_observe_exemplar_at = getattr(C, "histogram_observe_exemplar_at", None)
+
+
+# Exemplars are stamped with Python's time.time(), looked up at each call, as prometheus_client
+# does (the library's own clock when it is older than 0.3).
+def _counter_add_exemplar(handle, amount, names, values, count):
+    if _counter_add_exemplar_at is None:
+        return C.counter_add_exemplar(handle, amount, names, values, count)
+    return _counter_add_exemplar_at(handle, amount, names, values, count, time.time())
+
+
+def _histogram_observe_exemplar(handle, amount, names, values, count):
+    if _histogram_observe_exemplar_at is None:
+        return C.histogram_observe_exemplar(handle, amount, names, values, count)
+    return _histogram_observe_exemplar_at(handle, amount, names, values, count, time.time())
+
 _set_created = getattr(C, "family_set_created_timestamp", None)  # None before the library's 0.3
 
 
@@ -136,6 +151,26 @@ def set_warning_handler(handler):
     callback = _native.WARNING_CALLBACK(deliver)
     _warning_callbacks.append(callback)
     check(C.set_warning_callback(ctypes.cast(callback, ctypes.c_void_p), None))
+
+
+def set_process_max_series(max_series):
+    """Caps the series all metrics of the process hold together (0: no cap, the default;
+    MARTY_METRICS_MAX_SERIES sets it at start-up). Past it, a labelled metric's new label sets
+    record into its overflow series, as past its own cap (``set_max_series``)."""
+    if isinstance(max_series, bool) or not isinstance(max_series, int):
+        raise TypeError("max_series must be an int, not %s" % type(max_series).__name__)
+    if max_series < 0 or max_series > 1 << 62:
+        raise ValueError("max_series must be between 0 (no cap) and 2**62, not %d" % max_series)
+    _native.require("set_process_max_series")
+    check(C.set_process_max_series(max_series))
+
+
+def process_series():
+    """(series held by all metrics of the process now, the process-wide cap or 0)."""
+    _native.require("process_series")
+    series, cap = ctypes.c_size_t(), ctypes.c_size_t()
+    check(C.process_series(ctypes.byref(series), ctypes.byref(cap)))
+    return series.value, cap.value
 
 
 # ---- Shared machinery ------------------------------------------------------------------------
