@@ -13,11 +13,14 @@ with MARTY_METRICS_LIBRARY set, then on ctypes only), prometheus_client and grpc
   2. per RPC: what an interceptor adds to a unary grpc.aio call on loopback: the server
      runs here, the client in another process (1 call in flight by default), and the CPU
      time of the server's event-loop thread per call is measured (less noisy than wall time
-     on a shared machine). The marty interceptor (3 native calls per RPC) beside the same
-     interceptor recording with prometheus_client the seed's way (labels() lookups on a
-     Counter, a Histogram and a Gauge per call), each minus the same server without an
-     interceptor; a pass-through interceptor shows what gRPC's interceptor pipeline alone
-     costs. Rounds alternate between the servers; medians are reported
+     on a shared machine). The marty interceptor (AsyncMetricsInterceptor) and marty's
+     direct instrumentation (marty_metrics.grpc.instrument(server): handlers wrapped when
+     added, no interceptor) beside the same interceptor recording with prometheus_client the
+     seed's way (labels() lookups on a Counter, a Histogram and a Gauge per call), each minus
+     the same server without an interceptor; a pass-through interceptor shows what gRPC's
+     interceptor pipeline alone costs. Rounds run every server once, in a rotating order; what
+     a server adds is the median over rounds of its figure minus the plain server's in the
+     same round (paired, so that the load drifting between rounds cancels out)
      (BENCH_RPC_DEBUG=1 prints each server's min, lower quartile and median);
   3. scrape without the GIL: a Python thread counts in a loop while another process
      (wrk -t1 -c1 if installed, else a Python http.client loop) scrapes /metrics with
@@ -26,7 +29,8 @@ with MARTY_METRICS_LIBRARY set, then on ctypes only), prometheus_client and grpc
      with prometheus_client's start_http_server. On 2 cores the scraper and the server
      share the core the counting thread does not use, so the machine must be otherwise idle.
 Aims: per op with the extension (issue 10) at most 1/4 of prometheus_client's time, 1/5
-for labels(a, b).inc(); per RPC (issue 4) at most half; GIL >= 85%. The ctypes column has
+for labels(a, b).inc(); per RPC (issues 4 and 10) at most half, for the interceptor and for
+instrument(server) each; GIL >= 85%. The ctypes column has
 no aim (issue 4's was at most prometheus_client's).
 """
 
@@ -57,7 +61,7 @@ from grpc import aio
 
 import marty_metrics as mm
 from marty_metrics import metrics as mm_metrics
-from marty_metrics.grpc import AsyncMetricsInterceptor
+from marty_metrics.grpc import AsyncMetricsInterceptor, instrument
 
 SERIES = 10_000
 
@@ -195,8 +199,10 @@ async def _ping(request, context):
     return request
 
 
-async def _start(interceptors):
+async def _start(interceptors, instrumented_into=None):
     server = aio.server(interceptors=interceptors)
+    if instrumented_into is not None:
+        instrument(server, instrumented_into)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
         "bench.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(_ping)}),))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -247,13 +253,15 @@ asyncio.run(main())
 
 
 async def per_rpc_async(quick, concurrency):
-    calls = 1000 if quick else 2000
-    rounds = 6 if quick else 20
+    # Many short rounds: the figures paired within a round are taken a second or so apart.
+    calls = 400 if quick else 500
+    rounds = 15 if quick else 60
     servers = {
         "none": await _start([]),
         "pass-through": await _start([PassThroughInterceptor()]),
         "marty": await _start([AsyncMetricsInterceptor(mm.ServiceMetrics(SERVICE, registry=mm.CollectorRegistry()))]),
         "prometheus_client": await _start([PrometheusClientInterceptor(pc.CollectorRegistry(), SERVICE)]),
+        "marty direct": await _start([], mm.ServiceMetrics(SERVICE, registry=mm.CollectorRegistry())),
     }
     client = await asyncio.create_subprocess_exec(
         sys.executable, "-c", RPC_CLIENT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
@@ -287,10 +295,14 @@ async def per_rpc_async(quick, concurrency):
     if os.environ.get("BENCH_RPC_DEBUG"):
         for name, values in cpu.items():
             ordered = sorted(values)
-            print("%-18s min %.1f q1 %.1f median %.1f" % (name, ordered[0], ordered[len(ordered) // 4],
-                                                        statistics.median(ordered)))
+            differences = sorted(spent - plain for spent, plain in zip(values, cpu["none"]))
+            print("%-18s min %.1f q1 %.1f median %.1f; minus none's in the same round: q1 %+.1f median %+.1f"
+                  % (name, ordered[0], ordered[len(ordered) // 4], statistics.median(ordered),
+                     differences[len(differences) // 4], statistics.median(differences)))
+    added = {name: statistics.median(spent - plain for spent, plain in zip(values, cpu["none"]))
+             for name, values in cpu.items()}
     return ({name: statistics.median(values) for name, values in cpu.items()},
-            {name: statistics.median(values) for name, values in wall.items()})
+            {name: statistics.median(values) for name, values in wall.items()}, added)
 
 
 def per_rpc(quick, concurrency):
@@ -451,20 +463,23 @@ def main():
         lines.append(header)
         lines.append("-" * len(header))
     if "rpc" not in arguments.skip:
-        cpu, wall = per_rpc(arguments.quick, arguments.concurrency)
+        cpu, wall, added = per_rpc(arguments.quick, arguments.concurrency)
         base = cpu["none"]
-        prom = cpu["prometheus_client"] - base
-        marty = cpu["marty"] - base
-        ratio = marty / prom if prom > 0 else float("nan")
-        verdicts.append(ratio <= 0.5)
-        lines.append("%-44s %15.1f us %13.1f us %8.2f  <= 0.50 %s" % (
-            "per RPC added by the interceptor", prom, marty, ratio, "met" if ratio <= 0.5 else "MISSED"))
-        passing = cpu["pass-through"]
-        lines.append("%-44s %15.1f us %13.1f us %8.2f  (beyond a pass-through interceptor: %+.1f us)" % (
-            "  of which recording", cpu["prometheus_client"] - passing, cpu["marty"] - passing,
-            (cpu["marty"] - passing) / max(cpu["prometheus_client"] - passing, 1e-9), passing - base))
+        prom = added["prometheus_client"]
+        passing = added["pass-through"]
+        for title, name in (("per RPC added by the interceptor", "marty"),
+                            ("per RPC added by instrument(server)", "marty direct")):
+            marty = added[name]
+            ratio = marty / prom if prom > 0 else float("nan")
+            verdicts.append(ratio <= 0.5)
+            lines.append("%-44s %15.1f us %13.1f us %8.2f  <= 0.50 %s" % (
+                title, prom, marty, ratio, "met" if ratio <= 0.5 else "MISSED"))
+        lines.append("%-44s %15.1f us %13.1f us %8.2f  (a pass-through interceptor adds %+.1f us)" % (
+            "  interceptor's beyond a pass-through one", prom - passing, added["marty"] - passing,
+            (added["marty"] - passing) / max(prom - passing, 1e-9), passing))
         lines.append("%-44s %15.1f us %13.1f us %8s  (no interceptor: %.1f us CPU, %.0f us wall)" % (
-            "  server CPU per unary call, all in", cpu["prometheus_client"], cpu["marty"], "", base, wall["none"]))
+            "  server CPU per unary call (medians)", cpu["prometheus_client"], cpu["marty"], "", base, wall["none"]))
+        lines.append("%-44s %15s %13.1f us" % ("  the same with instrument(server)", "", cpu["marty direct"]))
     if "gil" not in arguments.skip:
         results, tool = gil(arguments.quick)
         (p_kept, p_idle, p_scrapes, p_size) = results["prometheus_client"]

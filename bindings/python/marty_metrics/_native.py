@@ -448,3 +448,21 @@ def load_speedups(counter_inc, histogram_observe):
     addresses = {name: ctypes.cast(getattr(fast, name), c_void_p).value for name in _SPEEDUPS_FUNCTIONS}
     _speedups.bind(addresses, error_for, counter_inc, histogram_observe)
     return _speedups
+
+
+# What the gRPC call functions of _speedups.c call (grpc.py), resolved as above.
+_GRPC_SPEEDUPS_FUNCTIONS = (
+    "marty_service_call_started", "marty_service_call_finished", "marty_service_record_traced_call",
+)
+
+
+def bind_grpc_speedups(speedups, status_names, ok):
+    """`speedups` (the extension load_speedups gave, or None) with its gRPC call functions bound
+    to the loaded library, or None for the ctypes path. `status_names` maps each
+    grpc.StatusCode to its name as bytes, `ok` is grpc.StatusCode.OK. An extension built
+    before those functions existed (no bind_grpc) also means the ctypes path."""
+    if speedups is None or not hasattr(speedups, "bind_grpc"):
+        return None
+    addresses = {name: ctypes.cast(getattr(fast, name), c_void_p).value for name in _GRPC_SPEEDUPS_FUNCTIONS}
+    speedups.bind_grpc(addresses, status_names, ok)
+    return speedups

@@ -805,6 +805,9 @@ static struct PyModuleDef module_definition = {
     .m_methods = module_methods,
 };
 
+/* The gRPC call recording functions (appended at the end of this file). */
+static int add_grpc_functions(PyObject *module);
+
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
@@ -826,5 +829,303 @@ PyInit__speedups(void)
             return NULL;
         }
     }
+    if (add_grpc_functions(module) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     return module;
+}
+
+/* ---- gRPC calls (grpc.py) ---------------------------------------------------------------- */
+
+/*
+ * Why: grpc.py's wrapped handlers record each call with marty_service_call_started,
+ * marty_service_record_traced_call and marty_service_call_finished, and read the call's status
+ * (context.code()) and its traceparent metadata. Through ctypes that is three foreign calls
+ * and a Python loop over the metadata per RPC; here it is two C calls: grpc_call_started()
+ * when the handler starts, grpc_call_ended() when it ends. grpc.py's Python functions of the
+ * same names are the ctypes path and the reference for what these do. The catalog functions
+ * are lock-free (include/marty_metrics.h), so the GIL is kept. Their statuses are ignored, as
+ * on the ctypes path: recording must never fail an RPC.
+ */
+
+#include <time.h>
+
+typedef struct marty_service_metrics marty_service_metrics;
+typedef int (*service_step_fn)(marty_service_metrics *);
+typedef int (*service_traced_call_fn)(marty_service_metrics *, const char *, const char *, double, const char *,
+                                      const char *);
+
+#ifdef MARTY_METRICS_HAVE_HEADER
+SAME_TYPE(marty_service_call_started, service_step_fn);
+SAME_TYPE(marty_service_call_finished, service_step_fn);
+SAME_TYPE(marty_service_record_traced_call, service_traced_call_fn);
+#endif
+
+static struct {
+    service_step_fn call_started;
+    service_step_fn call_finished;
+    service_traced_call_fn record_traced_call;
+} service_lib;
+
+/* Set by bind_grpc(): {grpc.StatusCode: b"NAME"} and grpc.StatusCode.OK. */
+static PyObject *grpc_status_names = NULL;
+static PyObject *grpc_ok = NULL;
+static PyObject *str_code = NULL;
+static PyObject *str_invocation_metadata = NULL;
+static int grpc_bound = 0;
+
+/* CLOCK_MONOTONIC in seconds: what time.perf_counter() reads on Linux, so the two paths agree. */
+static inline double
+monotonic_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+static int
+grpc_handle(PyObject *value, marty_service_metrics **out)
+{
+    if (!grpc_bound) {
+        PyErr_SetString(PyExc_RuntimeError, "marty_metrics._speedups: bind_grpc() was not called");
+        return -1;
+    }
+    void *handle = PyLong_AsVoidPtr(value);
+    if (handle == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "the service metrics handle is NULL");
+        }
+        return -1;
+    }
+    *out = (marty_service_metrics *)handle;
+    return 0;
+}
+
+/* A bytes argument as a C string, or NULL for None when `optional`. -1 on a wrong type. */
+static int
+grpc_bytes(PyObject *value, const char *what, int optional, const char **out)
+{
+    if (optional && value == Py_None) {
+        *out = NULL;
+        return 0;
+    }
+    if (!PyBytes_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be bytes%s, not %s", what, optional ? " or None" : "",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    *out = PyBytes_AS_STRING(value);
+    return 0;
+}
+
+/*
+ * The call's `traceparent` metadata value, as grpc.py's _traceparent(): the first entry whose
+ * key is the str "traceparent"; a str value encoded as ASCII (errors replaced), any other value
+ * none. *keep receives the bytes the result points into (NULL when there is no result).
+ * A context whose invocation_metadata() raises an Exception has none. -1 on error.
+ */
+static int
+grpc_traceparent(PyObject *context, PyObject **keep, const char **out)
+{
+    *keep = NULL;
+    *out = NULL;
+    PyObject *metadata = PyObject_CallMethodObjArgs(context, str_invocation_metadata, NULL);
+    if (metadata == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    int truth = PyObject_IsTrue(metadata); /* `metadata or ()` */
+    if (truth <= 0) {
+        Py_DECREF(metadata);
+        return truth;
+    }
+    PyObject *iterator = PyObject_GetIter(metadata);
+    Py_DECREF(metadata);
+    if (iterator == NULL) {
+        return -1;
+    }
+    PyObject *item;
+    int result = 0;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        /* `for key, value in ...`: gRPC's entries are 2-tuples (_Metadatum); anything else is
+         * unpacked as a sequence, and must hold two items as in Python. */
+        PyObject *pair = PyTuple_Check(item) ? (Py_INCREF(item), item) : PySequence_Tuple(item);
+        Py_DECREF(item);
+        if (pair == NULL) {
+            result = -1;
+            break;
+        }
+        if (PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_ValueError, "a metadata entry has %zd items, not 2 (key, value)",
+                         PyTuple_GET_SIZE(pair));
+            Py_DECREF(pair);
+            result = -1;
+            break;
+        }
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "traceparent") == 0) {
+            PyObject *value = PyTuple_GET_ITEM(pair, 1);
+            if (PyUnicode_Check(value)) {
+                *keep = PyUnicode_AsEncodedString(value, "ascii", "replace");
+                if (*keep == NULL) {
+                    result = -1;
+                } else {
+                    *out = PyBytes_AS_STRING(*keep);
+                }
+            }
+            Py_DECREF(pair);
+            break;
+        }
+        Py_DECREF(pair);
+    }
+    Py_DECREF(iterator);
+    if (result == 0 && PyErr_Occurred()) {
+        result = -1;
+    }
+    if (result < 0) {
+        Py_CLEAR(*keep);
+        *out = NULL;
+    }
+    return result;
+}
+
+static PyObject *
+grpc_call_started(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    marty_service_metrics *metrics;
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError, "grpc_call_started() takes 1 argument (handle), %zd given", nargs);
+        return NULL;
+    }
+    if (grpc_handle(args[0], &metrics) < 0) {
+        return NULL;
+    }
+    service_lib.call_started(metrics);
+    return PyFloat_FromDouble(monotonic_seconds());
+}
+
+static PyObject *
+grpc_call_ended(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    marty_service_metrics *metrics;
+    const char *method, *status = NULL, *error_type = NULL;
+    if (nargs != 4 && nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "grpc_call_ended() takes 4 or 6 arguments (handle, method, start, "
+                     "context[, status, error_type]), %zd given", nargs);
+        return NULL;
+    }
+    double now = monotonic_seconds();
+    if (grpc_handle(args[0], &metrics) < 0 || grpc_bytes(args[1], "method", 0, &method) < 0) {
+        return NULL;
+    }
+    double start = PyFloat_AsDouble(args[2]);
+    if (start == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *context = args[3];
+    if (nargs == 6) {
+        /* The caller decided (a handler that raised). */
+        if (grpc_bytes(args[4], "status", 0, &status) < 0 || grpc_bytes(args[5], "error_type", 1, &error_type) < 0) {
+            return NULL;
+        }
+    } else {
+        /* A handler that returned: OK, or the code it set with set_code(). */
+        PyObject *code = PyObject_CallMethodObjArgs(context, str_code, NULL);
+        if (code == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                return NULL;
+            }
+            PyErr_Clear();
+        }
+        if (code == NULL || code == Py_None || code == grpc_ok) {
+            status = "OK";
+        } else {
+            PyObject *name = PyDict_GetItemWithError(grpc_status_names, code); /* borrowed */
+            if (name == NULL && PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                    Py_DECREF(code);
+                    return NULL;
+                }
+                PyErr_Clear(); /* an unhashable code: as unknown */
+            }
+            /* The dict and its bytes live as long as the module (bind_grpc keeps them). */
+            status = error_type = name != NULL && PyBytes_Check(name) ? PyBytes_AS_STRING(name) : "UNKNOWN";
+        }
+        Py_XDECREF(code);
+    }
+    PyObject *keep;
+    const char *traceparent;
+    if (grpc_traceparent(context, &keep, &traceparent) < 0) {
+        return NULL;
+    }
+    service_lib.record_traced_call(metrics, method, status, now - start, error_type, traceparent);
+    Py_XDECREF(keep);
+    service_lib.call_finished(metrics);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+bind_grpc(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "bind_grpc(addresses, status_names, ok): two dicts and the OK code");
+        return NULL;
+    }
+    void *found[3];
+    static const char *const names[3] = {
+        "marty_service_call_started", "marty_service_call_finished", "marty_service_record_traced_call",
+    };
+    for (int i = 0; i < 3; i++) {
+        if (address_of(args[0], names[i], &found[i]) < 0) {
+            return NULL;
+        }
+    }
+    if (str_code == NULL && (str_code = PyUnicode_InternFromString("code")) == NULL) {
+        return NULL;
+    }
+    if (str_invocation_metadata == NULL &&
+        (str_invocation_metadata = PyUnicode_InternFromString("invocation_metadata")) == NULL) {
+        return NULL;
+    }
+    /* A copy: the names the C strings point into must not change under us. */
+    PyObject *status_names = PyDict_Copy(args[1]);
+    if (status_names == NULL) {
+        return NULL;
+    }
+    service_lib.call_started = (service_step_fn)found[0];
+    service_lib.call_finished = (service_step_fn)found[1];
+    service_lib.record_traced_call = (service_traced_call_fn)found[2];
+    Py_XSETREF(grpc_status_names, status_names);
+    Py_INCREF(args[2]);
+    Py_XSETREF(grpc_ok, args[2]);
+    grpc_bound = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef grpc_methods[] = {
+    {"bind_grpc", (PyCFunction)(void (*)(void))bind_grpc, METH_FASTCALL,
+     "bind_grpc(addresses, status_names, ok)\n--\n\n"
+     "Binds the gRPC call functions: `addresses` maps marty_service_call_started, "
+     "marty_service_call_finished and marty_service_record_traced_call to their addresses in the "
+     "library ctypes loaded; status_names maps each grpc.StatusCode to its name as bytes; ok is "
+     "grpc.StatusCode.OK."},
+    {"grpc_call_started", (PyCFunction)(void (*)(void))grpc_call_started, METH_FASTCALL,
+     "grpc_call_started(handle)\n--\n\n"
+     "marty_service_call_started(handle); returns the start time (CLOCK_MONOTONIC seconds)."},
+    {"grpc_call_ended", (PyCFunction)(void (*)(void))grpc_call_ended, METH_FASTCALL,
+     "grpc_call_ended(handle, method, start, context[, status, error_type])\n--\n\n"
+     "Records the call's end: its status (given, or read from context.code(): OK or the code "
+     "set, which is then also the error type), duration since `start`, and the exemplar of its "
+     "traceparent metadata; then marty_service_call_finished(handle)."},
+    {NULL},
+};
+
+static int
+add_grpc_functions(PyObject *module)
+{
+    return PyModule_AddFunctions(module, grpc_methods);
 }

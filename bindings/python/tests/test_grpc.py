@@ -1,6 +1,7 @@
-"""AsyncMetricsInterceptor with a real grpc.aio server and client on 127.0.0.1 (ephemeral
-port, JSON messages through generic handlers, so no protoc is needed), read back from
-generate_latest with prometheus_client's parser."""
+"""AsyncMetricsInterceptor and instrument() (and InstrumentedGenericHandler) with a real
+grpc.aio server and client on 127.0.0.1 (ephemeral port, JSON messages through generic or
+registered method handlers, so no protoc is needed), read back from generate_latest with
+prometheus_client's parser. Every recording test runs once for each way of instrumenting."""
 
 import asyncio
 import json
@@ -11,7 +12,7 @@ grpc = pytest.importorskip("grpc")
 from grpc import aio  # noqa: E402
 
 import marty_metrics as mm  # noqa: E402
-from marty_metrics.grpc import AsyncMetricsInterceptor  # noqa: E402
+from marty_metrics.grpc import AsyncMetricsInterceptor, InstrumentedGenericHandler, instrument  # noqa: E402
 from conftest import samples  # noqa: E402
 
 SERVICE = "grpc-test"
@@ -82,9 +83,9 @@ class Handlers:
             yield request
 
 
-def generic_handler(handlers):
+def method_handlers(handlers):
     options = {"request_deserializer": decode, "response_serializer": encode}
-    methods = {
+    return {
         "Unary": grpc.unary_unary_rpc_method_handler(handlers.unary, **options),
         "SyncUnary": grpc.unary_unary_rpc_method_handler(handlers.sync_unary, **options),
         "Raises": grpc.unary_unary_rpc_method_handler(handlers.raises, **options),
@@ -98,13 +99,49 @@ def generic_handler(handlers):
         "Bidi": grpc.stream_stream_rpc_method_handler(handlers.bidi, **options),
         "BidiAborts": grpc.stream_stream_rpc_method_handler(handlers.bidi_aborts, **options),
     }
-    return grpc.method_handlers_generic_handler("marty.test.Echo", methods)
 
 
-async def exercise(metrics, registry):
-    handlers = Handlers()
+def generic_handler(handlers):
+    return grpc.method_handlers_generic_handler("marty.test.Echo", method_handlers(handlers))
+
+
+# The ways a server records its calls: each makes a server serving `handlers` into `metrics`.
+
+def with_interceptor(handlers, metrics):
     server = aio.server(interceptors=[AsyncMetricsInterceptor(metrics)])
     server.add_generic_rpc_handlers((generic_handler(handlers),))
+    return server
+
+
+def instrumented_generic(handlers, metrics):
+    server = instrument(aio.server(), metrics)
+    server.add_generic_rpc_handlers((generic_handler(handlers),))
+    return server
+
+
+def instrumented_registered(handlers, metrics):
+    # As generated add_XServicer_to_server functions do: both, the registered ones first in line.
+    server = instrument(aio.server(), metrics)
+    server.add_generic_rpc_handlers((generic_handler(handlers),))
+    server.add_registered_method_handlers("marty.test.Echo", method_handlers(handlers))
+    return server
+
+
+def generic_handler_given_at_construction(handlers, metrics):
+    return aio.server(handlers=[InstrumentedGenericHandler(generic_handler(handlers), metrics)])
+
+
+WAYS = {
+    "interceptor": with_interceptor,
+    "instrument-generic": instrumented_generic,
+    "instrument-registered": instrumented_registered,
+    "InstrumentedGenericHandler": generic_handler_given_at_construction,
+}
+
+
+async def exercise(metrics, registry, make_server):
+    handlers = Handlers()
+    server = make_server(handlers, metrics)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     observed = {}
@@ -178,11 +215,11 @@ async def exercise(metrics, registry):
     return observed
 
 
-@pytest.fixture(scope="module")
-def recorded():
+@pytest.fixture(scope="module", params=list(WAYS))
+def recorded(request):
     registry = mm.CollectorRegistry()
     metrics = mm.ServiceMetrics(SERVICE, version="1", registry=registry)
-    observed = asyncio.run(exercise(metrics, registry))
+    observed = asyncio.run(exercise(metrics, registry, WAYS[request.param]))
     return registry, observed, samples(registry)
 
 
@@ -293,15 +330,15 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = "00-%s-00f067aa0ba902b7-01" % TRACE_ID
 
 
-def test_calls_with_w3c_trace_context_give_exemplars():
+@pytest.mark.parametrize("way", list(WAYS))
+def test_calls_with_w3c_trace_context_give_exemplars(way):
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
     registry = mm.CollectorRegistry()
     metrics = mm.ServiceMetrics("traced", version="1", registry=registry)
 
     async def run():
-        server = aio.server(interceptors=[AsyncMetricsInterceptor(metrics)])
-        server.add_generic_rpc_handlers((generic_handler(Handlers()),))
+        server = WAYS[way](Handlers(), metrics)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
@@ -329,3 +366,70 @@ def test_calls_with_w3c_trace_context_give_exemplars():
     buckets = [k for k in exemplars if k[0] == "marty_grpc_request_duration_seconds_bucket"]
     assert sorted(k[1] for k in buckets) == [PREFIX + "Raises", PREFIX + "Unary"]
     assert not any(k[1] == PREFIX + "SyncUnary" for k in exemplars)
+
+
+def test_instrument_takes_what_the_interceptor_takes_and_refuses_other_things(server):
+    async def check():  # a grpc.aio server is made in a running event loop
+        assert instrument(aio.server())._marty_metrics is server.metrics  # the running server
+        assert instrument(aio.server(), server)._marty_metrics is server.metrics
+        assert InstrumentedGenericHandler(generic_handler(Handlers())).metrics is server.metrics
+        with pytest.raises(TypeError):
+            instrument(aio.server(), 42)
+        with pytest.raises(TypeError, match="grpc.aio server"):
+            instrument(object(), server)
+        with pytest.raises(TypeError, match="GenericRpcHandler"):
+            InstrumentedGenericHandler(object(), server)
+        instrumented = instrument(aio.server(), server)
+        with pytest.raises(ValueError, match="instrumented already"):
+            instrument(instrumented, server)
+
+    asyncio.run(check())
+
+
+def test_instrument_without_a_server_needs_an_argument():
+    async def check():
+        assert mm.get_metrics_server() is None
+        with pytest.raises(ValueError, match="start_metrics_server"):
+            instrument(aio.server())
+        with pytest.raises(ValueError, match="start_metrics_server"):
+            InstrumentedGenericHandler(generic_handler(Handlers()))
+
+    asyncio.run(check())
+
+
+def test_instrument_records_the_services_added_after_it_only():
+    registry = mm.CollectorRegistry()
+    metrics = mm.ServiceMetrics("late", version="1", registry=registry)
+
+    async def run():
+        server = aio.server()
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "marty.test.Before", {"Unary": grpc.unary_unary_rpc_method_handler(
+                Handlers().unary, request_deserializer=decode, response_serializer=encode)}),))
+        instrument(server, metrics)
+        server.add_generic_rpc_handlers((generic_handler(Handlers()),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with aio.insecure_channel("127.0.0.1:%d" % port) as channel:
+                for service in ("marty.test.Before", "marty.test.Echo"):
+                    call = channel.unary_unary("/%s/Unary" % service, request_serializer=encode,
+                                               response_deserializer=decode)
+                    assert await call({"text": "a"}) == {"echo": "a"}
+        finally:
+            await server.stop(None)
+
+    asyncio.run(run())
+    methods = {dict(labels)["method"] for name, labels in samples(registry) if name == "marty_grpc_requests_total"}
+    assert methods == {PREFIX + "Unary"}
+
+
+def test_calls_are_recorded_through_the_path_the_package_records_through():
+    from marty_metrics import grpc as marty_grpc
+    from marty_metrics import metrics as marty_metrics_module
+
+    if marty_metrics_module._speedups is None:  # ctypes (MARTY_METRICS_PURE_PYTHON=1, or not built)
+        assert marty_grpc._call_ended is marty_grpc._call_ended_through_ctypes
+    else:
+        assert marty_grpc._call_started is marty_metrics_module._speedups.grpc_call_started
+        assert marty_grpc._call_ended is marty_metrics_module._speedups.grpc_call_ended
