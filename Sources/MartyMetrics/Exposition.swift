@@ -118,7 +118,6 @@ enum Exposition {
         let series = python ? family.seriesInCreationOrder() : family.sortedSeries()
         var names = TextNames(family, escaping: escaping)
         names.sortsLabels = python  // prometheus_client writes label pairs sorted by name
-        names.escapesSuffix = python
         let openMetrics = format == .openMetrics
         let created = openMetrics && createdTimestamps
         // The name in HELP and TYPE: text 0.0.4 names the samples, OpenMetrics the family.
@@ -414,16 +413,12 @@ struct TextNames {
     /// after, as client_golang's text writer does: a histogram's `_bucket`, `_sum` and
     /// `_count` samples then carry the name its `# TYPE` line gives, which parsers require
     /// (escaping the whole `lat.ency_sum` with `dots` would write `lat_dot_ency__sum`).
-    /// ``RenderingStyle/prometheusClient`` escapes the name and suffix together, as
-    /// prometheus_client does.
+    /// Also in ``RenderingStyle/prometheusClient``: prometheus_client escapes name and suffix
+    /// together, and its own parser then reads `lat_dot_ency__bucket` as a family of its own.
     private func written(_ suffix: String) -> String {
         guard let escaping else { return metricName + suffix }
-        if escapesSuffix { return escaping.escapeMetricName(metricName + suffix) }
         return escaping.escapeMetricName(metricName) + suffix
     }
-
-    /// Whether the suffix is escaped with the name (``RenderingStyle/prometheusClient``).
-    var escapesSuffix = false
 
     /// The name with `suffix` in `# HELP` and `# TYPE`: `name` or `"name"`.
     func metadataName(_ suffix: String) -> [UInt8] {

@@ -7,8 +7,6 @@ prometheus_client writes for the same program.
     MARTY_METRICS_LIBRARY=... PYTHONPATH=bindings/python python Tests/dropin/repro_library_differences.py
 """
 
-import time
-
 import marty_metrics as mm
 from marty_metrics.metrics_core import Metric
 from marty_metrics.samples import Timestamp
@@ -18,21 +16,7 @@ def show(title, got, expected):
     print("== %s\n   library:           %r\n   prometheus_client: %r" % (title, got, expected))
 
 
-time_time = time.time
-time.time = lambda: 123.456
-try:
-    # 1. Exemplar timestamps come from the library's clock: there is no way to give the
-    #    time.time() prometheus_client stamps them with (marty_counter_add_exemplar takes none).
-    #    openmetrics test_counter_exemplar, test_histogram_exemplar.
-    registry = mm.CollectorRegistry()
-    mm.Counter("cc", "A counter", registry=registry).inc(1, {"a": "b"})
-    show("exemplar timestamp (time.time() replaced by 123.456)", mm.generate_openmetrics(registry),
-         b'# HELP cc A counter\n# TYPE cc counter\ncc_total 1.0 # {a="b"} 1.0 123.456\ncc_created 123.456\n# EOF\n')
-
-finally:
-    time.time = time_time
-
-# 3. Sample timestamps of collected families are doubles in the C API
+# 1. Sample timestamps of collected families are doubles in the C API
 #    (marty_collection_add_sample), written as the shortest double: an int timestamp comes out
 #    as 123.0, Timestamp(123, 456000000) as 123.456, where prometheus_client writes an int as
 #    given and a Timestamp with all nine digits of its nanoseconds (123.456000000).
@@ -52,7 +36,7 @@ registry.register(Collector())
 show("collected sample timestamps", mm.generate_openmetrics(registry),
      b'# HELP ts help\n# TYPE ts unknown\nts{foo="c"} 0.0 123\nts{foo="d"} 0.0 123.456000000\n# EOF\n')
 
-# 4. A counter named requests_total (Counter('requests', unit='total')) loses its _total at
+# 2. A counter named requests_total (Counter('requests', unit='total')) loses its _total at
 #    creation (marty_counter_family_new strips it): prometheus_client keeps it
 #    (requests_total_total). test_counter_name_unit_append.
 registry = mm.CollectorRegistry()
@@ -62,25 +46,7 @@ show("a counter whose unit is total", mm.generate_latest(registry),
      b"# HELP requests_total_total Request counter\n# TYPE requests_total_total counter\n"
      b"requests_total_total 1.0\n")
 
-# 5. Names outside the legacy set (prometheus_client 0.26; test_exposition's
-#    TestChooseEncoder::test_prom_dots_escaping and test_openmetrics_dots_escaping): under dots
-#    and values, prometheus_client escapes each sample's whole name, so the underscore of the
-#    _total (_created, _bucket, ...) suffix is escaped too ("__" under dots and values); the
-#    library escapes the family name and appends the suffix as it is. (Label order, item 5 of
-#    the earlier list, the library now matches.)
-registry = mm.CollectorRegistry()
-registry.set_created_timestamps(False)
-mm.Counter("my.metric", "Calls.", ["label.name", "code"], registry=registry).labels("v", "200").inc()
-show("values escaping", mm.generate_latest(registry, mm.VALUES).splitlines()[2],
-     b'U__my_2e_metric__total{code="200",U__label_2e_name="v"} 1.0')
-show("dots escaping", mm.generate_latest(registry, mm.DOTS).splitlines()[2],
-     b'my_dot_metric__total{code="200",label_dot_name="v"} 1.0')
-registry = mm.CollectorRegistry()
-mm.Counter("dotted.counter", "A counter", registry=registry).inc()
-show("dots escaping, OpenMetrics", mm.generate_openmetrics(registry, mm.DOTS).splitlines()[2],
-     b"dotted_dot_counter__total 1.0")
-
-# 6. Exemplar label names outside [a-zA-Z_][a-zA-Z0-9_]* when UTF-8 names are allowed (the
+# 3. Exemplar label names outside [a-zA-Z_][a-zA-Z0-9_]* when UTF-8 names are allowed (the
 #    default of prometheus_client 0.26): prometheus_client takes them (and writes them
 #    unquoted, `# {:o)="smile"} 1.0`, which no OpenMetrics parser reads back); the library
 #    refuses them (marty_counter_add_exemplar, marty_histogram_observe_exemplar: invalid label).

@@ -298,6 +298,8 @@ def test_utf8_names_are_accepted_and_escaped_as_asked(registry):
     # names as given (not as written: "label.name" after "code" even when quoted or escaped).
     assert b'\nmy_metric_total{code="200",label_name="v"} 1.0\n' in mm.generate_latest(registry)
     assert b'\n{"my.metric_total",code="200","label.name"="v"} 1.0\n' in mm.generate_latest(registry, mm.ALLOWUTF8)
+    # The name escaped and the suffix appended, as client_golang does (prometheus_client escapes
+    # them together, my_dot_metric__total, which its own parser reads as another family).
     assert b'\nmy_dot_metric_total{code="200",label_dot_name="v"} 1.0\n' in mm.generate_latest(registry, mm.DOTS)
     assert b'\nU__my_2e_metric_total{code="200",U__label_2e_name="v"} 1.0\n' in mm.generate_latest(
         registry, mm.VALUES)
