@@ -396,6 +396,9 @@ struct TextNames {
     init(_ family: MetricFamily, escaping: NameEscaping) {
         metricName = family.name
         familyLabelNames = family.labelNames.map { ($0, NameEscaping.isLegacyLabelName($0)) }
+        labelNamesSorted = zip(family.labelNames, family.labelNames.dropFirst()).allSatisfy {
+            $0.0.utf8.lexicographicallyPrecedes($0.1.utf8)
+        }
         if family.hasLegacyNames {
             (quoted, self.escaping, labelNames) = (false, nil, nil)
         } else if escaping == .allowUTF8 {
@@ -461,10 +464,14 @@ struct TextNames {
         labelNames ?? familyLabelNames.map { Array(($0.isLegacy ? $0.name : Escaping.quoted($0.name)).utf8) }
     }
 
+    /// Whether the label names, as given, are in sorted order: then the stored pairs serve
+    /// renderings that sort them.
+    private let labelNamesSorted: Bool
+
     /// Calls `body` with the series' `name="value",…` pairs as this rendering writes them.
     @inline(__always)
     func withLabels<R>(_ series: SeriesBase, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        if sortsLabels { return sortedLabels(series).withUnsafeBufferPointer(body) }
+        if sortsLabels && !labelNamesSorted { return sortedLabels(series).withUnsafeBufferPointer(body) }
         guard let labelNames else { return series.withRenderedLabels(body) }
         var bytes: [UInt8] = []
         let values = series.storage[0..<series.keyLength].split(separator: 0xFF, omittingEmptySubsequences: false)

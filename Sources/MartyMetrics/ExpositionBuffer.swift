@@ -154,13 +154,36 @@ public struct ExpositionBuffer: ~Copyable {
         } else if value.isInfinite {
             append(value < 0 ? "-Inf" as StaticString : "+Inf")
         } else if value >= 1e6 && value < 1e16 {
-            append(CanonicalNumber.format(value))
+            appendGoExponent(value)
         } else if value == value.rounded(.towardZero) && abs(value) < 1e16 {
             if value < 0 || (value == 0 && value.sign == .minus) { append(UInt8(ascii: "-")) }
             append(decimal: UInt64(abs(value)))
             append(".0" as StaticString)
         } else {
             append(value.description)  // Swift's shortest description is Python's repr
+        }
+    }
+
+    /// `d.ddde+XX` for 1e6 <= value < 1e16, from Swift's shortest description (which writes
+    /// these without an exponent: `1733600519.25`). Byte work only: created timestamps come here
+    /// once per series and scrape.
+    private mutating func appendGoExponent(_ value: Double) {
+        var text = value.description
+        text.withUTF8 { bytes in
+            let dot = bytes.firstIndex(of: UInt8(ascii: ".")) ?? bytes.count
+            var digits = [UInt8]()
+            digits.reserveCapacity(bytes.count)
+            for byte in bytes where byte != UInt8(ascii: ".") { digits.append(byte) }
+            while digits.count > 1 && digits.last == UInt8(ascii: "0") { digits.removeLast() }
+            append(digits[0])
+            if digits.count > 1 {
+                append(UInt8(ascii: "."))
+                append(digits[1...])
+            }
+            append("e+" as StaticString)
+            let exponent = UInt64(dot - 1)  // 6 to 15
+            if exponent < 10 { append(UInt8(ascii: "0")) }
+            append(decimal: exponent)
         }
     }
 
