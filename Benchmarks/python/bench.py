@@ -30,7 +30,7 @@ with MARTY_METRICS_LIBRARY set, then on ctypes only), prometheus_client and grpc
      share the core the counting thread does not use, so the machine must be otherwise idle.
 Aims: per op with the extension (issue 10) at most 1/4 of prometheus_client's time, 1/5
 for labels(a, b).inc(); per RPC (issues 4 and 10) at most half, for the interceptor and for
-instrument(server) each; GIL >= 85%. The ctypes column has
+instrument(server) each; GIL >= 90% (issue 10). The ctypes column has
 no aim (issue 4's was at most prometheus_client's).
 """
 
@@ -484,10 +484,10 @@ def main():
         results, tool = gil(arguments.quick)
         (p_kept, p_idle, p_scrapes, p_size) = results["prometheus_client"]
         (m_kept, m_idle, m_scrapes, m_size) = results["marty_metrics"]
-        verdicts.append(m_kept >= 0.85)
-        lines.append("%-44s %17.0f%% %15.0f%% %8.2f  >= 85%% %s" % (
+        verdicts.append(m_kept >= 0.90)
+        lines.append("%-44s %17.0f%% %15.0f%% %8.2f  >= 90%% %s" % (
             "GIL: counting rate kept while scraped", p_kept * 100, m_kept * 100, m_kept / p_kept,
-            "met" if m_kept >= 0.85 else "MISSED"))
+            "met" if m_kept >= 0.90 else "MISSED"))
         lines.append("%-44s %15.0f/s %13.0f/s %8s  (%d series, %d / %d KB, by %s)" % (
             "  scrapes of /metrics meanwhile", p_scrapes, m_scrapes, "", SERIES, p_size // 1024,
             m_size // 1024, tool))

@@ -26,13 +26,28 @@ run() {
   local options=$1; shift
   LD_PRELOAD="$runtime" PYTHONMALLOC=malloc ASAN_OPTIONS="detect_leaks=0:abort_on_error=0$options" \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 MARTY_METRICS_LIBRARY="$library" \
-  PYTHONPATH="$root/bindings/python${PYTHONPATH:+:$PYTHONPATH}" \
+  PYTHONPATH="${package_path:-$root/bindings/python}${PYTHONPATH:+:$PYTHONPATH}" \
     .venv/bin/python -m pytest -q -p no:cacheprovider -p no:cloudcoil "$@"
 }
 rss_tests=bindings/python/tests/test_lifetimes.py
+echo "== through ctypes (the package from the source tree)"
 if [ -f "$rss_tests" ]; then
   run "" bindings/python/tests --deselect "$rss_tests" --ignore "$rss_tests" "$@"
   run ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0" "$rss_tests" "$@"
 else
   run "" bindings/python/tests "$@"
 fi
+
+# The compiled extension (marty_metrics._speedups), itself built with ASan and UBSan, in a copy
+# of the package; MARTY_METRICS_REQUIRE_SPEEDUPS=1 fails the run if it does not load.
+echo "== with the compiled extension, built with ASan and UBSan"
+package_copy=$(mktemp -d)
+trap 'rm -rf "$package_copy"' EXIT
+cp -r bindings/python/. "$package_copy/"
+rm -rf "$package_copy/build" "$package_copy/marty_metrics/_lib"
+(cd "$package_copy" && CC="$clang" CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+  LDFLAGS="-fsanitize=address,undefined -shared-libasan" MARTY_METRICS_NO_BUILD=1 \
+  "$root/.venv/bin/python" setup.py -q build_ext --inplace >/dev/null)
+ls "$package_copy"/marty_metrics/_speedups*.so >/dev/null
+package_path="$package_copy" MARTY_METRICS_REQUIRE_SPEEDUPS=1 \
+  run "" bindings/python/tests --deselect "$rss_tests" --ignore "$rss_tests" "$@"
