@@ -41,8 +41,11 @@ fi
 # The compiled extension (marty_metrics._speedups), itself built with ASan and UBSan, in a copy
 # of the package; MARTY_METRICS_REQUIRE_SPEEDUPS=1 fails the run if it does not load.
 echo "== with the compiled extension, built with ASan and UBSan"
-package_copy=$(mktemp -d)
-trap 'rm -rf "$package_copy"' EXIT
+copy_root=$(mktemp -d)
+trap 'rm -rf "$copy_root"' EXIT
+package_copy="$copy_root/bindings/python"  # setup.py reads the version from ../../include
+mkdir -p "$package_copy" "$copy_root/include"
+cp include/marty_metrics.h "$copy_root/include/"
 cp -r bindings/python/. "$package_copy/"
 rm -rf "$package_copy/build" "$package_copy/marty_metrics/_lib"
 (cd "$package_copy" && CC="$clang" CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
