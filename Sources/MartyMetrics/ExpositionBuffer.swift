@@ -47,6 +47,25 @@ public struct ExpositionBuffer: ~Copyable {
     /// Forgets the bytes, keeping the storage.
     mutating func removeAll() { count = 0 }
 
+    /// Appends `length` bytes to be written later (``overwrite(at:_:)``).
+    mutating func appendGap(_ length: Int) {
+        reserve(length)
+        count += length
+    }
+
+    /// Moves the bytes from `offset` to the end by `distance` (either way), growing or
+    /// shrinking the buffer by that much.
+    mutating func shiftTail(from offset: Int, by distance: Int) {
+        if distance > 0 { reserve(distance) }
+        memmove(base + offset + distance, base + offset, count - offset)
+        count += distance
+    }
+
+    /// Writes `byte` at `offset`, inside what was appended.
+    mutating func overwrite(at offset: Int, _ byte: UInt8) {
+        base[offset] = byte
+    }
+
     @inline(__always)
     mutating func append(_ byte: UInt8) {
         reserve(1)

@@ -12,7 +12,6 @@ enum ProtobufExposition {
 
     /// Writers reused across series and families, one per nesting level.
     struct Scratch: ~Copyable {
-        var family = ProtobufWriter(capacity: 4096)
         var metric = ProtobufWriter()
         var value = ProtobufWriter()
         var inner = ProtobufWriter()
@@ -28,16 +27,18 @@ enum ProtobufExposition {
         let escape = { (name: String) in family.hasLegacyNames ? name : escaping.escapeMetricName(name) }
         let labelNames = LabelNameFields(
             family.labelNames.map { family.hasLegacyNames ? $0 : escaping.escapeLabelName($0) })
-        scratch.family.removeAll()
+        // Written in place: the family's length goes in a gap before it (no copy of the family).
+        let run = writer.beginDelimited(
+            estimate: 64 + series.count * (family.kind == .histogram ? 64 + 24 * family.bucketBounds.count : 48))
         switch family.kind {
         case .counter:
-            scratch.family.string(1, escape(family.name) + "_total")
+            writer.string(1, escape(family.name) + "_total")
         case .info:
-            scratch.family.string(1, escape(family.name) + "_info")
+            writer.string(1, escape(family.name) + "_info")
         case .gauge, .histogram, .summary:
-            scratch.family.string(1, escape(family.name))
+            writer.string(1, escape(family.name))
         }
-        if !family.help.isEmpty { scratch.family.string(2, family.help) }
+        if !family.help.isEmpty { writer.string(2, family.help) }
         let type: MetricType
         switch family.kind {
         case .counter: type = .counter
@@ -45,7 +46,7 @@ enum ProtobufExposition {
         case .histogram: type = .histogram
         case .summary: type = .summary
         }
-        scratch.family.uint64(3, type.rawValue)
+        writer.uint64(3, type.rawValue)
 
         Exposition.forEach(series) { item in
             scratch.metric.removeAll()
@@ -66,10 +67,9 @@ enum ProtobufExposition {
             } else {
                 ScalarValue(item, family.kind, createdTimestamps: createdTimestamps).write(into: &scratch.metric)
             }
-            scratch.family.bytes(4, scratch.metric.contents)
+            writer.bytes(4, scratch.metric.contents)
         }
-        writer.varint(UInt64(scratch.family.count))
-        writer.raw(scratch.family.contents)
+        writer.endDelimited(run)
     }
 
     /// The `Counter` or `Gauge` message of one counter, gauge or info series.
@@ -81,7 +81,7 @@ enum ProtobufExposition {
         /// The message's own length.
         let length: Int
 
-        init(_ series: SeriesBase, _ kind: MetricKind, createdTimestamps: Bool) {
+        init(_ series: __shared SeriesBase, _ kind: MetricKind, createdTimestamps: Bool) {
             switch kind {
             case .counter:
                 let counter = unsafeDowncast(series, to: Counter.self)

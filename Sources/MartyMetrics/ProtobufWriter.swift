@@ -19,6 +19,28 @@ struct ProtobufWriter: ~Copyable {
 
     mutating func removeAll() { buffer.removeAll() }
 
+    /// Starts a length-delimited run whose length is known only at its end: a gap for the
+    /// length's varint, sized for `estimate`. ``endDelimited(_:)`` writes the length there,
+    /// moving the run when the estimate took another number of bytes (rarely: one copy).
+    mutating func beginDelimited(estimate: Int) -> (start: Int, gap: Int) {
+        let gap = Self.varintLength(UInt64(estimate))
+        let start = buffer.count
+        buffer.appendGap(gap)
+        return (start, gap)
+    }
+
+    mutating func endDelimited(_ run: (start: Int, gap: Int)) {
+        let length = buffer.count - run.start - run.gap
+        let needed = Self.varintLength(UInt64(length))
+        if needed != run.gap { buffer.shiftTail(from: run.start + run.gap, by: needed - run.gap) }
+        var value = UInt64(length)
+        for offset in 0..<needed {
+            buffer.overwrite(
+                at: run.start + offset, UInt8(truncatingIfNeeded: value) | (offset < needed - 1 ? 0x80 : 0))
+            value >>= 7
+        }
+    }
+
     @inline(__always)
     mutating func varint(_ value: UInt64) {
         buffer.reserve(10)

@@ -20,3 +20,46 @@ import Testing
         #expect(timestamp.seconds == 0 && timestamp.nanos == 0)
     }
 }
+
+@Suite struct ProtobufFamilyLengthTests {
+    /// Each family's delimited length, read back: minimal varints that cover the stream exactly.
+    private func familyNames(_ registry: Registry) -> [String] {
+        let bytes = registry.render(.protobuf).withBytes { Array($0) }
+        var names: [String] = []
+        var position = 0
+        while position < bytes.count {
+            var length = 0
+            var shift = 0
+            let start = position
+            while true {
+                let byte = bytes[position]
+                position += 1
+                length |= Int(byte & 0x7F) << shift
+                shift += 7
+                if byte & 0x80 == 0 { break }
+            }
+            #expect(position - start == 1 || bytes[position - 1] != 0, "a padded length varint")
+            #expect(position + length <= bytes.count)
+            // The family's first field is its name (field 1, wire type 2), a short string here.
+            #expect(bytes[position] == 0x0A)
+            let nameLength = Int(bytes[position + 1])
+            names.append(String(decoding: bytes[(position + 2)..<(position + 2 + nameLength)], as: UTF8.self))
+            position += length
+        }
+        #expect(position == bytes.count)
+        return names
+    }
+
+    @Test func familyLengthsAreRightWhenTheGuessIsShortOrLong() throws {
+        let registry = Registry()
+        registry.exposesCreatedTimestamps = false  // about 27 bytes per counter series
+        // One series with a help of 5,000 bytes: longer than the guess for one series.
+        try registry.gauge("a_long_help", help: String(repeating: "h", count: 5_000)).labels().set(1)
+        // 400 series of tiny labels (about 11 KB): shorter than the guess (19 KB, a 3-byte length).
+        let many = try registry.counter("b_many", help: "", labelNames: ["i"])
+        for index in 0..<400 { try many.labels(String(index % 10)).inc() }
+        let tiny = try registry.counter("c_tiny", help: "", labelNames: ["k"])
+        for index in 0..<400 { try tiny.labels("\(index)").inc() }
+        #expect(familyNames(registry) == ["a_long_help", "b_many_total", "c_tiny_total"])
+    }
+}
