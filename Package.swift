@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "MartyEndpoint",
             dependencies: [
-                "MartyMetrics", "MartyHealth", "CZlib",
+                "MartyMetrics", "MartyHealth", "CZlib", "CMartyShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

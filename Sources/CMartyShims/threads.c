@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -160,4 +161,13 @@ void cmarty_threads_after_fork_child(void) {
         if (record != &fallback_record) record->in_use = 0;
     }
     pthread_mutex_unlock(&records_mutex);
+}
+
+int cmarty_set_thread_nice(int nice) {
+#ifdef SYS_gettid
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+#else
+    (void)nice;
+    return -1;
+#endif
 }

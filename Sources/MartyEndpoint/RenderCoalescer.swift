@@ -55,7 +55,10 @@ final class RenderCoalescer: @unchecked Sendable {
 
     private func start(_ key: Key, _ work: @escaping Work, on eventLoop: EventLoop) {
         running += 1
-        threadPool.runIfActive(eventLoop: eventLoop, work).whenComplete { result in
+        threadPool.runIfActive(eventLoop: eventLoop) { () -> HTTPHandler.Response in
+            RenderPriority.lowerCallingThread()
+            return work()
+        }.whenComplete { result in
             // On the event loop again.
             self.running -= 1
             let promise = self.pending.removeValue(forKey: key)

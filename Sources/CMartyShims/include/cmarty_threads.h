@@ -76,6 +76,10 @@ uint32_t cmarty_shard_count(void);
 static inline uint32_t cmarty_thread_shard(void) { return cmarty_this_thread()->shard; }
 
 // fork() support (called by the lock's fork handlers).
+// Sets the calling thread's niceness (on Linux it is per thread: the render threads of the
+// endpoint run below the host's); returns 0, or -1 where the system refuses or has no such notion.
+int cmarty_set_thread_nice(int nice);
+
 void cmarty_threads_before_fork(void);
 void cmarty_threads_after_fork_parent(void);
 void cmarty_threads_after_fork_child(void);
