@@ -9,8 +9,12 @@ what the model recorded.
 
 import ctypes
 import glob
+import importlib
 import math
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -371,3 +375,37 @@ def new_model(lib):
     yield make
     for model in made:
         model.close()
+
+
+# ---- The protobuf judges' decoder -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory):
+    """metrics.proto (client_model's field numbers) compiled by Debian's protoc, imported."""
+    pytest.importorskip("google.protobuf")
+    protoc = shutil.which("protoc")
+    if protoc is None:
+        pytest.skip("protoc not found (apt-get install protobuf-compiler)")
+    here = Path(__file__).resolve().parent
+    out = tmp_path_factory.mktemp("proto")
+    subprocess.run([protoc, f"--proto_path={here}", f"--python_out={out}", str(here / "metrics.proto")], check=True)
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("metrics_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+def decode(pb, data):
+    """The MetricFamily messages of a delimited protobuf exposition."""
+    from google.protobuf.internal.decoder import _DecodeVarint32
+
+    families, position = [], 0
+    while position < len(data):
+        length, position = _DecodeVarint32(data, position)
+        family = pb.MetricFamily()
+        family.ParseFromString(data[position:position + length])
+        families.append(family)
+        position += length
+    return families

@@ -11,12 +11,9 @@ families are built with prometheus_client's own core classes in its own registry
 """
 
 import ctypes
-import importlib
 import math
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry as PCRegistry
@@ -26,9 +23,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as pc_gener
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from conftest import MARTY_FORMAT_OPENMETRICS, MARTY_FORMAT_TEXT, Library, find_library
+from conftest import MARTY_FORMAT_OPENMETRICS, MARTY_FORMAT_TEXT, Library, decode, find_library
 
-HERE = Path(__file__).resolve().parent
 MARTY_FORMAT_PROTOBUF = 2
 P = ctypes.POINTER
 COLLECT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -167,34 +163,6 @@ def test_promtool_accepts_the_text(rendered):
     result = subprocess.run(["promtool", "check", "metrics"], input=rendered[MARTY_FORMAT_TEXT],
                             capture_output=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    pytest.importorskip("google.protobuf")
-    protoc = shutil.which("protoc")
-    if protoc is None:
-        pytest.skip("protoc not found (apt-get install protobuf-compiler)")
-    out = tmp_path_factory.mktemp("proto")
-    subprocess.run([protoc, f"--proto_path={HERE}", f"--python_out={out}", str(HERE / "metrics.proto")], check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("metrics_pb2")
-    finally:
-        sys.path.remove(str(out))
-
-
-def decode(pb, data):
-    from google.protobuf.internal.decoder import _DecodeVarint32
-
-    families, position = [], 0
-    while position < len(data):
-        length, position = _DecodeVarint32(data, position)
-        family = pb.MetricFamily()
-        family.ParseFromString(data[position:position + length])
-        families.append(family)
-        position += length
-    return families
 
 
 def labels(metric):

@@ -4,52 +4,22 @@ runtime reads every family of a real scrape, negotiated with the Accept header t
 2.42 sends with --enable-feature=native-histograms, plain and gzip-compressed."""
 
 import gzip
-import importlib
-import shutil
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from conftest import decode
+
 pytest.importorskip("google.protobuf")
-from google.protobuf.internal.decoder import _DecodeVarint32  # noqa: E402
 
 mm = pytest.importorskip("marty_metrics")
 
-HERE = Path(__file__).resolve().parent
 # What Prometheus 2.42 sends when native histograms are enabled (scrape/scrape.go).
 PROMETHEUS_ACCEPT = ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
                      "q=0.7,application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
                      "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
 CONTENT_TYPE = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    protoc = shutil.which("protoc")
-    if protoc is None:
-        pytest.skip("protoc not found (apt-get install protobuf-compiler)")
-    out = tmp_path_factory.mktemp("proto")
-    subprocess.run([protoc, f"--proto_path={HERE}", f"--python_out={out}", str(HERE / "metrics.proto")], check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("metrics_pb2")
-    finally:
-        sys.path.remove(str(out))
-
-
-def decode(pb, data):
-    families, position = [], 0
-    while position < len(data):
-        length, position = _DecodeVarint32(data, position)
-        family = pb.MetricFamily()
-        family.ParseFromString(data[position:position + length])
-        families.append(family)
-        position += length
-    return families
 
 
 @pytest.fixture(scope="module")
