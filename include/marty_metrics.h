@@ -571,8 +571,9 @@ int marty_registry_add_collector(marty_registry *registry, marty_collect_callbac
 
 /*
  * Removes a collector and waits for its calls in progress on other threads (a call from inside
- * its own callback does not wait for itself): once this returns, the callback is never called
- * again and `user_data` may be freed. `collector` is invalid afterwards. Statuses: MARTY_OK;
+ * its own callback does not wait for itself; in a child of fork(), calls its parent's threads
+ * had in progress are not waited for): once this returns, the callback is never called again
+ * and `user_data` may be freed. `collector` is invalid afterwards. Statuses: MARTY_OK;
  * MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_NOT_FOUND (not a collector of this registry, or removed).
  */
 int marty_registry_remove_collector(marty_registry *registry, marty_collector *collector);

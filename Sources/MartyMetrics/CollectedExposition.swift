@@ -108,12 +108,13 @@ enum CollectedExposition {
         buffer.append(line)
         buffer.append(UInt8(ascii: " "))
         appendValue(sample.value)
-        if let timestamp = sample.timestamp {
-            buffer.append(UInt8(ascii: " "))
+        // A timestamp that is no number, or past whole milliseconds in text 0.0.4, is left out.
+        if let timestamp = sample.timestamp, timestamp.isFinite {
             if openMetrics {
+                buffer.append(UInt8(ascii: " "))
                 appendSeconds(timestamp)
             } else if let milliseconds = Int64(exactly: (timestamp * 1000).rounded(.towardZero)) {
-                // Text 0.0.4 takes whole milliseconds.
+                buffer.append(UInt8(ascii: " "))
                 buffer.append(Array(String(milliseconds).utf8))
             }
         }
@@ -127,7 +128,7 @@ enum CollectedExposition {
             buffer.append(labels)
             buffer.append("} " as StaticString)
             appendValue(exemplar.value)
-            if let timestamp = exemplar.timestamp {
+            if let timestamp = exemplar.timestamp, timestamp.isFinite {
                 buffer.append(UInt8(ascii: " "))
                 appendSeconds(timestamp)
             }

@@ -1,4 +1,5 @@
 import CMartyShims
+import Synchronization
 
 /// A family made at render time by a collector, from values kept outside the registry: the
 /// const metrics of client_golang, the custom collectors of prometheus_client.
@@ -95,9 +96,16 @@ public final class FamilyCollector: @unchecked Sendable {
     private let collect: @Sendable (inout [CollectedFamily]) -> Void
     private let lock = Lock(.leaf)
     private let finished = ConditionVariable()
-    /// The threads calling `collect` now, one entry per call.
-    private var callers: [UnsafeMutableRawPointer] = []
+    /// The threads calling `collect` now, one entry per call, with the fork generation they
+    /// started in: a child of fork() never waits for calls of its parent's threads.
+    private var callers: [(thread: UnsafeMutableRawPointer, generation: Int)] = []
     private var removed = false
+
+    /// How many fork() children deep this process is (0 in the first process).
+    private static let forkGeneration = Atomic<Int>(0)
+    private static let countingForks: Void = ForkHandlers.addChildHandler {
+        FamilyCollector.forkGeneration.add(1, ordering: .relaxed)
+    }
 
     init(_ collect: @escaping @Sendable (inout [CollectedFamily]) -> Void) {
         self.collect = collect
@@ -105,16 +113,20 @@ public final class FamilyCollector: @unchecked Sendable {
 
     /// Calls the function unless the collector was removed. No lock is held while it runs.
     func run(into families: inout [CollectedFamily]) {
-        let thread = UnsafeMutableRawPointer(cmarty_this_thread()!)
+        _ = Self.countingForks
+        let caller = (
+            thread: UnsafeMutableRawPointer(cmarty_this_thread()!),
+            generation: Self.forkGeneration.load(ordering: .relaxed)
+        )
         let started = lock.withLock { () -> Bool in
             if removed { return false }
-            callers.append(thread)
+            callers.append(caller)
             return true
         }
         guard started else { return }
         collect(&families)
         lock.withLock {
-            callers.remove(at: callers.firstIndex(of: thread)!)
+            callers.remove(at: callers.firstIndex { $0.thread == caller.thread && $0.generation == caller.generation }!)
             finished.broadcast()
         }
     }
@@ -125,7 +137,10 @@ public final class FamilyCollector: @unchecked Sendable {
         let thread = UnsafeMutableRawPointer(cmarty_this_thread()!)
         lock.withLock {
             removed = true
-            while callers.contains(where: { $0 != thread }) {
+            // Calls begun before a fork() are of threads this process does not have.
+            while callers.contains(where: {
+                $0.thread != thread && $0.generation == Self.forkGeneration.load(ordering: .relaxed)
+            }) {
                 _ = lock.wait(on: finished, timeoutNanoseconds: nil)
             }
         }

@@ -279,3 +279,30 @@ import Testing
         #expect(registry.renderString().contains("temperature_count 1.0\n"))
     }
 }
+
+@Suite struct CollectedBadNumberTests {
+    /// Counts and timestamps a collector gives are doubles: NaN, infinities and values past
+    /// any integer are written (as floats, or left out) and never trap.
+    @Test func protobufAndTextTakeAnyDouble() {
+        let registry = Registry()
+        registry.addFamilyCollector { families in
+            for kind in [CollectedFamily.Kind.histogram, .gaugeHistogram, .summary, .counter] {
+                families.append(
+                    CollectedFamily(
+                        name: "odd_\(kind)", help: "", kind: kind,
+                        samples: [
+                            .init(name: "odd_\(kind)_bucket", labels: [("le", "+Inf")], value: .nan),
+                            .init(name: "odd_\(kind)_count", value: .infinity, timestamp: .nan),
+                            .init(name: "odd_\(kind)_gcount", value: -1),
+                            .init(name: "odd_\(kind)_sum", value: 1e300, timestamp: 1e300),
+                            .init(name: "odd_\(kind)_total", value: -.infinity, timestamp: -.infinity),
+                            .init(name: "odd_\(kind)_created", value: .nan),
+                            .init(name: "odd_\(kind)", labels: [("quantile", "x")], value: 2e19),
+                        ]))
+            }
+        }
+        #expect(registry.render(.protobuf).withBytes { $0.count } > 0)
+        #expect(registry.renderString().contains("odd_histogram_bucket{le=\"+Inf\"} NaN\n"))
+        #expect(registry.renderString(.openMetrics).contains("odd_counter_total -Inf\n"))
+    }
+}

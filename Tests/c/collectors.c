@@ -3,7 +3,9 @@
  * for, a callback may remove itself, a registry freed with collectors never calls them again). */
 #define _GNU_SOURCE /* memmem, usleep */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "marty_test.h"
@@ -173,6 +175,27 @@ int main(void) {
     while (!atomic_load(&slow.inside)) usleep(1000);
     EXPECT_OK(marty_registry_remove_collector(registry, slow_collector));
     EXPECT(atomic_load(&slow.finished) == 1, "the removal returned before the call in progress had finished");
+    pthread_join(renderer, NULL);
+
+    /* A child of fork() never waits for a call its parent's thread had in progress (that
+     * thread is not in the child): its removal returns; a hang would be ended by the alarm. */
+    struct slow_collector forked = {0, 0};
+    marty_collector *forked_collector = NULL;
+    REQUIRE_OK(marty_registry_add_collector(registry, collect_slowly, &forked, &forked_collector));
+    pthread_create(&renderer, NULL, render_in_thread, registry);
+    while (!atomic_load(&forked.inside)) usleep(1000);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(10);
+        _exit(marty_registry_remove_collector(registry, forked_collector) == MARTY_OK ? 0 : 1);
+    }
+    int child_status = 0;
+    EXPECT(child > 0 && waitpid(child, &child_status, 0) == child, "fork and wait");
+    EXPECT(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0,
+           "the child's removal returned MARTY_OK at once (status %d%s)", child_status,
+           WIFSIGNALED(child_status) && WTERMSIG(child_status) == SIGALRM ? ": it hung" : "");
+    EXPECT_OK(marty_registry_remove_collector(registry, forked_collector)); /* the parent waits for its own */
+    EXPECT(atomic_load(&forked.finished) == 1, "the parent's removal waited for the call in progress");
     pthread_join(renderer, NULL);
 
     /* A callback that removes its own collector does not wait for itself. */

@@ -77,6 +77,23 @@ def _service_metrics(target, who="AsyncMetricsInterceptor"):
                     % (who, type(target).__name__))
 
 
+class _WrappedHandlers:
+    """Each method's handler wrapped once: method -> (the handler gRPC gave, ours). A method
+    whose handler changes (a service added again) is wrapped again."""
+
+    def __init__(self, metrics):
+        self._metrics = metrics
+        self._by_method = {}
+
+    def get(self, handler, method):
+        entry = self._by_method.get(method)
+        if entry is not None and entry[0] is handler:
+            return entry[1]
+        wrapped = _wrap_handler(handler, method, self._metrics)
+        self._by_method[method] = (handler, wrapped)
+        return wrapped
+
+
 class AsyncMetricsInterceptor(aio.ServerInterceptor):
     """Records every RPC of a ``grpc.aio`` server into the Marty catalog.
 
@@ -85,8 +102,7 @@ class AsyncMetricsInterceptor(aio.ServerInterceptor):
 
     def __init__(self, service_metrics_or_server=None):
         self._metrics = _service_metrics(service_metrics_or_server)
-        # method -> (the handler gRPC gave, our wrapped handler)
-        self._wrapped = {}
+        self._wrapped = _WrappedHandlers(self._metrics)
 
     @property
     def metrics(self):
@@ -96,13 +112,7 @@ class AsyncMetricsInterceptor(aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        entry = self._wrapped.get(method)
-        if entry is not None and entry[0] is handler:
-            return entry[1]
-        wrapped = _wrap_handler(handler, method, self._metrics)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.get(handler, handler_call_details.method)
 
 
 class InstrumentedGenericHandler(grpc.GenericRpcHandler):
@@ -118,8 +128,7 @@ class InstrumentedGenericHandler(grpc.GenericRpcHandler):
                             % type(handler).__name__)
         self._handler = handler
         self._metrics = _service_metrics(service_metrics_or_server, "InstrumentedGenericHandler")
-        # method -> (the handler `handler` gave, our wrapped handler)
-        self._wrapped = {}
+        self._wrapped = _WrappedHandlers(self._metrics)
 
     @property
     def metrics(self):
@@ -129,13 +138,7 @@ class InstrumentedGenericHandler(grpc.GenericRpcHandler):
         handler = self._handler.service(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        entry = self._wrapped.get(method)
-        if entry is not None and entry[0] is handler:
-            return entry[1]
-        wrapped = _wrap_handler(handler, method, self._metrics)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.get(handler, handler_call_details.method)
 
 
 def instrument(server, service_metrics_or_server=None):
