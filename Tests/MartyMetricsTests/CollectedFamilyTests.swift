@@ -291,6 +291,7 @@ import Testing
                     CollectedFamily(
                         name: "odd_\(kind)", help: "", kind: kind,
                         samples: [
+                            .init(name: "odd_\(kind)_bucket", labels: [("le", "1.0")], value: 2e19),
                             .init(name: "odd_\(kind)_bucket", labels: [("le", "+Inf")], value: .nan),
                             .init(name: "odd_\(kind)_count", value: .infinity, timestamp: .nan),
                             .init(name: "odd_\(kind)_gcount", value: -1),

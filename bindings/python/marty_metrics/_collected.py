@@ -30,6 +30,7 @@ import threading
 import weakref
 
 from . import _native
+from ._forksafe import new_lock
 from ._native import C, encode, error_for
 from .samples import Timestamp
 
@@ -58,7 +59,7 @@ class RegistryGlue:
         self._state = threading.local()
         # Serialises adding and removing, so the library's order is the order of the calls.
         # Never held by a callback, nor taken while a registry's lock is held.
-        self.order_lock = threading.RLock()
+        new_lock(self, "order_lock", threading.RLock)
         self._collectors = {}  # key (a Python collector, TARGET_INFO, REFRESHER) -> (handle, callback)
 
     @staticmethod

@@ -12,10 +12,10 @@ import ctypes
 import functools
 import inspect
 import os
-import threading
 import time
 
 from . import _native
+from ._forksafe import new_lock
 from ._native import C, check, encode, exemplar_arrays, raise_last, string_array
 from .metrics_core import Metric
 from .registry import REGISTRY, CollectorRegistry, _family_handle, _registry_handle  # noqa: F401 (re-exported)
@@ -1020,7 +1020,7 @@ class _CollectedMetric:
         self._labelvalues = tuple(_labelvalues or ())
         self._documentation = documentation
         self._unit = unit
-        self._lock = threading.Lock()
+        new_lock(self, "_lock")
         self._children = {}
         if not self._labelnames or self._labelvalues:
             self._init_value()

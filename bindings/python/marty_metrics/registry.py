@@ -20,12 +20,12 @@ Name clashes are found as prometheus_client finds them, from each collector's ``
 """
 
 import ctypes
-import threading
 import weakref
 
 from ._collected import REFRESHER, TARGET_INFO, RegistryGlue
 
 from . import _native
+from ._forksafe import new_lock
 from ._native import C, check
 from ._parse import parse_openmetrics
 
@@ -101,7 +101,7 @@ class CollectorRegistry(Collector):
         # restricted collect() calls them too and keeps the samples it was asked for.
         self._support_collectors_without_names = support_collectors_without_names
         self._collectors_without_names = []
-        self._lock = threading.Lock()
+        new_lock(self, "_lock")
         self._collector_to_names = {}
         self._names_to_collectors = {}
         # Python collectors in registration order (what the library calls back into).
@@ -309,18 +309,35 @@ class CollectorRegistry(Collector):
         Python collectors are called from inside it."""
         scheme = _escaping_code(escaping)
         self._prepare_render()
-        out = _c_void_p()
-        length = ctypes.c_size_t()
         if protobuf:
             fmt = _native.FORMAT_PROTOBUF
         else:
             fmt = _native.FORMAT_OPENMETRICS if openmetrics else _native.FORMAT_TEXT
+        return self._render_bytes(fmt, scheme, openmetrics, python_collectors=True)
+
+    def _native_metrics(self):
+        """The library's own families, as Metric objects (from its OpenMetrics rendering)."""
+        self._prepare_render()
+        # Rendered with the Python collectors left out: their families are read from them directly.
+        text = self._render_bytes(_native.FORMAT_OPENMETRICS, _native.ESCAPINGS["allow-utf-8"], True,
+                                  python_collectors=False)
+        return parse_openmetrics(text.decode("utf-8"))
+
+    def _render_bytes(self, fmt, scheme, openmetrics, python_collectors):
+        """The library's rendering; an exception a collector (or a set_function) raised during it
+        is raised here. Without `python_collectors`, their C collectors add nothing."""
         glue = self._glue
-        if glue.supported() or self._python_collectors or self._target_info:
+        if glue.supported() or (python_collectors and (self._python_collectors or self._target_info)):
             glue.begin(openmetrics=openmetrics)  # (raises without collectors in the library)
+        if not python_collectors:
+            glue.pause()
+        out = _c_void_p()
+        length = ctypes.c_size_t()
         try:
             status = C.registry_render_escaped(self._handle(), fmt, scheme, _byref(out), _byref(length))
         finally:
+            if not python_collectors:
+                glue.resume()
             failure = glue.end()
         if failure is not None:
             if not status:
@@ -331,33 +348,6 @@ class CollectorRegistry(Collector):
             return ctypes.string_at(out.value, length.value)
         finally:
             C.free(out)
-
-    def _native_metrics(self):
-        """The library's own families, as Metric objects (from its OpenMetrics rendering)."""
-        self._prepare_render()
-        out = _c_void_p()
-        length = ctypes.c_size_t()
-        # Rendered with the Python collectors left out: their families are read from them directly.
-        glue = self._glue
-        if glue.supported():
-            glue.begin(openmetrics=True)  # a set_function's error comes back here
-        glue.pause()
-        try:
-            status = C.registry_render_escaped(self._handle(), _native.FORMAT_OPENMETRICS,
-                                               _native.ESCAPINGS["allow-utf-8"], _byref(out), _byref(length))
-        finally:
-            glue.resume()
-            failure = glue.end()
-        if failure is not None:
-            if not status:
-                C.free(out)
-            raise failure
-        check(status)
-        try:
-            text = ctypes.string_at(out.value, length.value).decode("utf-8")
-        finally:
-            C.free(out)
-        return parse_openmetrics(text)
 
     def collect(self):
         """Every family of the registry as Metric objects: target_info, the native families,

@@ -9,9 +9,9 @@ the library, so a scrape never takes the GIL. The health checks are process-wide
 import atexit
 import ctypes
 import os
-import threading
 
 from . import _native
+from ._forksafe import new_lock, new_module_lock
 from ._native import C, EndpointOptions, HEALTH_CALLBACK, check, encode, raise_last
 from .metrics import REGISTRY, _registry_handle
 
@@ -33,7 +33,7 @@ _call_finished = C.service_call_finished
 # Registries that hold a catalog stay referenced for the life of the process, as the
 # library keeps each catalog (and its families) for the life of the process.
 _catalogs = {}
-_catalogs_lock = threading.Lock()
+_catalogs_lock = new_module_lock(globals(), "_catalogs_lock")
 
 
 class ServiceMetrics:
@@ -134,7 +134,7 @@ _PROBES = {
 # per add_callback).
 _thunks = []
 _callback_names = set()
-_health_lock = threading.Lock()
+_health_lock = new_module_lock(globals(), "_health_lock")
 
 
 def _probe(probe):
@@ -224,7 +224,7 @@ class HealthChecker:
 # ---- The server ------------------------------------------------------------------------------
 
 _server = None
-_server_lock = threading.Lock()
+_server_lock = new_module_lock(globals(), "_server_lock")
 
 
 class MetricsServer:
@@ -236,7 +236,7 @@ class MetricsServer:
     def __init__(self, handle, service, version, registry, metrics, metrics_port, health_port, bind_address):
         self._h = handle
         self._pid = os.getpid()
-        self._lock = threading.Lock()
+        new_lock(self, "_lock")
         self._stopped = False
         self.service = service
         self.version = version
