@@ -183,16 +183,25 @@ public struct ExpositionBuffer: ~Copyable {
         }
     }
 
-    /// `d.ddde+XX` for 1e6 <= value < 1e16, from Swift's shortest description (which writes
-    /// these without an exponent: `1733600519.25`). Byte work only: created timestamps come here
-    /// once per series and scrape.
+    /// `d.ddde+XX` for 1e6 <= value < 1e16, from Swift's shortest description. That writes
+    /// most of these without an exponent (`1733600519.25`) but those from 2^53 on with one
+    /// (`9.007199254740994e+15`). Byte work only: created timestamps come here once per series
+    /// and scrape.
     private mutating func appendGoExponent(_ value: Double) {
         var text = value.description
         text.withUTF8 { bytes in
-            let dot = bytes.firstIndex(of: UInt8(ascii: ".")) ?? bytes.count
+            let mantissaEnd = bytes.firstIndex(of: UInt8(ascii: "e")) ?? bytes.count
+            let dot = bytes[..<mantissaEnd].firstIndex(of: UInt8(ascii: ".")) ?? mantissaEnd
+            var exponent = dot - 1
+            // The exponent's sign is + (the value is at least 1e6): only its digits count.
+            var written = 0
+            for byte in bytes[mantissaEnd...] where byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                written = written * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            exponent += written
             var digits = [UInt8]()
-            digits.reserveCapacity(bytes.count)
-            for byte in bytes where byte != UInt8(ascii: ".") { digits.append(byte) }
+            digits.reserveCapacity(mantissaEnd)
+            for byte in bytes[..<mantissaEnd] where byte != UInt8(ascii: ".") { digits.append(byte) }
             while digits.count > 1 && digits.last == UInt8(ascii: "0") { digits.removeLast() }
             append(digits[0])
             if digits.count > 1 {
@@ -200,9 +209,8 @@ public struct ExpositionBuffer: ~Copyable {
                 append(digits[1...])
             }
             append("e+" as StaticString)
-            let exponent = UInt64(dot - 1)  // 6 to 15
             if exponent < 10 { append(UInt8(ascii: "0")) }
-            append(decimal: exponent)
+            append(decimal: UInt64(exponent))  // 6 to 15
         }
     }
 
