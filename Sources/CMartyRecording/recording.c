@@ -238,9 +238,7 @@ int marty_gauge_value(const marty_gauge *gauge, double *out) {
 
 static inline void observe_at(uint64_t *cells, uint64_t *shard, double value) {
     size_t bound_count = BOUND_COUNT(cells);
-    cmarty_histogram_record_at(shard, BOUNDS(cells), bound_count, value);
-    const cmarty_native_config *native = NATIVE(cells, bound_count);
-    if (native != NULL) cmarty_native_record_at(shard + bound_count + 3, native, value);
+    cmarty_observe_at(shard, BOUNDS(cells), bound_count, NATIVE(cells, bound_count), value);
 }
 
 int marty_histogram_observe(marty_histogram *histogram, double value) {
@@ -290,11 +288,13 @@ int marty_histogram_observe_exemplar_at(marty_histogram *histogram, double value
 static void read_histogram(const uint64_t *cells, size_t buckets, uint64_t *cumulative_counts, uint64_t *count,
                            double *sum) {
     uint32_t shards = cmarty_shard_count();
+    const cmarty_native_config *native = NATIVE(cells, buckets - 1);
     uint64_t running = 0;
     double total = 0;
     for (size_t bucket = 0; bucket < buckets; bucket++) {
         for (uint32_t shard = 0; shard < shards; shard++) {
-            running += cmarty_load_u64(cells + (size_t)shard * CMARTY_CELL_STRIDE + bucket);
+            const uint64_t *row = cells + (size_t)shard * CMARTY_CELL_STRIDE;
+            running += bucket + 1 < buckets ? cmarty_load_u64(row + bucket) : cmarty_inf_bucket_at(row, bucket, native);
         }
         if (cumulative_counts != NULL) cumulative_counts[bucket] = running;
     }

@@ -171,3 +171,7 @@ int cmarty_set_thread_nice(int nice) {
     return -1;
 #endif
 }
+
+// Set once, by the first exemplar block's allocation (see cmarty_exemplar_slots in
+// CMartyShims.h); here beside the other process-wide recording state.
+uint32_t cmarty_exemplar_blocks_exist = 0;

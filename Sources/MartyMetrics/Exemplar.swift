@@ -127,5 +127,5 @@ struct ExemplarSlots {
     }
 
     /// Whether any exemplar was ever stored: scrapes skip reading series that have none.
-    var isAllocated: Bool { cmarty_load_u64(pointerCell) != 0 }
+    var isAllocated: Bool { cmarty_any_exemplar_block() != 0 && cmarty_load_u64(pointerCell) != 0 }
 }

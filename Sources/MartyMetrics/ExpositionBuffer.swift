@@ -33,6 +33,14 @@ public struct ExpositionBuffer: ~Copyable {
         count += 1
     }
 
+    /// Stores eight bytes, least significant first, into room the caller reserved, and keeps
+    /// the first `length` of them.
+    @inline(__always)
+    mutating func appendReservedWord(_ word: UInt64, keeping length: Int) {
+        UnsafeMutableRawPointer(base + count).storeBytes(of: word.littleEndian, as: UInt64.self)
+        count += length
+    }
+
     /// Appends eight bytes, least significant first.
     @inline(__always)
     mutating func appendLittleEndian(_ value: UInt64) {
@@ -75,9 +83,20 @@ public struct ExpositionBuffer: ~Copyable {
 
     @inline(__always)
     mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
-        reserve(bytes.count)
-        (base + count).update(from: bytes.baseAddress!, count: bytes.count)
-        count += bytes.count
+        let length = bytes.count
+        reserve(length)
+        let source = UnsafeRawPointer(bytes.baseAddress!)
+        let destination = UnsafeMutableRawPointer(base + count)
+        if length >= 8 && length <= 16 {
+            // Label names and values are mostly this short: two overlapping words, no memmove call.
+            let head = source.loadUnaligned(as: UInt64.self)
+            let tail = source.loadUnaligned(fromByteOffset: length &- 8, as: UInt64.self)
+            destination.storeBytes(of: head, as: UInt64.self)
+            destination.storeBytes(of: tail, toByteOffset: length &- 8, as: UInt64.self)
+        } else {
+            destination.copyMemory(from: source, byteCount: length)
+        }
+        count += length
     }
 
     @inline(__always)

@@ -35,8 +35,8 @@ public struct HistogramBuckets: Sendable {
     }
 }
 
-/// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf)
-/// and the sum; `_count` is never stored but summed from the buckets, so a reading always
+/// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf,
+/// which a native-only histogram leaves to its native buckets' count) and the sum; `_count` is never stored but summed from the buckets, so a reading always
 /// shows `_count` equal to the `+Inf` bucket.
 // @unchecked Sendable: its cells are raw memory written and read only with the atomic operations of CMartyShims; the bounds never change.
 public final class Histogram: SeriesBase, @unchecked Sendable {
@@ -106,9 +106,7 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
 
     @inlinable @inline(__always)
     func record(_ value: Double) {
-        let shard = cmarty_shard_cells(cells)!
-        cmarty_histogram_record_at(shard, bounds, boundCount, value)
-        if let native { cmarty_native_record_at(shard + boundCount + 3, native, value) }
+        cmarty_observe_at(cmarty_shard_cells(cells)!, bounds, boundCount, native, value)
     }
 
     /// A reading merged over all shards.
@@ -128,9 +126,10 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
         var sum = 0.0
         for shard in 0..<CellArena.shared.shardCount {
             let cell = cells + shard * CellArena.stride
-            for bucket in 0...boundCount {
+            for bucket in 0..<boundCount {
                 counts[bucket] &+= cmarty_load_u64(cell + bucket)
             }
+            counts[boundCount] &+= cmarty_inf_bucket_at(cell, boundCount, native)
             sum += cmarty_load_double(cell + boundCount + 1)
         }
         for bucket in 1..<counts.count {
@@ -159,8 +158,9 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
                 let count = cmarty_load_u64(cells + 2 + 2 * slot)
                 if count > 0 { fine[Int64(bitPattern: key &- CMARTY_NATIVE_KEY_BIAS), default: 0] &+= count }
             }
-            let dense = cells + 1 + 2 * slots
-            for position in 0..<2 * Int(CMARTY_NATIVE_COARSE_SPAN) {
+            let dense = cmarty_native_dense(cells, native)!
+            let denseCells = cmarty_native_dense_used(cells, native) != 0 ? 2 * Int(CMARTY_NATIVE_COARSE_SPAN) : 0
+            for position in 0..<denseCells {
                 let count = cmarty_load_u64(dense + position)
                 guard count > 0 else { continue }
                 let index = Int64(position % Int(CMARTY_NATIVE_COARSE_SPAN)) + Int64(CMARTY_NATIVE_COARSE_MIN)

@@ -12,7 +12,6 @@ enum ProtobufExposition {
 
     /// Writers reused across series and families, one per nesting level.
     struct Scratch: ~Copyable {
-        var metric = ProtobufWriter()
         var value = ProtobufWriter()
         var inner = ProtobufWriter()
     }
@@ -48,26 +47,29 @@ enum ProtobufExposition {
         }
         writer.uint64(3, type.rawValue)
 
+        // Each `Metric` is written in place too, in a one-byte gap for its length (most series'
+        // messages are shorter than 128 bytes; longer ones move once).
+        let metricEstimate = family.kind == .histogram ? 128 : 64
         Exposition.forEach(series) { item in
-            scratch.metric.removeAll()
-            labelNames.append(item, into: &scratch.metric)
+            let metric = writer.beginDelimited(4, estimate: metricEstimate)
+            labelNames.append(item, into: &writer)
             if family.kind == .histogram {
                 scratch.value.removeAll()
                 appendHistogram(
                     unsafeDowncast(item, to: Histogram.self), bounds: family.bucketBounds,
                     createdTimestamps: createdTimestamps, scratch: &scratch)
-                scratch.metric.bytes(7, scratch.value.contents)
+                writer.bytes(7, scratch.value.contents)
             } else if family.kind == .summary {
                 scratch.value.removeAll()
                 let snapshot = unsafeDowncast(item, to: Histogram.self).snapshot()
                 scratch.value.uint64(1, snapshot.count)
                 scratch.value.double(2, snapshot.sum)
                 if createdTimestamps { Timestamp(item.createdTimestamp).write(4, into: &scratch.value) }
-                scratch.metric.bytes(4, scratch.value.contents)
+                writer.bytes(4, scratch.value.contents)
             } else {
-                ScalarValue(item, family.kind, createdTimestamps: createdTimestamps).write(into: &scratch.metric)
+                ScalarValue(item, family.kind, createdTimestamps: createdTimestamps).write(into: &writer)
             }
-            writer.bytes(4, scratch.metric.contents)
+            writer.endDelimited(metric)
         }
         writer.endDelimited(run)
     }
@@ -133,13 +135,15 @@ enum ProtobufExposition {
             fields.withUnsafeBufferPointer { fields in
                 ends.withUnsafeBufferPointer { ends in
                     series.storage.withUnsafeBufferPointer { storage in
+                        // Unchecked: the key ends with a 0xFF after every value, one per name.
+                        let key = storage.baseAddress!
                         var start = 0
                         var fieldStart = 0
                         for fieldEnd in ends {
                             var end = start
-                            while storage[end] != 0xFF { end += 1 }
+                            while key[end] != 0xFF { end &+= 1 }
                             let name = UnsafeBufferPointer(rebasing: fields[fieldStart..<fieldEnd])
-                            let value = UnsafeBufferPointer(rebasing: storage[start..<end])
+                            let value = UnsafeBufferPointer(start: key + start, count: end &- start)
                             metric.lengthDelimited(1, length: name.count + ProtobufWriter.fieldLength(value.count))
                             metric.raw(name)
                             metric.bytes(2, value)
@@ -163,9 +167,11 @@ enum ProtobufExposition {
                 (seconds, nanos) = (0, 0)
                 return
             }
-            let total = Int64((time * 1e9).rounded(.down))  // a double's precision, in integers
+            // A double's precision, in integers; truncation is the floor here (time >= 0), and
+            // the conversion instruction is cheaper than libm's floor, once per series and scrape.
+            let total = Int64(time * 1e9)
             seconds = total / 1_000_000_000
-            nanos = total % 1_000_000_000
+            nanos = total &- seconds &* 1_000_000_000
         }
 
         /// The message's length.
@@ -174,10 +180,18 @@ enum ProtobufExposition {
                 + (nanos > 0 ? 1 + ProtobufWriter.varintLength(UInt64(nanos)) : 0)
         }
 
+        @inline(__always)
         func write(_ field: Int, into writer: inout ProtobufWriter) {
-            writer.lengthDelimited(field, length: length)
-            writer.int64(1, seconds)
-            if nanos > 0 { writer.int64(2, nanos) }
+            // Tag, length, two tags and two varints of at most ten bytes: one capacity check.
+            writer.reserve(24)
+            writer.varintReserved(UInt64(field) << 3 | 2)
+            writer.varintReserved(UInt64(length))
+            writer.varintReserved(1 << 3)
+            writer.varintReserved(UInt64(bitPattern: seconds))
+            if nanos > 0 {
+                writer.varintReserved(2 << 3)
+                writer.varintReserved(UInt64(nanos))
+            }
         }
     }
 

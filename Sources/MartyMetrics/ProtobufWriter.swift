@@ -29,6 +29,17 @@ struct ProtobufWriter: ~Copyable {
         return (start, gap)
     }
 
+    /// ``beginDelimited(estimate:)`` after the tag of length-delimited field `field`: a nested
+    /// message written in place.
+    @inline(__always)
+    mutating func beginDelimited(_ field: Int, estimate: Int) -> (start: Int, gap: Int) {
+        tag(field, 2)
+        let gap = Self.varintLength(UInt64(estimate))
+        let start = buffer.count
+        buffer.appendGap(gap)
+        return (start, gap)
+    }
+
     mutating func endDelimited(_ run: (start: Int, gap: Int)) {
         let length = buffer.count - run.start - run.gap
         let needed = Self.varintLength(UInt64(length))
@@ -44,12 +55,41 @@ struct ProtobufWriter: ~Copyable {
     @inline(__always)
     mutating func varint(_ value: UInt64) {
         buffer.reserve(10)
-        var value = value
-        while value >= 0x80 {
-            buffer.appendReserved(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
+        varintReserved(value)
+    }
+
+    /// Room for `extra` bytes, for the `…Reserved` writes that follow.
+    @inline(__always)
+    mutating func reserve(_ extra: Int) { buffer.reserve(extra) }
+
+    /// A varint into room the caller reserved (ten bytes; a varint of two to eight bytes stores
+    /// a whole word, of which it keeps its own length).
+    @inline(__always)
+    mutating func varintReserved(_ value: UInt64) {
+        if value < 0x80 {
+            buffer.appendReserved(UInt8(value))  // tags, short lengths
+        } else if value < 1 << 56 {
+            // Timestamps, counts: each 7-bit group into its byte, the continuation bits by length,
+            // with no branch on the length to mispredict.
+            var spread = value & 0x7F
+            spread |= (value & 0x7F << 7) << 1
+            spread |= (value & 0x7F << 14) << 2
+            spread |= (value & 0x7F << 21) << 3
+            spread |= (value & 0x7F << 28) << 4
+            spread |= (value & 0x7F << 35) << 5
+            spread |= (value & 0x7F << 42) << 6
+            spread |= (value & 0x7F << 49) << 7
+            let length = Self.varintLength(value)
+            let continuation = 0x8080_8080_8080_8080 & ((1 << (8 &* (length &- 1))) &- 1 as UInt64)
+            buffer.appendReservedWord(spread | continuation, keeping: length)
+        } else {
+            var value = value
+            while value >= 0x80 {
+                buffer.appendReserved(UInt8(truncatingIfNeeded: value) | 0x80)
+                value >>= 7
+            }
+            buffer.appendReserved(UInt8(value))
         }
-        buffer.appendReserved(UInt8(value))
     }
 
     @inline(__always)
@@ -65,6 +105,7 @@ struct ProtobufWriter: ~Copyable {
         varint(value)
     }
 
+    @inline(__always)
     mutating func int64(_ field: Int, _ value: Int64) {
         uint64(field, UInt64(bitPattern: value))
     }

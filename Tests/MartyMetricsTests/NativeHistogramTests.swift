@@ -115,12 +115,16 @@ import Testing
             try h.observe(-value)
             value *= 1.01
         }
+        try h.observe(0)
         let snapshot = try #require(h.nativeSnapshot())
         #expect(snapshot.schema == -4)
-        #expect(snapshot.count == 10000)
+        #expect(snapshot.count == 10001)
+        // A native-only histogram stores no +Inf bucket: its count is the native buckets'.
+        #expect(h.snapshot().count == 10001)
         let total =
             snapshot.buckets().map(\.count).reduce(0, +) + snapshot.buckets(negative: true).map(\.count).reduce(0, +)
         #expect(total == 10000)
+        #expect(snapshot.zeroCount == 1)
     }
 
     @Test func classicBucketsBesideNativeOnes() throws {

@@ -21,6 +21,32 @@ import Testing
     }
 }
 
+@Suite struct ProtobufVarintTests {
+    /// Every length of varint, at its edges and between: the minimal encoding, seven bits at a
+    /// time, least significant first, and nothing written past it.
+    @Test func varintsAreMinimalAndExact() {
+        var values: [UInt64] = [0, 1, 0x7F, .max, .max - 1, 1_764_950_400, 999_999_999]
+        for bits in 7...63 {
+            let edge: UInt64 = 1 << bits
+            values += [edge - 1, edge, edge + 1, edge | 0x5555_5555_5555_5555 & (edge - 1)]
+        }
+        for value in values {
+            var expected: [UInt8] = []
+            var rest = value
+            while rest >= 0x80 {
+                expected.append(UInt8(rest & 0x7F) | 0x80)
+                rest >>= 7
+            }
+            expected.append(UInt8(rest))
+            var writer = ProtobufWriter()
+            writer.varint(value)
+            writer.varint(0x55)  // a next field right after it
+            #expect(Array(writer.contents) == expected + [0x55], "\(value)")
+            #expect(ProtobufWriter.varintLength(value) == expected.count, "\(value)")
+        }
+    }
+}
+
 @Suite struct ProtobufFamilyLengthTests {
     /// Each family's delimited length, read back: minimal varints that cover the stream exactly.
     private func familyNames(_ registry: Registry) -> [String] {

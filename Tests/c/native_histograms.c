@@ -130,6 +130,23 @@ int main(void) {
     EXPECT(counts[0] == 2 && counts[1] == 4 && count == 4 && sum == 7.5, "classic: %llu %llu %llu %g",
            (unsigned long long)counts[0], (unsigned long long)counts[1], (unsigned long long)count, sum);
 
+    /* Native only: no +Inf bucket is stored, the count is the native buckets' (zero bucket,
+     * negative and positive ones, with and without an exemplar). */
+    marty_family *only = NULL;
+    REQUIRE_OK(marty_native_histogram_family_new(registry, "nh_only", "", NULL, 0, NULL, 0, &options, &only));
+    marty_histogram *only_series = NULL;
+    REQUIRE_OK(marty_histogram_get(only, NULL, 0, &only_series));
+    EXPECT_OK(marty_histogram_observe(only_series, 0));
+    EXPECT_OK(marty_histogram_observe(only_series, -2));
+    EXPECT_OK(marty_histogram_observe(only_series, 1e300));
+    EXPECT_OK(marty_histogram_observe_exemplar(only_series, 5, names, values, 1));
+    uint64_t only_counts[1] = {0}, only_count = 0;
+    double only_sum = 0;
+    EXPECT_OK(marty_histogram_read(only_series, only_counts, 1, &only_count, &only_sum));
+    EXPECT(only_counts[0] == 4 && only_count == 4 && only_sum == 1e300, "native only: %llu %llu %g",
+           (unsigned long long)only_counts[0], (unsigned long long)only_count, only_sum);
+    EXPECT_OK(marty_family_release(only));
+
     char *out = NULL;
     size_t length = 0;
     EXPECT_OK(marty_registry_render(registry, MARTY_FORMAT_PROTOBUF, &out, &length));

@@ -176,6 +176,14 @@ static inline void cmarty_histogram_record(uint64_t *cells, const double *bounds
 #define CMARTY_EXEMPLAR_LABEL_CAPACITY 640 /* 128 * 4 + 128 */
 #define CMARTY_EXEMPLAR_SLOT_CELLS 84 /* 4 + CMARTY_EXEMPLAR_LABEL_CAPACITY / 8 */
 
+// Whether any series in the process was ever given an exemplar block: until one is, scrapes
+// skip every series' block cell, a cache line of its own.
+extern uint32_t cmarty_exemplar_blocks_exist;
+
+static inline int cmarty_any_exemplar_block(void) {
+    return __atomic_load_n(&cmarty_exemplar_blocks_exist, __ATOMIC_ACQUIRE) != 0;
+}
+
 // The block of `slot_count` slots whose address `pointer_cell` holds, allocated (zeroed) and
 // published by the first caller; NULL if out of memory.
 static inline uint64_t *cmarty_exemplar_slots(uint64_t *pointer_cell, size_t slot_count) {
@@ -185,6 +193,7 @@ static inline uint64_t *cmarty_exemplar_slots(uint64_t *pointer_cell, size_t slo
     uint64_t *fresh = (uint64_t *)calloc(slot_count * CMARTY_EXEMPLAR_SLOT_CELLS, sizeof(uint64_t));
     if (fresh == NULL) return NULL;
     if (__atomic_compare_exchange_n(cell, &current, (uintptr_t)fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        if (!cmarty_any_exemplar_block()) __atomic_store_n(&cmarty_exemplar_blocks_exist, 1, __ATOMIC_RELEASE);
         return fresh;
     }
     free(fresh);  // another thread published its block first
@@ -262,8 +271,9 @@ static inline size_t cmarty_histogram_bucket(const double *bounds, size_t bound_
 // zero threshold go to the zero bucket. Each shard row of the series holds, after its classic
 // cells: [zero count, slots of (key + CMARTY_NATIVE_KEY_BIAS, count) in an open-addressing
 // table claimed with compare-and-swap, then dense counts at schema -4 for observations that find
-// no free slot within CMARTY_NATIVE_PROBES probes]. Nothing is allocated or locked when
-// recording; readings merge the shards and lower the resolution until the buckets fit.
+// no free slot within CMARTY_NATIVE_PROBES probes, then a flag set once they are used].
+// Nothing is allocated or locked when recording; readings merge the shards and lower the
+// resolution until the buckets fit.
 
 #define CMARTY_NATIVE_PROBES 16
 #define CMARTY_NATIVE_KEY_BIAS 1099511627776ULL /* 2^40 */
@@ -285,12 +295,22 @@ static inline double cmarty_log2(double value) { return log2(value); }
 static inline double cmarty_exp2(double value) { return exp2(value); }
 
 static inline size_t cmarty_native_width(const cmarty_native_config *config) {
-    return 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN;
+    return 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN + 1;
+}
+
+// The dense rows of one shard's native cells, and the cell after them, set once an
+// observation found no slot: readings skip the rows while it is clear.
+static inline uint64_t *cmarty_native_dense(uint64_t *native, const cmarty_native_config *config) {
+    return native + 1 + 2 * (size_t)config->slot_count;
+}
+static inline int cmarty_native_dense_used(const uint64_t *native, const cmarty_native_config *config) {
+    return cmarty_load_u64(native + 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN) != 0;
 }
 
 // The bucket key of |value| (> the zero threshold, finite or infinite) at `schema`, as
-// client_golang computes it from frexp so that bucket boundaries are exact.
-static inline int64_t cmarty_native_key(double magnitude, int32_t schema, const double *bounds) {
+// client_golang computes it from frexp so that bucket boundaries are exact. This is the
+// general form; cmarty_native_key takes the exponent and fraction from the bits instead.
+static inline int64_t cmarty_native_key_frexp(double magnitude, int32_t schema, const double *bounds) {
     if (magnitude > 1.7976931348623157e308) magnitude = 1.7976931348623157e308;  // +Inf: the top bucket
     int exponent;
     double fraction = frexp(magnitude, &exponent);
@@ -304,6 +324,36 @@ static inline int64_t cmarty_native_key(double magnitude, int32_t schema, const 
     }
     int64_t key = exponent;
     if (fraction == 0.5) key--;
+    int64_t offset = ((int64_t)1 << -schema) - 1;
+    return (key + offset) >> -schema;
+}
+
+// The same key as cmarty_native_key_frexp, with frexp's exponent and fraction read from the
+// bits of a normal double, and a search without branches to mispredict: observe's cost is
+// mostly here and in its atomics (subnormals and infinities take the general form).
+static inline int64_t cmarty_native_key(double magnitude, int32_t schema, const double *bounds) {
+    uint64_t bits;
+    memcpy(&bits, &magnitude, sizeof bits);
+    uint64_t biased_exponent = bits >> 52;  // the sign bit is clear
+    if (__builtin_expect(biased_exponent == 0 || biased_exponent == 0x7ff, 0)) {
+        return cmarty_native_key_frexp(magnitude, schema, bounds);
+    }
+    int64_t exponent = (int64_t)biased_exponent - 1022;  // magnitude = fraction * 2^exponent
+    uint64_t mantissa = bits & ((UINT64_C(1) << 52) - 1);
+    if (schema > 0) {
+        uint64_t fraction_bits = mantissa | (UINT64_C(1022) << 52);  // in [0.5, 1)
+        double fraction;
+        memcpy(&fraction, &fraction_bits, sizeof fraction);
+        size_t count = (size_t)1 << schema;
+        const double *base = bounds;
+        for (size_t remaining = count; remaining > 1; remaining -= remaining / 2) {
+            size_t half = remaining / 2;
+            base = base[half] < fraction ? base + half : base;
+        }
+        size_t low = (size_t)(base - bounds) + (*base < fraction);  // the first bound >= fraction
+        return (int64_t)low + (exponent - 1) * (int64_t)count;
+    }
+    int64_t key = exponent - (mantissa == 0);  // a fraction of exactly 0.5 is the bucket below
     int64_t offset = ((int64_t)1 << -schema) - 1;
     return (key + offset) >> -schema;
 }
@@ -339,8 +389,49 @@ static inline void cmarty_native_record_at(uint64_t *native, const cmarty_native
     }
     // No slot: the dense row at schema -4, which readings then lower everything to.
     int64_t coarse = cmarty_native_key(magnitude, -4, NULL);
-    uint64_t *dense = slots + 2 * (size_t)config->slot_count + (negative ? CMARTY_NATIVE_COARSE_SPAN : 0);
-    cmarty_add_u64(dense + (coarse - CMARTY_NATIVE_COARSE_MIN), 1);
+    uint64_t *dense = cmarty_native_dense(native, config);
+    cmarty_add_u64(dense + (negative ? CMARTY_NATIVE_COARSE_SPAN : 0) + (coarse - CMARTY_NATIVE_COARSE_MIN), 1);
+    uint64_t *used = dense + 2 * CMARTY_NATIVE_COARSE_SPAN;
+    if (cmarty_load_u64(used) == 0) cmarty_store_u64(used, 1);
+}
+
+// The observations in one shard's native cells: the zero bucket, the slots and the dense rows.
+static inline uint64_t cmarty_native_count_at(const uint64_t *native, const cmarty_native_config *config) {
+    uint64_t count = cmarty_load_u64(native);
+    const uint64_t *slots = native + 1;
+    for (uint32_t slot = 0; slot < config->slot_count; slot++) count += cmarty_load_u64(slots + 2 * (size_t)slot + 1);
+    if (cmarty_native_dense_used(native, config)) {
+        const uint64_t *dense = slots + 2 * (size_t)config->slot_count;
+        for (size_t position = 0; position < 2 * CMARTY_NATIVE_COARSE_SPAN; position++) {
+            count += cmarty_load_u64(dense + position);
+        }
+    }
+    return count;
+}
+
+// Records a value that is not NaN into one shard of a histogram (classic buckets, native ones,
+// or both). A native-only histogram counts no +Inf bucket: its count is its native buckets'
+// (see cmarty_inf_bucket_at), which saves observe one atomic.
+static inline void cmarty_observe_at(uint64_t *shard, const double *bounds, size_t bound_count,
+                                     const cmarty_native_config *native, double value) {
+    if (native == NULL) {
+        cmarty_histogram_record_at(shard, bounds, bound_count, value);
+        return;
+    }
+    if (bound_count == 0) {
+        cmarty_add_double(shard + 1, value);
+    } else {
+        cmarty_histogram_record_at(shard, bounds, bound_count, value);
+    }
+    cmarty_native_record_at(shard + bound_count + 3, native, value);
+}
+
+// The +Inf bucket's (non-cumulative) count in one shard: stored, or for a native-only
+// histogram its native buckets' count.
+static inline uint64_t cmarty_inf_bucket_at(const uint64_t *shard, size_t bound_count,
+                                            const cmarty_native_config *native) {
+    if (native != NULL && bound_count == 0) return cmarty_native_count_at(shard + 3, native);
+    return cmarty_load_u64(shard + bound_count);
 }
 
 // Unix time in seconds.
