@@ -83,8 +83,14 @@ public struct ExpositionBuffer: ~Copyable {
 
     @inline(__always)
     mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        reserve(bytes.count)
+        appendReserved(bytes)
+    }
+
+    /// Appends bytes the caller reserved room for.
+    @inline(__always)
+    mutating func appendReserved(_ bytes: UnsafeBufferPointer<UInt8>) {
         let length = bytes.count
-        reserve(length)
         let source = UnsafeRawPointer(bytes.baseAddress!)
         let destination = UnsafeMutableRawPointer(base + count)
         if length >= 8 && length <= 16 {
@@ -93,6 +99,16 @@ public struct ExpositionBuffer: ~Copyable {
             let tail = source.loadUnaligned(fromByteOffset: length &- 8, as: UInt64.self)
             destination.storeBytes(of: head, as: UInt64.self)
             destination.storeBytes(of: tail, toByteOffset: length &- 8, as: UInt64.self)
+        } else if length >= 4 && length < 8 {
+            let head = source.loadUnaligned(as: UInt32.self)
+            let tail = source.loadUnaligned(fromByteOffset: length &- 4, as: UInt32.self)
+            destination.storeBytes(of: head, as: UInt32.self)
+            destination.storeBytes(of: tail, toByteOffset: length &- 4, as: UInt32.self)
+        } else if length < 4 {
+            for offset in 0..<length {
+                destination.storeBytes(
+                    of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
+            }
         } else {
             destination.copyMemory(from: source, byteCount: length)
         }

@@ -144,9 +144,15 @@ enum ProtobufExposition {
                             while key[end] != 0xFF { end &+= 1 }
                             let name = UnsafeBufferPointer(rebasing: fields[fieldStart..<fieldEnd])
                             let value = UnsafeBufferPointer(start: key + start, count: end &- start)
-                            metric.lengthDelimited(1, length: name.count + ProtobufWriter.fieldLength(value.count))
-                            metric.raw(name)
-                            metric.bytes(2, value)
+                            // LabelPair{name, value}: one capacity check for the pair.
+                            let pairLength = name.count + ProtobufWriter.fieldLength(value.count)
+                            metric.reserve(pairLength + 10)
+                            metric.varintReserved(1 << 3 | 2)
+                            metric.varintReserved(UInt64(pairLength))
+                            metric.rawReserved(name)
+                            metric.varintReserved(2 << 3 | 2)
+                            metric.varintReserved(UInt64(value.count))
+                            metric.rawReserved(value)
                             start = end + 1
                             fieldStart = fieldEnd
                         }
@@ -161,10 +167,13 @@ enum ProtobufExposition {
         let seconds: Int64
         let nanos: Int64
 
+        /// The message's length.
+        let length: Int
+
         init(_ time: Double) {
             // Clock readings; anything else (never seen) is written as the epoch, not a trap.
-            guard time.isFinite, time >= 0, time < 9e9 else {
-                (seconds, nanos) = (0, 0)
+            guard time >= 0, time < 9e9 else {  // false for NaN too
+                (seconds, nanos, length) = (0, 0, 2)
                 return
             }
             // A double's precision, in integers; truncation is the floor here (time >= 0), and
@@ -172,11 +181,8 @@ enum ProtobufExposition {
             let total = Int64(time * 1e9)
             seconds = total / 1_000_000_000
             nanos = total &- seconds &* 1_000_000_000
-        }
-
-        /// The message's length.
-        var length: Int {
-            1 + ProtobufWriter.varintLength(UInt64(bitPattern: seconds))
+            length =
+                1 + ProtobufWriter.varintLength(UInt64(bitPattern: seconds))
                 + (nanos > 0 ? 1 + ProtobufWriter.varintLength(UInt64(nanos)) : 0)
         }
 
@@ -184,6 +190,22 @@ enum ProtobufExposition {
         func write(_ field: Int, into writer: inout ProtobufWriter) {
             // Tag, length, two tags and two varints of at most ten bytes: one capacity check.
             writer.reserve(24)
+            if seconds >= 1 << 28 && seconds < 1 << 35 && field < 16 {
+                // Every clock reading from 1978 to 3058: seconds take five varint bytes, so the
+                // field's tag and length, the seconds' tag and the seconds fill one word; the
+                // nanoseconds with their tag another (0x08 and 0x10: fields 1 and 2, varints).
+                // Once per series and scrape.
+                let nanosLength = length &- 6
+                let secondsVarint = ProtobufWriter.spreadSevenBitGroups(UInt64(seconds)) | 0x8080_8080
+                writer.appendReservedWord(
+                    UInt64(field) << 3 | 2 | UInt64(length) << 8 | 0x08 << 16 | secondsVarint << 24, keeping: 8)
+                if nanos > 0 {
+                    let continuation: UInt64 = 0x8080_8080 & ((1 << (8 &* (nanosLength &- 2))) &- 1)
+                    let nanosVarint = ProtobufWriter.spreadSevenBitGroups(UInt64(nanos)) | continuation
+                    writer.appendReservedWord(2 << 3 | nanosVarint << 8, keeping: nanosLength)
+                }
+                return
+            }
             writer.varintReserved(UInt64(field) << 3 | 2)
             writer.varintReserved(UInt64(length))
             writer.varintReserved(1 << 3)

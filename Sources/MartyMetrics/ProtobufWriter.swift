@@ -62,6 +62,12 @@ struct ProtobufWriter: ~Copyable {
     @inline(__always)
     mutating func reserve(_ extra: Int) { buffer.reserve(extra) }
 
+    /// Stores eight bytes (least significant first) into reserved room and keeps `length`.
+    @inline(__always)
+    mutating func appendReservedWord(_ word: UInt64, keeping length: Int) {
+        buffer.appendReservedWord(word, keeping: length)
+    }
+
     /// A varint into room the caller reserved (ten bytes; a varint of two to eight bytes stores
     /// a whole word, of which it keeps its own length).
     @inline(__always)
@@ -69,19 +75,11 @@ struct ProtobufWriter: ~Copyable {
         if value < 0x80 {
             buffer.appendReserved(UInt8(value))  // tags, short lengths
         } else if value < 1 << 56 {
-            // Timestamps, counts: each 7-bit group into its byte, the continuation bits by length,
-            // with no branch on the length to mispredict.
-            var spread = value & 0x7F
-            spread |= (value & 0x7F << 7) << 1
-            spread |= (value & 0x7F << 14) << 2
-            spread |= (value & 0x7F << 21) << 3
-            spread |= (value & 0x7F << 28) << 4
-            spread |= (value & 0x7F << 35) << 5
-            spread |= (value & 0x7F << 42) << 6
-            spread |= (value & 0x7F << 49) << 7
+            // Timestamps, counts: the continuation bits by length, with no branch on the length
+            // to mispredict.
             let length = Self.varintLength(value)
             let continuation = 0x8080_8080_8080_8080 & ((1 << (8 &* (length &- 1))) &- 1 as UInt64)
-            buffer.appendReservedWord(spread | continuation, keeping: length)
+            buffer.appendReservedWord(Self.spreadSevenBitGroups(value) | continuation, keeping: length)
         } else {
             var value = value
             while value >= 0x80 {
@@ -128,6 +126,12 @@ struct ProtobufWriter: ~Copyable {
         if !value.isEmpty { buffer.append(value) }
     }
 
+    /// Bytes (already encoded fields, or a field's contents) into reserved room.
+    @inline(__always)
+    mutating func rawReserved(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if !bytes.isEmpty { buffer.appendReserved(bytes) }
+    }
+
     /// Bytes that are already encoded fields.
     @inline(__always)
     mutating func raw(_ encoded: UnsafeBufferPointer<UInt8>) {
@@ -149,6 +153,21 @@ struct ProtobufWriter: ~Copyable {
         scratch.removeAll()
         for value in values { scratch.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
         bytes(field, scratch.contents)
+    }
+
+    /// The low 56 bits of `value`, seven to a byte (least significant first): a varint's bytes
+    /// without their continuation bits.
+    @inline(__always)
+    static func spreadSevenBitGroups(_ value: UInt64) -> UInt64 {
+        var spread = value & 0x7F
+        spread |= (value & 0x7F << 7) << 1
+        spread |= (value & 0x7F << 14) << 2
+        spread |= (value & 0x7F << 21) << 3
+        spread |= (value & 0x7F << 28) << 4
+        spread |= (value & 0x7F << 35) << 5
+        spread |= (value & 0x7F << 42) << 6
+        spread |= (value & 0x7F << 49) << 7
+        return spread
     }
 
     /// The length of `value` as a varint.

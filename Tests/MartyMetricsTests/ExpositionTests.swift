@@ -198,6 +198,24 @@ import Testing
     }
 }
 
+@Suite struct ShortCopyTests {
+    /// Bytes of every length up to 40 (the short ones copied word-wise), one after another.
+    @Test func appendsOfEveryLengthAreExact() {
+        let source = (0..<40).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        var buffer = ExpositionBuffer(capacity: 8)
+        var expected: [UInt8] = []
+        for length in 0...40 {
+            source.withUnsafeBufferPointer { bytes in
+                if length > 0 { buffer.append(UnsafeBufferPointer(rebasing: bytes[0..<length])) }
+            }
+            expected += source[0..<length]
+            buffer.append(UInt8(ascii: "|"))
+            expected.append(UInt8(ascii: "|"))
+        }
+        #expect(buffer.withBytes { Array($0) } == expected)
+    }
+}
+
 @Suite struct DecimalTests {
     @Test(arguments: [0, 7, 10, 99, 100, 101, 999, 1000, 65536, 1_234_567, 10_000_000_000, UInt64.max] as [UInt64])
     func wholeNumbersAreWrittenExactly(value: UInt64) {

@@ -14,6 +14,24 @@ import Testing
         #expect(whole.seconds == 1_764_950_400 && whole.nanos == 0)
     }
 
+    /// The one-word encoding of clock readings writes the bytes field by field writing gives.
+    @Test func wordEncodingMatchesFieldByField() {
+        let times: [Double] = [
+            0, 1.5, 268_435_455.5, 268_435_456, 268_435_456.000_000_1, 1_764_950_400, 1_764_950_400.000_000_127,
+            1_764_950_400.000_000_128, 1_764_950_400.5, 1_764_950_400.999_999, 8_999_999_999.75,
+        ]
+        for time in times {
+            let timestamp = ProtobufExposition.Timestamp(time)
+            var fast = ProtobufWriter()
+            timestamp.write(3, into: &fast)
+            var plain = ProtobufWriter()
+            plain.lengthDelimited(3, length: timestamp.length)
+            plain.int64(1, timestamp.seconds)
+            if timestamp.nanos > 0 { plain.int64(2, timestamp.nanos) }
+            #expect(Array(fast.contents) == Array(plain.contents), "\(time)")
+        }
+    }
+
     @Test(arguments: [Double.nan, .infinity, -.infinity, -1, 9e9, 1e300, -.leastNonzeroMagnitude])
     func valuesThatAreNoClockReadingAreTheEpoch(time: Double) {
         let timestamp = ProtobufExposition.Timestamp(time)
@@ -87,5 +105,19 @@ import Testing
         let tiny = try registry.counter("c_tiny", help: "", labelNames: ["k"])
         for index in 0..<400 { try tiny.labels("\(index)").inc() }
         #expect(familyNames(registry) == ["a_long_help", "b_many_total", "c_tiny_total"])
+    }
+
+    /// A label pair longer than 127 bytes takes two-byte lengths, in place, in a metric that
+    /// outgrows its one-byte length gap; the family around it still reads back.
+    @Test func longLabelValuesAreWrittenWhole() throws {
+        let registry = Registry()
+        registry.exposesCreatedTimestamps = false
+        let value = String(repeating: "v", count: 300)
+        try registry.counter("d_long", help: "", labelNames: ["k"]).labels(value).inc()
+        #expect(familyNames(registry) == ["d_long_total"])
+        let bytes = registry.render(.protobuf).withBytes { Array($0) }
+        // LabelPair: tag, length 306 (0xB2 0x02), name field "k", value field of 300 (0xAC 0x02).
+        let pair: [UInt8] = [0x0A, 0xB2, 0x02, 0x0A, 0x01, UInt8(ascii: "k"), 0x12, 0xAC, 0x02] + Array(value.utf8)
+        #expect(bytes.firstRange(of: pair) != nil)
     }
 }

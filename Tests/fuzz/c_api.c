@@ -10,13 +10,15 @@
  * label names, looks series up with fuzzed values and counts (wrong counts included), records
  * fuzzed doubles, removes and clears, registers/unregisters, names units, sets created
  * timestamps, switches the style, adds and removes collectors of fuzzed families, and renders
- * in both formats.
+ * in the three formats.
  *
  * Besides not crashing (ASan/UBSan abort, and libFuzzer keeps the input), it checks:
  *   - every call returns MARTY_OK or a documented MARTY_ERR_* status, with a message;
- *   - every exposition is valid UTF-8, made of whole lines, each a comment (# HELP / # TYPE /
+ *   - every text exposition is valid UTF-8, made of whole lines, each a comment (# HELP / # TYPE /
  *     # UNIT / # EOF) or a sample `name{label="value",...} number` whose label values use only
- *     the \\ \" \n escapes; OpenMetrics ends with "# EOF\n" exactly once.
+ *     the \\ \" \n escapes; OpenMetrics ends with "# EOF\n" exactly once;
+ *   - protobuf is delimited MetricFamily messages covering the output exactly, their fields and
+ *     their metrics' fields each whole, of known wire types.
  */
 #include <math.h>
 #include <stdint.h>
@@ -196,6 +198,69 @@ static void check_exposition(const char *text, size_t length, int openmetrics) {
     }
 }
 
+/* ---- Protobuf checks ------------------------------------------------------------------------ */
+
+static int read_varint(const unsigned char *s, size_t n, size_t *position, uint64_t *value) {
+    *value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*position >= n) return 0;
+        unsigned char byte = s[(*position)++];
+        *value |= (uint64_t)(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) return 1;
+    }
+    return 0;
+}
+
+/* The fields of one message, each whole within it; `nested` names the field whose contents
+ * are messages too (a family's metrics), or 0. */
+static const char *check_message(const unsigned char *s, size_t n, uint64_t nested) {
+    size_t position = 0;
+    while (position < n) {
+        uint64_t tag = 0, length = 0, ignored = 0;
+        if (!read_varint(s, n, &position, &tag)) return "truncated tag";
+        if ((tag >> 3) == 0) return "field number 0";
+        switch (tag & 7) {
+        case 0:
+            if (!read_varint(s, n, &position, &ignored)) return "truncated varint";
+            break;
+        case 1:
+            if (n - position < 8) return "truncated fixed64";
+            position += 8;
+            break;
+        case 2: {
+            if (!read_varint(s, n, &position, &length) || length > n - position) return "length past the message";
+            if (nested != 0 && (tag >> 3) == nested) {
+                const char *problem = check_message(s + position, (size_t)length, 0);
+                if (problem) return problem;
+            }
+            position += (size_t)length;
+            break;
+        }
+        case 5:
+            if (n - position < 4) return "truncated fixed32";
+            position += 4;
+            break;
+        default:
+            return "unknown wire type";
+        }
+    }
+    return NULL;
+}
+
+/* Delimited MetricFamily messages that cover the output exactly. */
+static void check_protobuf(const unsigned char *s, size_t n) {
+    size_t position = 0;
+    while (position < n) {
+        uint64_t length = 0;
+        if (!read_varint(s, n, &position, &length) || length > n - position) {
+            fail("protobuf: a family's length runs past the output", NULL);
+        }
+        const char *problem = check_message(s + position, (size_t)length, 4);
+        if (problem) fail("protobuf", problem);
+        position += (size_t)length;
+    }
+}
+
 static void render(marty_registry *registry, int format) {
     char *text = NULL;
     size_t length = 0;
@@ -203,7 +268,11 @@ static void render(marty_registry *registry, int format) {
     check_status(status, "marty_registry_render");
     if (status != MARTY_OK) fail("render failed", marty_errmsg());
     if (text == NULL) fail("render gave NULL", NULL);
-    check_exposition(text, length, format == MARTY_FORMAT_OPENMETRICS);
+    if (format == MARTY_FORMAT_PROTOBUF) {
+        check_protobuf((const unsigned char *)text, length);
+    } else {
+        check_exposition(text, length, format == MARTY_FORMAT_OPENMETRICS);
+    }
     marty_free(text);
 }
 
@@ -427,14 +496,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             collector_count++;
             break;
         }
-        default:
-            render(registry, take_byte(&in) & 1 ? MARTY_FORMAT_OPENMETRICS : MARTY_FORMAT_TEXT);
+        default: {
+            static const int formats[] = {MARTY_FORMAT_TEXT, MARTY_FORMAT_OPENMETRICS, MARTY_FORMAT_PROTOBUF};
+            render(registry, formats[take_byte(&in) % 3]);
             break;
+        }
         }
     }
 
     render(registry, MARTY_FORMAT_TEXT);
     render(registry, MARTY_FORMAT_OPENMETRICS);
+    render(registry, MARTY_FORMAT_PROTOBUF);
     for (size_t k = 0; k < family_count; k++) check_status(marty_family_release(families[k].family), "marty_family_release");
     /* Freeing the registry removes the collectors still added. */
     check_status(marty_registry_free(registry), "marty_registry_free");

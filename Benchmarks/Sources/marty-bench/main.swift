@@ -727,12 +727,17 @@ if sections.contains("exposition") {
             for _ in 0..<n { sink &+= registry.render(.protobuf).count }
         }
         registry.exposesCreatedTimestamps = true
+        // OpenMetrics carries the created timestamps (as `_created` lines), as protobuf does.
+        let openMetrics = measure(repetitions: Config.heavyRepetitions, start: 1) { n in
+            for _ in 0..<n { sink &+= registry.render(.openMetrics).count }
+        }
         consume(Double(sink))
         say(
             padRight(label, 42) + "   text \(ns(text.wall / Double(series))) ns/series, protobuf "
                 + "\(ns(protobuf.wall / Double(series))) ns/series, protobuf/text \(f(protobuf.wall / text.wall, 2)); "
                 + "without created timestamps \(ns(bare.wall / Double(series))) ns/series, "
-                + "\(f(bare.wall / text.wall, 2))")
+                + "\(f(bare.wall / text.wall, 2)); OpenMetrics \(ns(openMetrics.wall / Double(series))) ns/series, "
+                + "protobuf/OpenMetrics \(f(protobuf.wall / openMetrics.wall, 2))")
     }
     do {
         let counters = Registry()
