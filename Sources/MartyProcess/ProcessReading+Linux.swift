@@ -36,7 +36,8 @@
         private static func bootTimeSeconds() -> Double? {
             guard let text = readFile("/proc/stat") else { return nil }
             for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
-                return Double(line.dropFirst(6).trimmingPrefix(" "))
+                // Not `trimmingPrefix`: that alone linked _StringProcessing (regex) into the library.
+                return Double(line.dropFirst(6).drop { $0 == " " })
             }
             return nil
         }

@@ -53,6 +53,12 @@ import Testing
         }
         #expect(text.contains(#"marty_grpc_active_connections{service="pkd-service"} 1"#))
         #expect(text.contains(#"marty_database_connections_active{service="pkd-service",database="postgres"} 3"#))
+        // The start time is the boot time (/proc/stat's btime) plus the process' start: a
+        // moment of the past, not 0 or the tick count alone.
+        let startLine = text.split(separator: "\n").first { $0.hasPrefix("process_start_time_seconds ") }
+        let start = try #require(startLine.flatMap { Double($0.split(separator: " ")[1]) })
+        let now = Double(time(nil))
+        #expect(start > now - 3_600 && start <= now + 1, "process_start_time_seconds \(start), now \(now)")
     }
 
     @Test func registeringTwiceSharesAndTwoServicesShareFamilies() throws {
