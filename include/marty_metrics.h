@@ -208,8 +208,8 @@ void marty_native_histogram_options_init(marty_native_histogram_options *options
  * `bounds` may be given beside them; bounds == NULL with bound_count == 0 keeps only the +Inf
  * classic bucket (native only, as client_golang does when no buckets are named). Observing
  * through marty_histogram_observe(_exemplar) feeds both; it stays lock-free and allocation-free.
- * Memory: per series, about (1 + 2 * slots + 264) * 8 bytes per shard, slots being the power of
- * two of at least 1.5 * max_bucket_count (>= 16): 6.2 KiB per shard for the default 160.
+ * Memory: per series, about (267 + 2.25 * slots) * 8 bytes per shard, slots being the power of
+ * two of at least 1.5 * max_bucket_count (>= 16, <= 1024): 6.6 KiB per shard for the default 160.
  * Statuses: those of marty_histogram_family_new; MARTY_ERR_NULL_ARGUMENT (options);
  * MARTY_ERR_INVALID_ARGUMENT (options->struct_size); MARTY_ERR_INVALID_BUCKETS (bucket_factor
  * <= 1 or NaN or infinite, zero_threshold negative or not finite, max_bucket_count out of range,

@@ -36,8 +36,9 @@ public struct HistogramBuckets: Sendable {
 }
 
 /// A histogram series. Each shard holds non-cumulative bucket counts (the last is +Inf,
-/// which a native-only histogram leaves to its native buckets' count) and the sum; `_count` is never stored but summed from the buckets, so a reading always
-/// shows `_count` equal to the `+Inf` bucket.
+/// which a native-only histogram leaves to its native buckets' count) and the sum; `_count`
+/// is never stored but summed from the buckets, so a reading always shows `_count` equal to
+/// the `+Inf` bucket.
 // @unchecked Sendable: its cells are raw memory written and read only with the atomic operations of CMartyShims; the bounds never change.
 public final class Histogram: SeriesBase, @unchecked Sendable {
     /// Shard 0's cells; C callers' handles point here. The header row before them holds
@@ -142,7 +143,6 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
     /// resolution lowered until they fit); nil for a classic-only histogram.
     public func nativeSnapshot() -> NativeHistogramSnapshot? {
         guard let nativeLayout, let native else { return nil }
-        let slots = Int(native.pointee.slot_count)
         var zeroCount: UInt64 = 0
         var sum = 0.0
         var fine: [Int64: UInt64] = [:]
@@ -152,7 +152,10 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
             sum += cmarty_load_double(row + boundCount + 1)
             let cells = row + boundCount + 3
             zeroCount &+= cmarty_load_u64(cells)
-            for slot in 0..<slots {
+            // The claimed slots only (a table of 256 holds some tens of buckets).
+            for position in 0..<cmarty_native_claimed_count(cells, native) {
+                let slot = Int(cmarty_native_claimed_slot(cells, native, position))
+                guard slot >= 0 else { continue }
                 let key = cmarty_load_u64(cells + 1 + 2 * slot)
                 guard key != 0 else { continue }
                 let count = cmarty_load_u64(cells + 2 + 2 * slot)

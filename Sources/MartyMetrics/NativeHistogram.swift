@@ -50,9 +50,12 @@ public struct NativeHistogramOptions: Sendable, Equatable {
         return Int32(-floor)
     }
 
+    /// A power of two of at least 1.5 times the maximum, up to 1024 (what fits in a series' row
+    /// beside classic bounds; past 683 buckets the table is fuller, and observations that find
+    /// no slot go to the coarse counts).
     var slotCount: Int {
         var slots = 16
-        while slots < maxBucketCount + maxBucketCount / 2 { slots *= 2 }
+        while slots < maxBucketCount + maxBucketCount / 2 && slots < Int(CMARTY_NATIVE_MAX_SLOTS) { slots *= 2 }
         return slots
     }
 }

@@ -34,10 +34,7 @@ struct ProtobufWriter: ~Copyable {
     @inline(__always)
     mutating func beginDelimited(_ field: Int, estimate: Int) -> (start: Int, gap: Int) {
         tag(field, 2)
-        let gap = Self.varintLength(UInt64(estimate))
-        let start = buffer.count
-        buffer.appendGap(gap)
-        return (start, gap)
+        return beginDelimited(estimate: estimate)
     }
 
     mutating func endDelimited(_ run: (start: Int, gap: Int)) {

@@ -127,6 +127,25 @@ import Testing
         #expect(snapshot.zeroCount == 1)
     }
 
+    /// The whole documented range of maximum bucket counts makes families (past 683 the table
+    /// no longer grew to fit and every family was refused), and their readings keep every
+    /// observation.
+    @Test(arguments: [1, 160, 683, 684, 1000])
+    func everyMaximumBucketCountMakesAFamily(maximum: Int) throws {
+        let h = try series(NativeHistogramOptions(bucketFactor: 1.0027, maxBucketCount: maximum))
+        var value = 1e-3
+        for _ in 0..<3000 {
+            try h.observe(value)
+            value *= 1.004
+        }
+        let snapshot = try #require(h.nativeSnapshot())
+        #expect(snapshot.count == 3000)
+        #expect(snapshot.buckets().map(\.count).reduce(0, +) == 3000)
+        // At schema -4, the lowest, these values still span two buckets.
+        #expect(snapshot.buckets().count <= maximum || snapshot.schema == -4)
+        #expect(h.snapshot().count == 3000)
+    }
+
     @Test func classicBucketsBesideNativeOnes() throws {
         let h = try series(NativeHistogramOptions(), classic: HistogramBuckets([1]))
         try h.observe(0.5)

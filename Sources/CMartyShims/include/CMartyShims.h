@@ -271,7 +271,8 @@ static inline size_t cmarty_histogram_bucket(const double *bounds, size_t bound_
 // zero threshold go to the zero bucket. Each shard row of the series holds, after its classic
 // cells: [zero count, slots of (key + CMARTY_NATIVE_KEY_BIAS, count) in an open-addressing
 // table claimed with compare-and-swap, then dense counts at schema -4 for observations that find
-// no free slot within CMARTY_NATIVE_PROBES probes, then a flag set once they are used].
+// no free slot within CMARTY_NATIVE_PROBES probes, a flag set once they are used, then the list
+// of claimed slots].
 // Nothing is allocated or locked when recording; readings merge the shards and lower the
 // resolution until the buckets fit.
 
@@ -294,8 +295,13 @@ typedef struct cmarty_native_config {
 static inline double cmarty_log2(double value) { return log2(value); }
 static inline double cmarty_exp2(double value) { return exp2(value); }
 
+// Slots are listed in the order they were claimed, four 16-bit (index + 1) to a cell, after a
+// cell counting them: readings visit the claimed slots only, not the whole table.
+#define CMARTY_NATIVE_MAX_SLOTS 1024
+
 static inline size_t cmarty_native_width(const cmarty_native_config *config) {
-    return 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN + 1;
+    size_t slots = config->slot_count;
+    return 1 + 2 * slots + 2 * CMARTY_NATIVE_COARSE_SPAN + 1 + 1 + (slots + 3) / 4;
 }
 
 // The dense rows of one shard's native cells, and the cell after them, set once an
@@ -305,6 +311,34 @@ static inline uint64_t *cmarty_native_dense(uint64_t *native, const cmarty_nativ
 }
 static inline int cmarty_native_dense_used(const uint64_t *native, const cmarty_native_config *config) {
     return cmarty_load_u64(native + 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN) != 0;
+}
+
+// The cell counting claimed slots; the list of their indices follows it.
+static inline uint64_t *cmarty_native_claimed(uint64_t *native, const cmarty_native_config *config) {
+    return native + 1 + 2 * (size_t)config->slot_count + 2 * CMARTY_NATIVE_COARSE_SPAN + 1;
+}
+
+// Called once per slot, by the thread whose compare-and-swap claimed it.
+static inline void cmarty_native_list_claim(uint64_t *native, const cmarty_native_config *config, uint64_t index) {
+    uint64_t *claimed = cmarty_native_claimed(native, config);
+    uint64_t position = __atomic_fetch_add(claimed, 1, __ATOMIC_RELAXED);
+    if (position >= config->slot_count) return;  // never: a slot is claimed once
+    __atomic_fetch_or(claimed + 1 + position / 4, (index + 1) << (16 * (position % 4)), __ATOMIC_RELEASE);
+}
+
+// How many list positions to visit (some may still be 0, being written).
+static inline uint32_t cmarty_native_claimed_count(const uint64_t *native, const cmarty_native_config *config) {
+    uint64_t count = cmarty_load_u64(cmarty_native_claimed((uint64_t *)native, config));
+    return (uint32_t)(count < config->slot_count ? count : config->slot_count);
+}
+
+// The slot index at list position `position`, or -1 while its claimer has not listed it yet.
+static inline int64_t cmarty_native_claimed_slot(const uint64_t *native, const cmarty_native_config *config,
+                                                 uint32_t position) {
+    const uint64_t *list = cmarty_native_claimed((uint64_t *)native, config) + 1;
+    uint64_t word = __atomic_load_n(list + position / 4, __ATOMIC_ACQUIRE);
+    uint64_t entry = (word >> (16 * (position % 4))) & 0xFFFF;
+    return entry == 0 ? -1 : (int64_t)entry - 1;
 }
 
 // The bucket key of |value| (> the zero threshold, finite or infinite) at `schema`, as
@@ -378,6 +412,7 @@ static inline void cmarty_native_record_at(uint64_t *native, const cmarty_native
             uint64_t expected = 0;
             if (__atomic_compare_exchange_n(slot, &expected, stored, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 found = stored;
+                cmarty_native_list_claim(native, config, index);
             } else {
                 found = expected;
             }
@@ -395,11 +430,16 @@ static inline void cmarty_native_record_at(uint64_t *native, const cmarty_native
     if (cmarty_load_u64(used) == 0) cmarty_store_u64(used, 1);
 }
 
-// The observations in one shard's native cells: the zero bucket, the slots and the dense rows.
+// The observations in one shard's native cells: the zero bucket, the claimed slots and the
+// dense rows.
 static inline uint64_t cmarty_native_count_at(const uint64_t *native, const cmarty_native_config *config) {
     uint64_t count = cmarty_load_u64(native);
     const uint64_t *slots = native + 1;
-    for (uint32_t slot = 0; slot < config->slot_count; slot++) count += cmarty_load_u64(slots + 2 * (size_t)slot + 1);
+    uint32_t claimed = cmarty_native_claimed_count(native, config);
+    for (uint32_t position = 0; position < claimed; position++) {
+        int64_t slot = cmarty_native_claimed_slot(native, config, position);
+        if (slot >= 0) count += cmarty_load_u64(slots + 2 * (size_t)slot + 1);
+    }
     if (cmarty_native_dense_used(native, config)) {
         const uint64_t *dense = slots + 2 * (size_t)config->slot_count;
         for (size_t position = 0; position < 2 * CMARTY_NATIVE_COARSE_SPAN; position++) {
