@@ -60,29 +60,32 @@ public struct NativeHistogramOptions: Sendable, Equatable {
     }
 }
 
-/// The recording configuration of one (schema, zero threshold, slot count), shared by every
-/// series that uses it and never freed: C calls that passed a handle's check may still read it
-/// while the series goes away, and there are few distinct ones.
+/// The recording configuration of one set of options, shared by every series that uses it and
+/// never freed (each is kept in `layouts`): C calls that passed a handle's check may still read
+/// it while the series goes away. Programs use few distinct options; each costs at most 2.2 KiB.
 final class NativeHistogramLayout: Sendable {
     nonisolated(unsafe) let config: UnsafeMutablePointer<cmarty_native_config>
     let width: Int
     let options: NativeHistogramOptions
 
+    /// Every option, so that each layout made is kept (its configuration outlives its families).
     private struct Key: Hashable {
-        let schema: Int32
+        let bucketFactor: UInt64
         let zeroThreshold: UInt64
-        let slots: Int
+        let maxBucketCount: Int
     }
     /// The library's one lock type (taken around fork), not `Mutex`.
     private static let lock = Lock(.leaf)
     nonisolated(unsafe) private static var layouts: [Key: NativeHistogramLayout] = [:]
 
     static func shared(_ options: NativeHistogramOptions) -> NativeHistogramLayout {
-        let key = Key(schema: options.schema, zeroThreshold: options.zeroThreshold.bitPattern, slots: options.slotCount)
+        let key = Key(
+            bucketFactor: options.bucketFactor.bitPattern, zeroThreshold: options.zeroThreshold.bitPattern,
+            maxBucketCount: options.maxBucketCount)
         return lock.withLock {
-            if let layout = layouts[key], layout.options == options { return layout }
+            if let layout = layouts[key] { return layout }
             let layout = NativeHistogramLayout(options)
-            if layouts[key] == nil { layouts[key] = layout }
+            layouts[key] = layout
             return layout
         }
     }

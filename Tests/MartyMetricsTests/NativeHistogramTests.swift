@@ -146,6 +146,18 @@ import Testing
         #expect(h.snapshot().count == 3000)
     }
 
+    /// Options that share a schema, threshold and table size but not a factor each keep one
+    /// layout. Before, only the first was kept; the others were made anew for every family and
+    /// their configurations leaked (LeakSanitizer, through fuzz_c_api).
+    @Test func everySetOfOptionsKeepsOneLayout() throws {
+        let first = try NativeHistogramOptions(bucketFactor: 1.1)
+        let second = try NativeHistogramOptions(bucketFactor: 1.15)
+        #expect(first.schema == second.schema && first.slotCount == second.slotCount)
+        #expect(NativeHistogramLayout.shared(first) === NativeHistogramLayout.shared(first))
+        #expect(NativeHistogramLayout.shared(second) === NativeHistogramLayout.shared(second))
+        #expect(NativeHistogramLayout.shared(first) !== NativeHistogramLayout.shared(second))
+    }
+
     @Test func classicBucketsBesideNativeOnes() throws {
         let h = try series(NativeHistogramOptions(), classic: HistogramBuckets([1]))
         try h.observe(0.5)

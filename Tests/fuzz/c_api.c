@@ -6,11 +6,11 @@
  * The input is a little program: each step takes one operation byte, then the bytes it needs
  * (strings are up to 32 bytes, ended by a 0 byte or by the input's end, so they may hold any
  * byte: invalid UTF-8, quotes, backslashes, newlines). On a fresh registry per input it
- * creates families (counter, gauge, histogram, summary, info) with fuzzed names, help and
- * label names, looks series up with fuzzed values and counts (wrong counts included), records
- * fuzzed doubles, removes and clears, registers/unregisters, names units, sets created
- * timestamps, switches the style, adds and removes collectors of fuzzed families, and renders
- * in the three formats.
+ * creates families (counter, gauge, histogram, native histogram with fuzzed options, summary,
+ * info) with fuzzed names, help and label names, looks series up with fuzzed values and counts
+ * (wrong counts included), records fuzzed doubles, removes and clears, registers/unregisters,
+ * names units, sets created timestamps, switches the style, adds and removes collectors of
+ * fuzzed families, and renders in the three formats.
  *
  * Besides not crashing (ASan/UBSan abort, and libFuzzer keeps the input), it checks:
  *   - every call returns MARTY_OK or a documented MARTY_ERR_* status, with a message;
@@ -331,7 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 0: /* create a family */
         case 1: {
             if (family_count == MAX_FAMILIES) break;
-            int kind = take_byte(&in) % 5;
+            int kind = take_byte(&in) % 6; /* 5: a native histogram (its kind is a histogram's) */
             size_t label_count = take_byte(&in) % (MAX_LABELS + 1);
             take_string(&in, strings[0]);
             take_string(&in, strings[1]);
@@ -360,6 +360,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             case MARTY_KIND_SUMMARY:
                 status = marty_summary_family_new(registry, strings[0], help, pointers, label_count, &family);
                 break;
+            case 5: {
+                marty_native_histogram_options options;
+                marty_native_histogram_options_init(&options);
+                uint8_t fuzzed = take_byte(&in);
+                if (fuzzed & 1) options.bucket_factor = take_double(&in);
+                if (fuzzed & 2) options.zero_threshold = take_double(&in);
+                if (fuzzed & 4) options.max_bucket_count = (int)take_byte(&in) * 4 - 8; /* -8...1012 */
+                double bounds[2] = {take_double(&in), take_double(&in)};
+                size_t bound_count = take_byte(&in) % 3;
+                status = marty_native_histogram_family_new(registry, strings[0], help, pointers, label_count,
+                                                           bound_count ? bounds : NULL, bound_count, &options,
+                                                           &family);
+                kind = MARTY_KIND_HISTOGRAM;
+                break;
+            }
             default:
                 status = marty_info_family_new(registry, strings[0], help, pointers, label_count, &family);
                 break;
