@@ -16,9 +16,10 @@ let package = Package(
             name: "MartyMetricsTests",
             dependencies: [.product(name: "MartyMetrics", package: "marty-metrics"), "MartyTestSupport"],
             path: "MartyMetricsTests",
-            // Only the concurrency suites: the others are not run under TSan, and LifetimeTests
-            // sees MartyMetrics' MonotonicClock through @testable beside this package's.
-            sources: ["ConcurrencyTests.swift", "ExemplarTests.swift"]
+            // Only the concurrency suites (and the native histograms, whose concurrent test
+            // tsan.sh picks): the others are not run under TSan, and LifetimeTests sees
+            // MartyMetrics' MonotonicClock through @testable beside this package's.
+            sources: ["ConcurrencyTests.swift", "ExemplarTests.swift", "NativeHistogramTests.swift"]
         ),
         .testTarget(
             name: "MartyHealthTests",
