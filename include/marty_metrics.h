@@ -94,7 +94,8 @@ enum marty_status {
     MARTY_ERR_WRONG_KIND = 10,     /* e.g. marty_counter_get on a gauge family */
     MARTY_ERR_INVALID_ARGUMENT = 11, /* any other argument out of its range */
     MARTY_ERR_ADDRESS_IN_USE = 12,  /* a port the endpoint was to listen on is taken */
-    MARTY_ERR_SYSTEM = 13           /* the operating system refused (socket, thread, ...) */
+    MARTY_ERR_SYSTEM = 13,          /* the operating system refused (socket, thread, ...) */
+    MARTY_ERR_FULL = 14             /* the multiprocess segment has no room left */
 };
 
 /*
@@ -351,6 +352,72 @@ int marty_registry_unregister(marty_registry *registry, marty_family *family);
  * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT.
  */
 int marty_family_release(marty_family *family);
+
+/* ---- Pre-fork workers: one set of metrics for a parent and its forked children (since 0.4) -- */
+
+/*
+ * Makes the segment that a parent and the workers it forks afterwards share: a MAP_SHARED
+ * anonymous mapping of `bytes` (0: 128 MiB; pages are taken from the system only as they are
+ * first written). Call it in the parent before it forks and before it makes any family in the
+ * default registry; MARTY_METRICS_MULTIPROCESS=1 in the environment does the same when the
+ * default registry is first used (MARTY_METRICS_MULTIPROCESS_BYTES names the size).
+ *
+ * From then on every counter, gauge, histogram and summary family made in the default
+ * registry, by the parent or by any worker, keeps its series in the segment: a worker that
+ * makes the family again (same name, kind, label names, bounds and gauge mode) records into
+ * the same series, and rendering the default registry in any of these processes (the parent's
+ * endpoint) shows the sum over every worker, living and dead. Recording stays lock-free;
+ * making a series takes a process-shared robust mutex (a worker killed holding it does not
+ * wedge the others). A family made with another definition than the segment's is
+ * MARTY_ERR_CONFLICT, naming both. A segment without room for a new family or series makes
+ * that call fail with MARTY_ERR_FULL. Info families stay in the process that makes them;
+ * shared families keep no exemplars (they are dropped), refuse native buckets
+ * (MARTY_ERR_INVALID_ARGUMENT) and refuse marty_family_remove and marty_family_clear
+ * (MARTY_ERR_INVALID_ARGUMENT): a series, once in the segment, stays.
+ * Statuses: MARTY_OK; MARTY_ERR_INVALID_ARGUMENT (under 1 MiB); MARTY_ERR_CONFLICT (made
+ * already, here or in a parent); MARTY_ERR_SYSTEM (mmap refused).
+ */
+int marty_multiprocess_enable(size_t bytes);
+
+/* 1 when this process or a parent made the segment, else 0. Any thread. */
+int marty_multiprocess_enabled(void);
+
+/* Bytes of the segment in use and its size (0 and 0 without one). Statuses: MARTY_OK;
+ * MARTY_ERR_NULL_ARGUMENT. */
+int marty_multiprocess_usage(size_t *used, size_t *size);
+
+/*
+ * Marks worker `pid` dead (gunicorn's child_exit hook): its gauges leave the live* modes at
+ * once, without waiting for a scrape to find the process gone (the library checks that by
+ * itself at every scrape). Its counters and histograms stay in the totals. Harmless without a
+ * segment. Statuses: MARTY_OK; MARTY_ERR_INVALID_ARGUMENT (pid not positive).
+ */
+int marty_multiprocess_mark_process_dead(int pid);
+
+/* How a scrape shows a shared gauge, as prometheus_client's multiprocess_mode. */
+enum marty_gauge_mode {
+    MARTY_GAUGE_ALL = 0,            /* a series per process, with a "pid" label */
+    MARTY_GAUGE_LIVEALL = 1,        /* the same, living processes only */
+    MARTY_GAUGE_MIN = 2,            /* the smallest value of any process */
+    MARTY_GAUGE_LIVEMIN = 3,        /* ... of a living process */
+    MARTY_GAUGE_MAX = 4,            /* the largest value of any process */
+    MARTY_GAUGE_LIVEMAX = 5,        /* ... of a living process */
+    MARTY_GAUGE_SUM = 6,            /* the sum over every process */
+    MARTY_GAUGE_LIVESUM = 7,        /* ... over living processes */
+    MARTY_GAUGE_MOSTRECENT = 8,     /* one value shared by all: the last set wins */
+    MARTY_GAUGE_LIVEMOSTRECENT = 9  /* as MOSTRECENT (a shared value cannot tell who set it) */
+};
+
+/*
+ * marty_gauge_family_new with the gauge's multiprocess mode (a marty_gauge_mode);
+ * marty_gauge_family_new is MARTY_GAUGE_ALL. Without a segment the mode is not used. A worker
+ * forked after a per-process gauge (every mode but the two MOSTRECENT ones) was looked up gets
+ * its own series at its next marty_gauge_get; handles it inherited keep writing the parent's.
+ * Statuses: those of marty_gauge_family_new; MARTY_ERR_INVALID_ARGUMENT (mode); MARTY_ERR_FULL.
+ */
+int marty_gauge_family_new_multiprocess(marty_registry *registry, const char *name, const char *help,
+                                        const char *const *label_names, size_t label_count, int mode,
+                                        marty_family **out);
 
 /* ---- Series: looking up a child by label values ------------------------------------------ */
 

@@ -29,3 +29,5 @@ int cmarty_write_stderr(const void *bytes, long length) {
     }
     return 0;
 }
+
+const char *cmarty_environment_text(const char *name) { return getenv(name); }

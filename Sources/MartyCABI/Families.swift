@@ -12,7 +12,7 @@ func family(_ pointer: OpaquePointer) -> MetricFamily {
 
 /// The shared body of the *_family_new calls: checks the strings, builds, registers and
 /// hands out a retained family.
-private func newFamily(
+func newFamily(
     _ function: StaticString, _ registryPointer: OpaquePointer?, _ name: UnsafePointer<CChar>?,
     _ help: UnsafePointer<CChar>?, _ labelNames: UnsafePointer<UnsafePointer<CChar>?>?, _ labelCount: Int,
     _ out: UnsafeMutablePointer<OpaquePointer?>?,
@@ -218,6 +218,11 @@ public func marty_family_set_unit(_ familyPointer: OpaquePointer?, _ unit: Unsaf
 @_cdecl("marty_family_clear")
 public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
     guard let familyPointer else { return nullArgument("marty_family_clear", "family") }
+    if family(familyPointer).isShared {
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT,
+            "marty_family_clear: \(family(familyPointer).name) is shared by pre-fork workers: its series cannot be removed")
+    }
     family(familyPointer).clear()
     return MARTY_OK.code
 }

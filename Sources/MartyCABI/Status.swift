@@ -29,6 +29,7 @@ extension MetricError.Kind {
         case .invalidArgument: MARTY_ERR_INVALID_ARGUMENT
         case .addressInUse: MARTY_ERR_ADDRESS_IN_USE
         case .system: MARTY_ERR_SYSTEM
+        case .full: MARTY_ERR_FULL
         }
     }
 }
@@ -142,6 +143,7 @@ private func describe(_ status: marty_status) -> StaticString {
     case MARTY_ERR_INVALID_ARGUMENT: "MARTY_ERR_INVALID_ARGUMENT: an argument is out of its range"
     case MARTY_ERR_ADDRESS_IN_USE: "MARTY_ERR_ADDRESS_IN_USE: a port the endpoint was to listen on is taken"
     case MARTY_ERR_SYSTEM: "MARTY_ERR_SYSTEM: the operating system refused"
+    case MARTY_ERR_FULL: "MARTY_ERR_FULL: the multiprocess segment has no room left"
     default: "unknown marty_metrics status code"
     }
 }

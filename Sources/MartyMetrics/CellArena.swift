@@ -83,6 +83,8 @@ final class CellArena: @unchecked Sendable {
     /// once no C call can still be writing into them. `blockCell`, a header cell that may
     /// hold the address of a block malloc'd for the series (its exemplars), is freed then too.
     func release(_ base: UnsafeMutablePointer<UInt64>, width: Int, blockCell: UnsafeMutablePointer<UInt64>? = nil) {
+        // Cells of the multiprocess segment stay: other processes record into them.
+        if cmarty_mp_contains(base) != 0 { return }
         let header = base - Self.stride
         cmarty_store_u64(header, cmarty_load_u64(header) &+ 1)
         lock.withLock {

@@ -9,8 +9,9 @@ public final class Counter: SeriesBase, @unchecked Sendable {
     /// C callers' handles point here. The series owns them until it is freed.
     @usableFromInline package let cells: UnsafeMutablePointer<UInt64>
 
-    override init(identity: SeriesIdentity) {
-        cells = CellArena.shared.allocate(width: Self.width)
+    /// `cells`, when given, are cells of the multiprocess segment, which the series never gives back.
+    init(identity: SeriesIdentity, cells shared: UnsafeMutablePointer<UInt64>? = nil) {
+        cells = shared ?? CellArena.shared.allocate(width: Self.width)
         super.init(identity: identity)
     }
 

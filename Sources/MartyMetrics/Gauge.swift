@@ -7,8 +7,9 @@ public final class Gauge: SeriesBase, @unchecked Sendable {
     /// callers' handles point at it. The series owns it until it is freed.
     @usableFromInline package let cell: UnsafeMutablePointer<UInt64>
 
-    override init(identity: SeriesIdentity) {
-        cell = CellArena.gauges.allocate(width: 1)
+    /// `cell`, when given, is a cell of the multiprocess segment, which the series never gives back.
+    init(identity: SeriesIdentity, cell shared: UnsafeMutablePointer<UInt64>? = nil) {
+        cell = shared ?? CellArena.gauges.allocate(width: 1)
         super.init(identity: identity)
     }
 

@@ -54,13 +54,15 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
     let nativeLayout: NativeHistogramLayout?
     private let width: Int
 
-    init(identity: SeriesIdentity, bounds: [Double], native: NativeHistogramLayout? = nil) {
+    /// `cells`, when given, are cells of the multiprocess segment (never native), which the
+    /// series never gives back.
+    init(
+        identity: SeriesIdentity, bounds: [Double], native: NativeHistogramLayout? = nil,
+        cells shared: UnsafeMutablePointer<UInt64>? = nil
+    ) {
         boundCount = bounds.count
-        // The header cell at boundCount + 3 holds the native configuration (zero for none), and
-        // C calls read it for every histogram: a classic-only series owns it too, or it would
-        // read its neighbour's generation as an address.
-        width = boundCount + 3 + (native?.width ?? 1)
-        cells = CellArena.shared.allocate(width: width)
+        width = Self.width(boundCount: boundCount, native: native)
+        cells = shared ?? CellArena.shared.allocate(width: width)
         let header = cells - CellArena.stride
         cmarty_store_u64(header + 1, UInt64(boundCount))
         for (index, bound) in bounds.enumerated() { (header + 2 + index).pointee = bound.bitPattern }
@@ -75,6 +77,13 @@ public final class Histogram: SeriesBase, @unchecked Sendable {
 
     deinit {
         CellArena.shared.release(cells, width: width, blockCell: exemplarSlots.pointerCell)
+    }
+
+    /// Cells per row: the header cell at boundCount + 3 holds the native configuration (zero
+    /// for none), and C calls read it for every histogram: a classic-only series owns it too,
+    /// or it would read its neighbour's generation as an address.
+    static func width(boundCount: Int, native: NativeHistogramLayout?) -> Int {
+        boundCount + 3 + (native?.width ?? 1)
     }
 
     /// The header cell after the bounds holds the address of the exemplar slots, one per

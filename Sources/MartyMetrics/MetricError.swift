@@ -29,6 +29,8 @@ public struct MetricError: Error, Equatable, CustomStringConvertible, Sendable {
         case addressInUse
         /// The operating system refused (socket, bind, thread creation, …).
         case system
+        /// A fixed-size store has no room left: the segment that pre-fork workers share.
+        case full
     }
 
     /// The rule that was broken.

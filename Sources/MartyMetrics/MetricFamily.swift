@@ -62,6 +62,12 @@ public class MetricFamily: @unchecked Sendable {
     /// False for the library's own overflow counter, which must count every family's
     /// overflows even when the process is at its cap. Guarded by `lock`.
     var obeysProcessCap = true
+    /// Where the series keep their cells when pre-fork workers share them; nil for cells of
+    /// this process.
+    let shared: SharedFamily?
+    /// True for the families of a multiprocess view: their series are adopted from the
+    /// segment (an unlabelled one too) and count toward no cap of this process.
+    private let isMultiprocessView: Bool
 
     /// The unit OpenMetrics' `# UNIT` line names (`seconds`, `bytes`); nil for none. The
     /// name is not changed: it should end with `_<unit>` already, as the OpenMetrics spec asks.
@@ -84,7 +90,7 @@ public class MetricFamily: @unchecked Sendable {
 
     init(
         name: String, help: String, labelNames: [String], kind: MetricKind, bucketBounds: [Double] = [],
-        native: NativeHistogramOptions? = nil
+        native: NativeHistogramOptions? = nil, shared: SharedFamily? = nil, isMultiprocessView: Bool = false
     ) throws(MetricError) {
         try Naming.checkMetricName(name)
         try Naming.checkLabelNames(labelNames, kind: kind, metric: name)
@@ -93,6 +99,8 @@ public class MetricFamily: @unchecked Sendable {
         self.labelNames = labelNames
         self.kind = kind
         self.bucketBounds = bucketBounds
+        self.shared = shared
+        self.isMultiprocessView = isMultiprocessView
         self.nativeLayout = native.map(NativeHistogramLayout.shared)
         self.hasLegacyNames =
             NameEscaping.isLegacyMetricName(name) && labelNames.allSatisfy(NameEscaping.isLegacyLabelName)
@@ -106,21 +114,42 @@ public class MetricFamily: @unchecked Sendable {
         table = SeriesTable(capacity: 8)
         currentTable.initialize(to: UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()))
         // An unlabelled metric shows from the start (at 0), as in prometheus_client.
-        if labelNames.isEmpty { _ = try? series([]) }
+        if labelNames.isEmpty && !isMultiprocessView { _ = try? series([]) }
     }
 
     deinit {
-        SeriesLimit.seriesGone(live.count)
+        if !isMultiprocessView { SeriesLimit.seriesGone(live.count) }
         currentTable.deallocate()
     }
 
-    func makeSeries(_ identity: SeriesIdentity) -> SeriesBase {
+    /// A new series: its cells are `cells` when given (a multiprocess view adopting another
+    /// process' series), else the segment's for a shared family, else this process' own.
+    func makeSeries(_ identity: SeriesIdentity, cells given: UnsafeMutablePointer<UInt64>? = nil) throws(MetricError)
+        -> SeriesBase
+    {
+        var cells = given
+        if cells == nil, let shared, kind != .info {
+            cells = try shared.cells(
+                key: identity.storage[0..<identity.keyLength], kind: kind, width: cellWidth,
+                created: cmarty_unix_time(), familyName: name)
+        }
         switch kind {
-        case .counter: return Counter(identity: identity)
-        case .gauge: return Gauge(identity: identity)
-        case .histogram: return Histogram(identity: identity, bounds: bucketBounds, native: nativeLayout)
+        case .counter: return Counter(identity: identity, cells: cells)
+        case .gauge: return Gauge(identity: identity, cell: cells)
+        case .histogram: return Histogram(identity: identity, bounds: bucketBounds, native: nativeLayout, cells: cells)
         case .info: return InfoSeries(identity: identity)
-        case .summary: return Histogram(identity: identity, bounds: [])  // its +Inf bucket is the count
+        case .summary: return Histogram(identity: identity, bounds: [], cells: cells)  // its +Inf bucket is the count
+        }
+    }
+
+    /// Cells per row that each series takes.
+    var cellWidth: Int {
+        switch kind {
+        case .counter: Counter.width
+        case .gauge: 1
+        case .histogram: Histogram.width(boundCount: bucketBounds.count, native: nativeLayout)
+        case .summary: Histogram.width(boundCount: 0, native: nil)
+        case .info: 0
         }
     }
 
@@ -197,7 +226,7 @@ public class MetricFamily: @unchecked Sendable {
     ) throws(MetricError) -> SeriesBase {
         let bytes = try valueBytes()
         var firstOverflow: String?
-        let series = lock.withLock { () -> SeriesBase in
+        let series = try lock.withLock { () throws(MetricError) -> SeriesBase in
             if let found = probe(hash: hash, matcher) { return found }
             let cap = seriesCap.load(ordering: .relaxed)
             let familyFull = cap > 0 && live.count - (overflowSeries == nil ? 0 : 1) >= cap
@@ -210,9 +239,9 @@ public class MetricFamily: @unchecked Sendable {
                         : "the process reached its cap of \(SeriesLimit.processWideMaximum) series (at \(name))"
                 }
                 overflowWarned = true
-                return overflowSeriesLocked()
+                return try overflowSeriesLocked()
             }
-            return insertLocked(makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: bytes)))
+            return insertLocked(try makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: bytes)))
         }
         if let firstOverflow {
             MetricsWarnings.warn(
@@ -223,13 +252,16 @@ public class MetricFamily: @unchecked Sendable {
     }
 
     /// The overflow series, made on first use. Caller holds the lock.
-    private func overflowSeriesLocked() -> SeriesBase {
+    private func overflowSeriesLocked() throws(MetricError) -> SeriesBase {
         if let overflowSeries { return overflowSeries }
         let values = Array(repeating: SeriesLimit.overflowLabelValue, count: labelNames.count)
-        let series =
-            existingSeries(values)  // made by hand before the cap was reached
-            ?? insertLocked(
-                makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: values.map { Array($0.utf8) })))
+        let series: SeriesBase
+        if let existing = existingSeries(values) {  // made by hand before the cap was reached
+            series = existing
+        } else {
+            series = insertLocked(
+                try makeSeries(SeriesIdentity(labelNames: storedLabelNames, valueBytes: values.map { Array($0.utf8) })))
+        }
         overflowSeries = series
         return series
     }
@@ -241,7 +273,7 @@ public class MetricFamily: @unchecked Sendable {
         }
         table.insert(series)
         live.append(series)
-        SeriesLimit.seriesMade()
+        if !isMultiprocessView { SeriesLimit.seriesMade() }
         sortedCache = nil
         return series
     }
@@ -276,15 +308,20 @@ public class MetricFamily: @unchecked Sendable {
 
     /// Removes the series with these label values; a Swift caller's reference keeps working,
     /// unseen; a C handle records nothing once the series is freed.
+    /// Refused for a family that pre-fork workers share: its series stay in the segment.
     public func remove(_ values: [String]) throws(MetricError) {
         try checkCount(values.count)
+        if shared != nil {
+            throw MetricError(
+                .invalidArgument, "\(name) is shared by pre-fork workers: its series cannot be removed")
+        }
         guard let target = existingSeries(values) else {
             throw MetricError(.notFound, "\(name) has no series with label values [\(values.joined(separator: ", "))]")
         }
         lock.withLock {
             guard let index = live.firstIndex(where: { $0 === target }) else { return }
             live.remove(at: index)
-            SeriesLimit.seriesGone(1)
+            if !isMultiprocessView { SeriesLimit.seriesGone(1) }
             if target === overflowSeries { overflowSeries = nil }
             table.remove(target)
             retire(target)
@@ -292,16 +329,60 @@ public class MetricFamily: @unchecked Sendable {
         }
     }
 
-    /// Removes every series; their handles keep working, unseen.
+    /// Removes every series; their handles keep working, unseen. Does nothing to a family
+    /// that pre-fork workers share (``isShared``): its series stay in the segment.
     public func clear() {
+        if shared != nil { return }
+        forgetSeries()
+    }
+
+    /// Whether the family keeps its series in the segment that pre-fork workers share.
+    public var isShared: Bool { shared != nil }
+
+    private func forgetSeries() {
         lock.withLock {
             let unlinked = live
             live.removeAll()
-            SeriesLimit.seriesGone(unlinked.count)
+            if !isMultiprocessView { SeriesLimit.seriesGone(unlinked.count) }
             overflowSeries = nil
             rebuildTable(minimumLive: 1)
             retired.append(contentsOf: unlinked as [AnyObject])
             freeRetiredIfMany()
+            sortedCache = nil
+        }
+    }
+
+    // MARK: Multiprocess
+
+    /// In a forked child: a gauge family whose processes keep values of their own drops the
+    /// series it inherited, which are its parent's, so that the child's lookups make its own.
+    func forgetParentSeriesInChild() {
+        guard let shared, kind == .gauge, shared.gaugeMode.keepsValuePerProcess else { return }
+        forgetSeries()
+        if labelNames.isEmpty { _ = try? series([]) }
+    }
+
+    /// A multiprocess view's series for `valueBytes` over another process' `cells`, made on
+    /// first use.
+    @discardableResult
+    func adopt(_ valueBytes: [[UInt8]], cells: UnsafeMutablePointer<UInt64>?, created: Double) -> SeriesBase? {
+        let identity = SeriesIdentity(labelNames: storedLabelNames, valueBytes: valueBytes)
+        let matcher = KeyMatcher(key: identity.storage[0..<identity.keyLength])
+        if let found = probe(hash: identity.hash, matcher) { return found }
+        return lock.withLock { () -> SeriesBase? in
+            guard let series = try? makeSeries(identity, cells: cells) else { return nil }
+            series.setCreatedTimestamp(created)
+            return insertLocked(series)
+        }
+    }
+
+    /// Unlinks a view's series (a dead process' under a `live` gauge mode).
+    func unlink(_ series: SeriesBase) {
+        lock.withLock {
+            guard let index = live.firstIndex(where: { $0 === series }) else { return }
+            live.remove(at: index)
+            table.remove(series)
+            retire(series)
             sortedCache = nil
         }
     }
@@ -393,5 +474,14 @@ struct StringsMatcher: SeriesMatcher {
             }
             return offset == series.keyLength
         }
+    }
+}
+
+/// Compares a series' key bytes with a key made the same way.
+struct KeyMatcher: SeriesMatcher {
+    let key: ArraySlice<UInt8>
+
+    func matches(_ series: SeriesBase) -> Bool {
+        series.keyLength == key.count && series.storage[0..<series.keyLength].elementsEqual(key)
     }
 }

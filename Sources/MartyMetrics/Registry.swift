@@ -4,8 +4,12 @@ import Synchronization
 /// one; independent registries are for tests and for libraries that keep their own.
 // @unchecked Sendable: families, collectors and attachments are guarded by `lock` and `attachmentLock`.
 public final class Registry: @unchecked Sendable {
-    /// The process-wide registry.
-    public static let `default` = Registry()
+    /// The process-wide registry. With `MARTY_METRICS_MULTIPROCESS=1` in the environment when
+    /// it is first used, pre-fork workers share its families (see ``Multiprocess``).
+    public static let `default`: Registry = {
+        Multiprocess.enableFromEnvironment()
+        return Registry()
+    }()
 
     private let lock = Lock(.registry)
     private var families: [String: MetricFamily] = [:]
@@ -27,6 +31,9 @@ public final class Registry: @unchecked Sendable {
     /// When each family and family collector was added, for ``RenderingStyle/prometheusClient``.
     private var registrationSequence: [ObjectIdentifier: Int] = [:]
     private var nextSequence = 0
+    /// What the segment of pre-fork workers holds, for the default registry once it is made.
+    /// Guarded by `attachmentLock`.
+    private var multiprocessView: MultiprocessView?
 
     /// How renderings spell numbers and order what they write (``RenderingStyle``). Any
     /// thread may change it; a render already running keeps the style it began with.
@@ -163,17 +170,59 @@ public final class Registry: @unchecked Sendable {
     /// What a rendering writes, in order: the families sorted by name and then the family
     /// collectors, or, in ``RenderingStyle/prometheusClient``, both in the order they were added.
     func renderItems(_ style: RenderingStyle) -> [RenderItem] {
+        // Shared families are rendered from the view, which holds every process' series.
+        let view = sharedView()?.refreshedFamilies()
         guard style == .prometheusClient else {
             let collectors = lock.withLock { familyCollectors }
-            return sortedFamilies().map(RenderItem.family) + collectors.map(RenderItem.collector)
+            var rendered = sortedFamilies()
+            if let view { rendered = (rendered.filter { !$0.isShared } + view).sorted { $0.name < $1.name } }
+            return rendered.map(RenderItem.family) + collectors.map(RenderItem.collector)
         }
-        return lock.withLock {
+        let items = lock.withLock {
             let items =
-                families.values.map { (registrationSequence[ObjectIdentifier($0)] ?? 0, RenderItem.family($0)) }
+                families.values.filter { view == nil || !$0.isShared }.map {
+                    (registrationSequence[ObjectIdentifier($0)] ?? 0, RenderItem.family($0))
+                }
                 + familyCollectors.map { (registrationSequence[ObjectIdentifier($0)] ?? 0, RenderItem.collector($0)) }
             return items.sorted { $0.0 < $1.0 }.map(\.1)
         }
+        return items + (view ?? []).map(RenderItem.family)
     }
+
+    /// The default registry's view of the segment that pre-fork workers share, once there is one.
+    private func sharedView() -> MultiprocessView? {
+        guard self === Registry.default, Multiprocess.isEnabled else { return nil }
+        return attachmentLock.withLock {
+            if let multiprocessView { return multiprocessView }
+            let made = MultiprocessView()
+            multiprocessView = made
+            return made
+        }
+    }
+
+    /// The segment's family for a family this registry makes, when pre-fork workers share it;
+    /// nil for other registries, or without a segment.
+    private func sharing(
+        _ name: String, _ kind: MetricKind, _ labelNames: [String], _ help: String, bounds: [Double] = [],
+        mode: GaugeMultiprocessMode = .all, acrossProcesses: Bool = true
+    ) throws(MetricError) -> SharedFamily? {
+        guard acrossProcesses, self === Registry.default, Multiprocess.isEnabled else { return nil }
+        // Checked before the segment keeps the definition: a name refused here must not be one
+        // that other processes then have to agree with.
+        try Naming.checkMetricName(name)
+        try Naming.checkLabelNames(labelNames, kind: kind, metric: name)
+        let shared = try SharedFamily.join(
+            SharedFamily.Definition(
+                name: name, kind: kind, gaugeMode: mode, labelNames: labelNames, bounds: bounds, help: help))
+        if kind == .gauge && mode.keepsValuePerProcess { Self.forgetParentGaugesInChildren() }
+        return shared
+    }
+
+    private static let childGaugeHandler: Void = ForkHandlers.addChildHandler {
+        for family in Registry.default.sortedFamilies() { family.forgetParentSeriesInChild() }
+    }
+
+    private static func forgetParentGaugesInChildren() { _ = childGaugeHandler }
 
     package func runCollectors() {
         for collect in lock.withLock({ collectors }) { collect() }
@@ -193,7 +242,7 @@ public final class Registry: @unchecked Sendable {
                     SeriesLimit.overflowMetricName,
                     help: "Lookups of a new label set that went to the family's overflow series, the family being at "
                         + "its series cap.",
-                    labelNames: ["metric"])
+                    labelNames: ["metric"], acrossProcesses: false)
                 overflowFamily?.maximumSeries = 0  // one series per family of this registry
                 if let family = overflowFamily { family.lock.withLock { family.obeysProcessCap = false } }
             }
@@ -257,13 +306,37 @@ public final class Registry: @unchecked Sendable {
     /// A counter family. A trailing `_total` is dropped, as prometheus_client does: the
     /// exposition adds it.
     public func counter(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> CounterFamily {
-        let base = name.hasSuffix("_total") ? String(name.dropLast(6)) : name
-        return try add(CounterFamily(name: base, help: help, labelNames: labelNames, kind: .counter))
+        try counter(name, help: help, labelNames: labelNames, acrossProcesses: true)
     }
 
-    /// A gauge family.
-    public func gauge(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> GaugeFamily {
-        try add(GaugeFamily(name: name, help: help, labelNames: labelNames, kind: .gauge))
+    /// A counter family that stays in this process even when pre-fork workers share the
+    /// default registry (the library's own: the process collector's).
+    package func counter(_ name: String, help: String, labelNames: [String] = [], acrossProcesses: Bool)
+        throws(MetricError) -> CounterFamily
+    {
+        let base = name.hasSuffix("_total") ? String(name.dropLast(6)) : name
+        let shared = try sharing(base, .counter, labelNames, help, acrossProcesses: acrossProcesses)
+        return try add(CounterFamily(name: base, help: help, labelNames: labelNames, kind: .counter, shared: shared))
+    }
+
+    /// A gauge family. `multiprocessMode` says how a scrape shows the values of pre-fork
+    /// workers when they share the default registry (prometheus_client's `multiprocess_mode`);
+    /// otherwise it is not used.
+    public func gauge(
+        _ name: String, help: String, labelNames: [String] = [], multiprocessMode: GaugeMultiprocessMode = .all
+    ) throws(MetricError) -> GaugeFamily {
+        try gauge(name, help: help, labelNames: labelNames, multiprocessMode: multiprocessMode, acrossProcesses: true)
+    }
+
+    /// A gauge family that stays in this process when `acrossProcesses` is false, even when
+    /// pre-fork workers share the default registry.
+    package func gauge(
+        _ name: String, help: String, labelNames: [String] = [], multiprocessMode: GaugeMultiprocessMode = .all,
+        acrossProcesses: Bool
+    ) throws(MetricError) -> GaugeFamily {
+        let shared = try sharing(
+            name, .gauge, labelNames, help, mode: multiprocessMode, acrossProcesses: acrossProcesses)
+        return try add(GaugeFamily(name: name, help: help, labelNames: labelNames, kind: .gauge, shared: shared))
     }
 
     /// A histogram family; `buckets` defaults to the Prometheus defaults, or to none (+Inf only)
@@ -274,9 +347,16 @@ public final class Registry: @unchecked Sendable {
     ) throws(MetricError) -> HistogramFamily {
         // Native without classic buckets named: native only, as client_golang does.
         let bounds = buckets.map(\.bounds) ?? (native == nil ? HistogramBuckets.defaultBounds : [])
+        if native != nil && self === Registry.default && Multiprocess.isEnabled {
+            throw MetricError(
+                .invalidArgument,
+                "\(name): native histograms are not kept in the segment that pre-fork workers share; use classic buckets")
+        }
+        let shared = try sharing(name, .histogram, labelNames, help, bounds: bounds)
         return try add(
             HistogramFamily(
-                name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds, native: native))
+                name: name, help: help, labelNames: labelNames, kind: .histogram, bucketBounds: bounds, native: native,
+                shared: shared))
     }
 
     /// An info family, exposed as the gauge `<name>_info` with value 1 (as prometheus_client's
@@ -288,7 +368,8 @@ public final class Registry: @unchecked Sendable {
     /// A summary family: the count and sum of observations, without quantiles, as
     /// prometheus_client's `Summary`. Its series are ``Histogram``s without bounds.
     public func summary(_ name: String, help: String, labelNames: [String] = []) throws(MetricError) -> SummaryFamily {
-        try add(SummaryFamily(name: name, help: help, labelNames: labelNames, kind: .summary))
+        let shared = try sharing(name, .summary, labelNames, help)
+        return try add(SummaryFamily(name: name, help: help, labelNames: labelNames, kind: .summary, shared: shared))
     }
 
     private func add<F: MetricFamily>(_ family: F) throws(MetricError) -> F {

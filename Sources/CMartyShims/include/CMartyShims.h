@@ -16,6 +16,7 @@
 #include "cmarty_cpus.h"
 #include "cmarty_environment.h"
 #include "cmarty_lock.h"
+#include "cmarty_multiprocess.h"
 #include "cmarty_threads.h"
 
 #ifdef __cplusplus
@@ -185,8 +186,10 @@ static inline int cmarty_any_exemplar_block(void) {
 }
 
 // The block of `slot_count` slots whose address `pointer_cell` holds, allocated (zeroed) and
-// published by the first caller; NULL if out of memory.
+// published by the first caller; NULL if out of memory, and for a series in the segment that
+// pre-fork workers share, whose other processes could not read a block malloc'd in this one.
 static inline uint64_t *cmarty_exemplar_slots(uint64_t *pointer_cell, size_t slot_count) {
+    if (cmarty_mp_contains(pointer_cell)) return NULL;
     uintptr_t *cell = (uintptr_t *)pointer_cell;
     uintptr_t current = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
     if (current != 0) return (uint64_t *)current;

@@ -13,6 +13,9 @@ extern "C" {
 // large, or anything else).
 long cmarty_environment_count(const char *name, long fallback);
 
+// The value of the environment variable `name`, or NULL when it is unset.
+const char *cmarty_environment_text(const char *name);
+
 // Writes `length` bytes to standard error (retrying short writes and EINTR); returns 0, or -1
 // when the descriptor refuses them (closed, or not writable).
 int cmarty_write_stderr(const void *bytes, long length);

@@ -141,6 +141,12 @@ _SIGNATURES = {
     "marty_registry_set_created_timestamps": ("lib", c_int, [c_void_p, c_int]),
     "marty_counter_family_new": ("lib", c_int, _FAMILY_NEW),
     "marty_gauge_family_new": ("lib", c_int, _FAMILY_NEW),
+    "marty_gauge_family_new_multiprocess": (
+        "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, c_int, P(c_void_p)]),
+    "marty_multiprocess_enable": ("lib", c_int, [c_size_t]),
+    "marty_multiprocess_enabled": ("fast", c_int, []),
+    "marty_multiprocess_usage": ("fast", c_int, [P(c_size_t), P(c_size_t)]),
+    "marty_multiprocess_mark_process_dead": ("lib", c_int, [c_int]),
     "marty_histogram_family_new": (
         "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_double), c_size_t, P(c_void_p)]),
     "marty_info_family_new": ("lib", c_int, _FAMILY_NEW),
@@ -289,6 +295,7 @@ ERR_WRONG_KIND = STATUS_CODES["ERR_WRONG_KIND"]
 ERR_INVALID_ARGUMENT = STATUS_CODES["ERR_INVALID_ARGUMENT"]
 ERR_ADDRESS_IN_USE = STATUS_CODES["ERR_ADDRESS_IN_USE"]
 ERR_SYSTEM = STATUS_CODES["ERR_SYSTEM"]
+ERR_FULL = STATUS_CODES.get("ERR_FULL", -1)
 
 
 def service_ports():
@@ -364,6 +371,8 @@ def error_for(status, message=None):
         error = MartyOSError(errno.EADDRINUSE, message)
     elif status == ERR_SYSTEM:
         error = MartyOSError(errno.EIO, message)
+    elif status == ERR_FULL:
+        error = MartyOSError(errno.ENOSPC, message)
     else:
         error = MartyError(message)
     error.status = status

@@ -9,7 +9,7 @@ After the call, ``prometheus_client`` and every ``prometheus_client.X`` module r
 ``marty_metrics`` and ``marty_metrics.X`` (the same module objects), for the modules a service
 or a custom collector imports: core, exposition, metrics, metrics_core, registry, samples,
 decorator, validation, utils, openmetrics, openmetrics.exposition, asgi. A submodule that
-marty_metrics does not have (multiprocess, twisted, bridge, parser, ...) raises
+marty_metrics does not have (twisted, bridge, parser, ...) raises
 ModuleNotFoundError naming it. Call it first, before anything imports the real
 prometheus_client; it raises RuntimeError if that already happened (two copies of the API in
 one process would split metrics between two registries)."""

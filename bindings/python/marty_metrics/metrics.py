@@ -13,6 +13,7 @@ import functools
 import inspect
 import os
 import time
+import weakref
 
 from . import _native
 from ._forksafe import new_lock
@@ -856,8 +857,21 @@ class Counter(_Family):
     inc = count_exceptions = get = reset = _Family._missing_labels
 
 
+# In the order of the header's enum marty_gauge_mode.
 _MULTIPROCESS_MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
                        "mostrecent", "livemostrecent")
+# Gauges whose processes keep values of their own, renewed in a fork() child.
+_per_process_gauges = weakref.WeakSet()
+
+
+def _renew_gauges_in_child():
+    if C.multiprocess_enabled():
+        for gauge in list(_per_process_gauges):
+            gauge._renew_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_gauges_in_child)
 
 
 class Gauge(_Family):
@@ -872,14 +886,26 @@ class Gauge(_Family):
 
     def __init__(self, name, documentation, labelnames=(), namespace="", subsystem="", unit="",
                  registry=REGISTRY, _labelvalues=None, multiprocess_mode="all"):
-        # multiprocess_mode is checked as prometheus_client checks it; one process serves its
-        # own values here, so every mode shows the same.
+        # As prometheus_client's: how a scrape shows the values of pre-fork workers when
+        # MARTY_METRICS_MULTIPROCESS=1 makes them share the default registry (marty_metrics.
+        # multiprocess); a process alone shows its own value whatever the mode.
         if multiprocess_mode not in _MULTIPROCESS_MODES:
             raise ValueError("Invalid multiprocess mode: " + str(multiprocess_mode))
+        self._multiprocess_mode = multiprocess_mode
         super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        if "mostrecent" not in multiprocess_mode:
+            _per_process_gauges.add(self)
 
     def _new_family(self, registry, name, documentation, names, count, out):
-        return C.gauge_family_new(registry, name, documentation, names, count, _byref(out))
+        mode = _MULTIPROCESS_MODES.index(self._multiprocess_mode)
+        return C.gauge_family_new_multiprocess(registry, name, documentation, names, count, mode, _byref(out))
+
+    def _renew_in_child(self):
+        # The library gave the child's lookups series of its own (a per-process gauge keeps each
+        # process' value apart); the children cached here are the parent's.
+        self._children.clear()
+        if not self._labelnames:
+            self._bind_unlabelled()
 
     inc = dec = set = set_to_current_time = track_inprogress = get = set_function = _Family._missing_labels
     time = _labelled_time("set")

@@ -223,9 +223,9 @@ def test_install_as_prometheus_client_aliases_the_modules():
         assert GaugeMetricFamily is marty_metrics.metrics_core.GaugeMetricFamily
         assert exposition is marty_metrics.exposition
         try:
-            import prometheus_client.multiprocess
+            import prometheus_client.twisted
         except ModuleNotFoundError as error:
-            assert "multiprocess" in str(error)
+            assert "twisted" in str(error)
         else:
             raise SystemExit("no ModuleNotFoundError")
         # A metric names the module it is imported by, as prometheus_client's repr does.
