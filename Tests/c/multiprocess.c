@@ -254,6 +254,43 @@ int main(void) {
            text ? sample_value(text, "busy") : -1);
     marty_free(text);
 
+    /* Recorders killed by SIGKILL mid-run: what they counted stays, and never shrinks. */
+    marty_family *spins_family;
+    REQUIRE_OK(marty_counter_family_new(registry, "spins", "", NULL, 0, &spins_family));
+    marty_counter *spins;
+    REQUIRE_OK(marty_counter_get(spins_family, NULL, 0, &spins));
+    pid_t spinners[3];
+    for (int index = 0; index < 3; index++) {
+        spinners[index] = fork();
+        if (spinners[index] == 0) {
+            for (;;) marty_counter_inc(spins);
+        }
+    }
+    struct timespec spin_time = {0, 30 * 1000 * 1000};
+    nanosleep(&spin_time, NULL);
+    double before_kill = 0, after_kill = 0, later = 0, after_more = 0;
+    EXPECT_OK(marty_counter_value(spins, &before_kill));
+    for (int index = 0; index < 3; index++) kill(spinners[index], SIGKILL);
+    for (int index = 0; index < 3; index++) waitpid(spinners[index], NULL, 0);
+    EXPECT_OK(marty_counter_value(spins, &after_kill));
+    nanosleep(&spin_time, NULL);
+    EXPECT_OK(marty_counter_value(spins, &later));
+    EXPECT(before_kill > 0 && after_kill >= before_kill && later == after_kill,
+           "killed recorders' counts stay: %g before the kill, %g after, %g later", before_kill, after_kill, later);
+    pid_t adding = fork();
+    if (adding == 0) {
+        for (int round = 0; round < 1000; round++) marty_counter_inc(spins);
+        _exit(0);
+    }
+    waitpid(adding, NULL, 0);
+    EXPECT_OK(marty_counter_value(spins, &after_more));
+    EXPECT(after_more == after_kill + 1000, "a new worker's 1000 add to them: %g, not %g", after_more,
+           after_kill + 1000);
+    text = render();
+    EXPECT(text && sample_value(text, "spins_total") == after_more, "the rendering shows %g",
+           text ? sample_value(text, "spins_total") : -1);
+    marty_free(text);
+
     /* Definitions that disagree: the second is refused, naming both; the family stays whole. */
     pid_t disagreeing = fork();
     if (disagreeing == 0) {
