@@ -299,7 +299,7 @@ void cmarty_mp_series_at(size_t index, cmarty_mp_series_entry *entry) {
     entry->key_length = record->key_length;
     entry->cells = at(record->cells);
     __atomic_load(&record->created, &entry->created, __ATOMIC_RELAXED);
-    entry->dead = (int)__atomic_load_n(&record->dead, __ATOMIC_ACQUIRE);
+    entry->dead = &record->dead;
 }
 
 void cmarty_mp_mark_dead(int32_t pid) {

@@ -16,18 +16,29 @@ final class MultiprocessView: @unchecked Sendable {
     private var modes: [GaugeMultiprocessMode] = []
     private var adoptedSeries = 0
     /// Per-process gauge entries, by family index.
-    private var processGauges: [Int: [ProcessGauge]] = [:]
-    /// The folded series of the min/max/sum modes, by family index and key.
-    private var folded: [Int: [[[UInt8]]: Gauge]] = [:]
+    private var processGauges: [Int: ProcessGauges] = [:]
+    /// The processes those entries belong to, and where each is in `living`.
+    private var pids: [Int32] = []
+    private var pidSlots: [Int32: Int] = [:]
 
-    private struct ProcessGauge {
-        let pid: Int32
-        let labelValues: [[UInt8]]
-        let cell: UnsafeMutablePointer<UInt64>
-        let entry: Int
-        let created: Double
-        /// The view's series for it (modes `all` and `liveall`), while shown.
-        var shown: SeriesBase?
+    /// The per-process values of one gauge family, in flat arrays: a refresh folds tens of
+    /// thousands of them (64 recycled workers with 1k series each) in one pass.
+    private struct ProcessGauges {
+        var cells: [UnsafeMutablePointer<UInt64>] = []
+        var deadFlags: [UnsafePointer<UInt32>] = []
+        /// Entries of one process made one after another (a worker makes its series in a
+        /// burst): the `live` modes skip a dead process' run without reading its entries.
+        var runs: [(pidSlot: Int, entries: Range<Int>)] = []
+        /// Each entry's label set, an index into `labelSets`.
+        var labelSetIndices: [Int] = []
+        var labelSets: [[[UInt8]]] = []
+        var labelSetIndex: [[[UInt8]]: Int] = [:]
+        /// Modes `all` and `liveall`: each entry's pid and created time, and its series while shown.
+        var entryPids: [Int32] = []
+        var created: [Double] = []
+        var shown: [SeriesBase?] = []
+        /// The other modes: each label set's folded series while shown.
+        var folded: [Gauge?] = []
     }
 
     /// The view's families, sorted by name, after adopting what the segment gained.
@@ -78,69 +89,113 @@ final class MultiprocessView: @unchecked Sendable {
                 family.adopt(values, cells: entry.cells, created: entry.created)
             } else {
                 // A gauge value of one process: shown or folded at each refresh.
-                processGauges[familyIndex, default: []].append(
-                    ProcessGauge(
-                        pid: entry.pid, labelValues: values, cell: entry.cells, entry: index, created: entry.created,
-                        shown: nil))
+                var gauges = processGauges[familyIndex] ?? ProcessGauges()
+                processGauges[familyIndex] = nil  // no copy on write below
+                let pidSlot: Int
+                if let known = pidSlots[entry.pid] {
+                    pidSlot = known
+                } else {
+                    pidSlot = pids.count
+                    pids.append(entry.pid)
+                    pidSlots[entry.pid] = pidSlot
+                }
+                let labelSet: Int
+                if let known = gauges.labelSetIndex[values] {
+                    labelSet = known
+                } else {
+                    labelSet = gauges.labelSets.count
+                    gauges.labelSets.append(values)
+                    gauges.labelSetIndex[values] = labelSet
+                    gauges.folded.append(nil)
+                }
+                let position = gauges.cells.count
+                if let last = gauges.runs.last, last.pidSlot == pidSlot, last.entries.upperBound == position {
+                    gauges.runs[gauges.runs.count - 1].entries = last.entries.lowerBound..<position + 1
+                } else {
+                    gauges.runs.append((pidSlot, position..<position + 1))
+                }
+                gauges.cells.append(entry.cells)
+                gauges.deadFlags.append(entry.dead)
+                gauges.labelSetIndices.append(labelSet)
+                gauges.entryPids.append(entry.pid)
+                gauges.created.append(entry.created)
+                gauges.shown.append(nil)
+                processGauges[familyIndex] = gauges
             }
         }
     }
 
     private func refreshProcessGauges() {
-        var alive: [Int32: Bool] = [:]
-        func isLiving(_ gauge: ProcessGauge) -> Bool {
-            var entry = cmarty_mp_series_entry()
-            cmarty_mp_series_at(gauge.entry, &entry)
-            if entry.dead != 0 { return false }
-            if let known = alive[gauge.pid] { return known }
-            let living = cmarty_mp_process_exists(gauge.pid) != 0
-            alive[gauge.pid] = living
-            return living
-        }
-        for (familyIndex, gauges) in processGauges {
-            guard let family = families[familyIndex] else { continue }
+        if processGauges.isEmpty { return }
+        // One kill(pid, 0) per process, not per entry.
+        let living = pids.map { cmarty_mp_process_exists($0) != 0 }
+        for familyIndex in Array(processGauges.keys) {
+            guard let family = families[familyIndex], var gauges = processGauges[familyIndex] else { continue }
+            processGauges[familyIndex] = nil  // no copy on write below
             let mode = modes[familyIndex]
+            let livingOnly = mode.showsLivingOnly
             if mode.showsEachProcess {
-                var updated = gauges
-                for (position, gauge) in gauges.enumerated() {
-                    let show = !mode.showsLivingOnly || isLiving(gauge)
-                    if show && gauge.shown == nil {
-                        updated[position].shown = family.adopt(
-                            gauge.labelValues + [Array(String(gauge.pid).utf8)], cells: gauge.cell,
-                            created: gauge.created)
-                    } else if !show, let shown = gauge.shown {
-                        family.unlink(shown)
-                        updated[position].shown = nil
+                for run in gauges.runs {
+                    let processLives = living[run.pidSlot]
+                    for entry in run.entries {
+                        let show = !livingOnly || (processLives && cmarty_mp_is_dead(gauges.deadFlags[entry]) == 0)
+                        if show && gauges.shown[entry] == nil {
+                            let pid = Array(String(gauges.entryPids[entry]).utf8)
+                            gauges.shown[entry] = family.adopt(
+                                gauges.labelSets[gauges.labelSetIndices[entry]] + [pid], cells: gauges.cells[entry],
+                                created: gauges.created[entry])
+                        } else if !show, let shown = gauges.shown[entry] {
+                            family.unlink(shown)
+                            gauges.shown[entry] = nil
+                        }
                     }
                 }
-                processGauges[familyIndex] = updated
+            } else {
+                fold(&gauges, into: family, mode: mode, living: living)
+            }
+            processGauges[familyIndex] = gauges
+        }
+    }
+
+    /// Min, max or sum over each label set's entries (the living ones for the `live` modes),
+    /// written into the view's series of that label set; a label set without one is unlinked.
+    private func fold(
+        _ gauges: inout ProcessGauges, into family: MetricFamily, mode: GaugeMultiprocessMode, living: [Bool]
+    ) {
+        let livingOnly = mode.showsLivingOnly
+        var values = [Double](repeating: 0, count: gauges.labelSets.count)
+        var seen = [Bool](repeating: false, count: gauges.labelSets.count)
+        for run in gauges.runs where !livingOnly || living[run.pidSlot] {
+            for entry in run.entries {
+                if livingOnly && cmarty_mp_is_dead(gauges.deadFlags[entry]) != 0 { continue }
+                let value = cmarty_load_double(gauges.cells[entry])
+                let labelSet = gauges.labelSetIndices[entry]
+                if !seen[labelSet] {
+                    values[labelSet] = value
+                    seen[labelSet] = true
+                    continue
+                }
+                switch mode {
+                case .min, .livemin: values[labelSet] = Swift.min(values[labelSet], value)
+                case .max, .livemax: values[labelSet] = Swift.max(values[labelSet], value)
+                default: values[labelSet] += value
+                }
+            }
+        }
+        for labelSet in gauges.labelSets.indices {
+            if !seen[labelSet] {
+                if let series = gauges.folded[labelSet] {
+                    family.unlink(series)
+                    gauges.folded[labelSet] = nil
+                }
                 continue
             }
-            var values: [[[UInt8]]: Double] = [:]
-            for gauge in gauges where !mode.showsLivingOnly || isLiving(gauge) {
-                let value = cmarty_load_double(gauge.cell)
-                if let current = values[gauge.labelValues] {
-                    switch mode {
-                    case .min, .livemin: values[gauge.labelValues] = Swift.min(current, value)
-                    case .max, .livemax: values[gauge.labelValues] = Swift.max(current, value)
-                    default: values[gauge.labelValues] = current + value
-                    }
-                } else {
-                    values[gauge.labelValues] = value
-                }
+            if gauges.folded[labelSet] == nil,
+                let series = family.adopt(gauges.labelSets[labelSet], cells: nil, created: cmarty_unix_time())
+            {
+                gauges.folded[labelSet] = unsafeDowncast(series, to: Gauge.self)
             }
-            var shown = folded[familyIndex, default: [:]]
-            for (key, series) in shown where values[key] == nil {
-                family.unlink(series)
-                shown[key] = nil
-            }
-            for (key, value) in values {
-                if shown[key] == nil, let series = family.adopt(key, cells: nil, created: cmarty_unix_time()) {
-                    shown[key] = unsafeDowncast(series, to: Gauge.self)
-                }
-                shown[key]?.set(value)
-            }
-            folded[familyIndex] = shown
+            gauges.folded[labelSet]?.set(values[labelSet])
         }
     }
 

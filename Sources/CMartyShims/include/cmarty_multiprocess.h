@@ -75,8 +75,10 @@ typedef struct cmarty_mp_series_entry {
     size_t key_length;
     uint64_t *cells;
     double created;
-    int dead;  // marked dead by cmarty_mp_mark_dead
+    const uint32_t *dead;  // non-zero once marked dead by cmarty_mp_mark_dead (cmarty_mp_is_dead)
 } cmarty_mp_series_entry;
+
+static inline int cmarty_mp_is_dead(const uint32_t *flag) { return __atomic_load_n(flag, __ATOMIC_ACQUIRE) != 0; }
 
 // Entry `index` (< cmarty_mp_series_count()).
 void cmarty_mp_series_at(size_t index, cmarty_mp_series_entry *entry);

@@ -350,15 +350,21 @@ def test_gunicorn_recycled_workers_exact_totals(tmp_path):
             assert values[("app_requests_total", frozenset({("path", path)}))] == count // 3
         assert values[("app_request_duration_seconds_count", frozenset())] == count + warmup
         assert values[("app_requests_in_progress", frozenset())] == 0
-        # liveall: only the living workers (at most 4) show, dead ones left at their exit.
+        # liveall: exactly the living workers show (a worker made after the last request
+        # too, at 0), not the dozens that were replaced.
+        def children():
+            path = "/proc/%d/task/%d/children" % (server.process.pid, server.process.pid)
+            with open(path) as listing:
+                return set(listing.read().split())
+
         deadline = time.time() + 10
         while True:
             living = {dict(labels)["pid"] for (name, labels) in server.samples() if name == "app_worker_requests"}
-            if len(living) <= 4 or time.time() > deadline:
+            running = children()
+            if (living == running and len(running) == 4) or time.time() > deadline:
                 break
             time.sleep(0.2)
-        assert 1 <= len(living) <= 4, living
-        assert living <= worker_pids | {str(server.process.pid)}
+        assert living == running and len(running) == 4, (living, running)
     finally:
         server.stop()
     assert "Traceback" not in server.log_path.read_text()

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Scraping pre-fork workers: marty_metrics' shared segment beside prometheus_client's
+multiprocess mode, in one run (a benchmark, not a test).
+
+    .venv/bin/python Benchmarks/python/multiprocess_bench.py [--workers 64] [--series 1000]
+
+The workload, the same for both: a parent forks `--workers` workers one batch after another
+(each recycled: it exits when done); each defines a counter with one label and records into
+`--series` label values (and, in a second round, a livesum gauge with the same labels, set once
+per series). Then the parent renders the default registry (marty_metrics,
+MARTY_METRICS_MULTIPROCESS=1) or a registry with MultiProcessCollector (prometheus_client,
+PROMETHEUS_MULTIPROC_DIR), and the median time of at least `--scrapes` renders (and at least 2 s
+of them) is reported, beside a single process that made the same series itself.
+Each case runs in a fresh interpreter. Aim (issue 11): the marty_metrics scrape of the workers at
+most 2x its single-process scrape.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+_SOURCE_TREE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "bindings", "python")
+
+CASE = r"""
+import json, os, statistics, sys, time
+library, multiprocess, workers, series, scrapes, with_gauge = sys.argv[1:7]
+workers, series, scrapes = int(workers), int(series), int(scrapes)
+multiprocess, with_gauge = multiprocess == "1", with_gauge == "1"
+if library == "marty":
+    try:
+        import marty_metrics as client
+    except ModuleNotFoundError:
+        sys.path.insert(0, sys.argv[7])
+        import marty_metrics as client
+else:
+    import prometheus_client as client
+
+def record():
+    counter = client.Counter("bench_requests", "Requests.", ["route"])
+    gauge = client.Gauge("bench_in_progress", "In progress.", ["route"], multiprocess_mode="livesum") \
+        if with_gauge else None
+    for index in range(series):
+        route = "route_%d" % index
+        counter.labels(route).inc()
+        if gauge is not None:
+            gauge.labels(route).set(1)
+
+started = time.perf_counter()
+if multiprocess:
+    batch = 8
+    for first in range(0, workers, batch):
+        pids = []
+        for _ in range(min(batch, workers - first)):
+            pid = os.fork()
+            if pid == 0:
+                record()
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            _, status = os.waitpid(pid, 0)
+            assert status == 0, status
+else:
+    record()
+recorded = time.perf_counter() - started
+
+if library == "marty" or not multiprocess:
+    registry = client.REGISTRY
+else:
+    from prometheus_client import multiprocess as pc_multiprocess
+    registry = client.CollectorRegistry()
+    pc_multiprocess.MultiProcessCollector(registry)
+
+text = client.generate_latest(registry).decode()
+expected = float(workers if multiprocess else 1)
+assert 'bench_requests_total{route="route_0"} %s' % expected in text, text[:2000]
+times = []
+first = time.perf_counter()
+while len(times) < scrapes or time.perf_counter() - first < 2:
+    began = time.perf_counter()
+    client.generate_latest(registry)
+    times.append(time.perf_counter() - began)
+print(json.dumps({"scrape": statistics.median(times), "record": recorded, "bytes": len(text)}))
+"""
+
+
+def run_case(library, multiprocess, args, with_gauge, directory):
+    env = dict(os.environ)
+    env.pop("MARTY_METRICS_MULTIPROCESS", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if multiprocess and library == "marty":
+        env["MARTY_METRICS_MULTIPROCESS"] = "1"
+    if multiprocess and library == "prometheus_client":
+        env["PROMETHEUS_MULTIPROC_DIR"] = directory
+    done = subprocess.run(
+        [sys.executable, "-c", CASE, library, "1" if multiprocess else "0", str(args.workers), str(args.series),
+         str(args.scrapes), "1" if with_gauge else "0", _SOURCE_TREE],
+        env=env, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit("%s multiprocess=%s failed:\n%s" % (library, multiprocess, done.stderr[-3000:]))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=64)
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--scrapes", type=int, default=20)
+    args = parser.parse_args()
+    print("MULTIPROCESS SCRAPE: %d recycled workers x %d series (a counter; then with a livesum gauge too); "
+          "median of at least %d renders; load %.2f" % (args.workers, args.series, args.scrapes, os.getloadavg()[0]))
+    print("%-44s %12s %12s %8s %10s" % ("", "one process", "workers", "ratio", "bytes"))
+    for with_gauge in (False, True):
+        results = {}
+        for library in ("marty", "prometheus_client"):
+            with tempfile.TemporaryDirectory() as directory:
+                single = run_case(library, False, args, with_gauge, directory)
+                shared = run_case(library, True, args, with_gauge, directory)
+            results[library] = (single, shared)
+            name = ("marty_metrics (segment)" if library == "marty" else "prometheus_client (mmap files)")
+            name += " +gauge" if with_gauge else ""
+            print("%-44s %9.3f ms %9.3f ms %7.2fx %10d" % (
+                name, single["scrape"] * 1e3, shared["scrape"] * 1e3, shared["scrape"] / single["scrape"],
+                shared["bytes"]))
+        marty, peer = results["marty"][1]["scrape"], results["prometheus_client"][1]["scrape"]
+        print("%-44s %12s %9.4f    (workers' scrape, marty / prometheus_client)" % (
+            "  marty / prometheus_client" + (" +gauge" if with_gauge else ""), "", marty / peer))
+
+
+if __name__ == "__main__":
+    main()
