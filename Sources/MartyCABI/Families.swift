@@ -221,7 +221,8 @@ public func marty_family_clear(_ familyPointer: OpaquePointer?) -> Int32 {
     if family(familyPointer).isShared {
         return fail(
             MARTY_ERR_INVALID_ARGUMENT,
-            "marty_family_clear: \(family(familyPointer).name) is shared by pre-fork workers: its series cannot be removed")
+            "marty_family_clear: \(family(familyPointer).name) is shared by pre-fork workers: its series cannot be removed"
+        )
     }
     family(familyPointer).clear()
     return MARTY_OK.code

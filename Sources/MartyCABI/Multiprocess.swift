@@ -8,7 +8,8 @@ import MartyMetrics
 public func marty_multiprocess_enable(_ bytes: Int) -> Int32 {
     let size = bytes == 0 ? Multiprocess.defaultBytes : bytes
     guard size > 0 else {
-        return fail(MARTY_ERR_INVALID_ARGUMENT, "marty_multiprocess_enable: bytes \(UInt(bitPattern: bytes)) is out of range")
+        return fail(
+            MARTY_ERR_INVALID_ARGUMENT, "marty_multiprocess_enable: bytes \(UInt(bitPattern: bytes)) is out of range")
     }
     return catching("marty_multiprocess_enable") { try Multiprocess.enable(bytes: size) }
 }

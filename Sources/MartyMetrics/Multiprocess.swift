@@ -155,7 +155,8 @@ struct SharedFamily {
             else { return nil }
             self.kind = kind
             gaugeMode = mode
-            labelNames = text[2].isEmpty ? [] : text[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            labelNames =
+                text[2].isEmpty ? [] : text[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             var bounds: [Double] = []
             for field in text[3].split(separator: ",") {
                 guard let bits = UInt64(field, radix: 16) else { return nil }

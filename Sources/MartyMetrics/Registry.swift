@@ -350,7 +350,8 @@ public final class Registry: @unchecked Sendable {
         if native != nil && self === Registry.default && Multiprocess.isEnabled {
             throw MetricError(
                 .invalidArgument,
-                "\(name): native histograms are not kept in the segment that pre-fork workers share; use classic buckets")
+                "\(name): native histograms are not kept in the segment that pre-fork workers share; use classic buckets"
+            )
         }
         let shared = try sharing(name, .histogram, labelNames, help, bounds: bounds)
         return try add(

@@ -39,13 +39,20 @@ public final class ProcessCollector: @unchecked Sendable {
 
     private init(registry: Registry) throws(MetricError) {
         cpuSeconds = try registry.counter(
-            "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.", acrossProcesses: false
+            "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.",
+            acrossProcesses: false
         ).labels()
-        residentMemory = try registry.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", acrossProcesses: false)
-            .labels()
-        virtualMemory = try registry.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.", acrossProcesses: false)
-            .labels()
-        openFileDescriptors = try registry.gauge("process_open_fds", help: "Number of open file descriptors.", acrossProcesses: false).labels()
+        residentMemory = try registry.gauge(
+            "process_resident_memory_bytes", help: "Resident memory size in bytes.", acrossProcesses: false
+        )
+        .labels()
+        virtualMemory = try registry.gauge(
+            "process_virtual_memory_bytes", help: "Virtual memory size in bytes.", acrossProcesses: false
+        )
+        .labels()
+        openFileDescriptors = try registry.gauge(
+            "process_open_fds", help: "Number of open file descriptors.", acrossProcesses: false
+        ).labels()
         maxFileDescriptors = try registry.gauge(
             "process_max_fds", help: "Maximum number of open file descriptors.", acrossProcesses: false
         ).labels()
