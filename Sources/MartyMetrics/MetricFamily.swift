@@ -433,7 +433,7 @@ public final class Family<Series: SeriesBase>: MetricFamily, @unchecked Sendable
 
 /// A family of counters, as ``Registry/counter(_:help:labelNames:)`` makes it.
 public typealias CounterFamily = Family<Counter>
-/// A family of gauges, as ``Registry/gauge(_:help:labelNames:)`` makes it.
+/// A family of gauges, as ``Registry/gauge(_:help:labelNames:multiprocessMode:)`` makes it.
 public typealias GaugeFamily = Family<Gauge>
 /// A family of histograms, as ``Registry/histogram(_:help:labelNames:buckets:native:)`` makes it.
 public typealias HistogramFamily = Family<Histogram>
