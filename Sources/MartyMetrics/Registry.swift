@@ -191,7 +191,7 @@ public final class Registry: @unchecked Sendable {
 
     /// The default registry's view of the segment that pre-fork workers share, once there is one.
     private func sharedView() -> MultiprocessView? {
-        guard self === Registry.default, Multiprocess.isEnabled else { return nil }
+        guard Multiprocess.isEnabled, self === Registry.default else { return nil }
         return attachmentLock.withLock {
             if let multiprocessView { return multiprocessView }
             let made = MultiprocessView()
@@ -206,7 +206,7 @@ public final class Registry: @unchecked Sendable {
         _ name: String, _ kind: MetricKind, _ labelNames: [String], _ help: String, bounds: [Double] = [],
         mode: GaugeMultiprocessMode = .all, acrossProcesses: Bool = true
     ) throws(MetricError) -> SharedFamily? {
-        guard acrossProcesses, self === Registry.default, Multiprocess.isEnabled else { return nil }
+        guard acrossProcesses, Multiprocess.isEnabled, self === Registry.default else { return nil }
         // Checked before the segment keeps the definition: a name refused here must not be one
         // that other processes then have to agree with.
         try Naming.checkMetricName(name)
@@ -347,7 +347,7 @@ public final class Registry: @unchecked Sendable {
     ) throws(MetricError) -> HistogramFamily {
         // Native without classic buckets named: native only, as client_golang does.
         let bounds = buckets.map(\.bounds) ?? (native == nil ? HistogramBuckets.defaultBounds : [])
-        if native != nil && self === Registry.default && Multiprocess.isEnabled {
+        if native != nil && Multiprocess.isEnabled && self === Registry.default {
             throw MetricError(
                 .invalidArgument,
                 "\(name): native histograms are not kept in the segment that pre-fork workers share; use classic buckets"
