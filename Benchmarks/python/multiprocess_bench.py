@@ -13,6 +13,10 @@ PROMETHEUS_MULTIPROC_DIR), and the median time of at least `--scrapes` renders (
 of them) is reported, beside a single process that made the same series itself.
 Each case runs in a fresh interpreter. Aim (issue 11): the marty_metrics scrape of the workers at
 most 2x its single-process scrape.
+
+Then recording: two workers (one per core) increment one unlabelled counter at once, alone (each
+process its own counter) and shared (the segment, or prometheus_client's files); the mean time
+per inc() of the workers.
 """
 
 import argparse
@@ -87,6 +91,60 @@ print(json.dumps({"scrape": statistics.median(times), "record": recorded, "bytes
 """
 
 
+RECORDING = r"""
+import json, os, sys, time
+library, multiprocess, workers, increments = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])
+if library == "marty":
+    try:
+        import marty_metrics as client
+    except ModuleNotFoundError:
+        sys.path.insert(0, sys.argv[5])
+        import marty_metrics as client
+else:
+    import prometheus_client as client
+counter = client.Counter("bench_increments", "Increments.")
+read, write = os.pipe()
+go_read, go_write = os.pipe()
+def work():
+    inc = counter.inc
+    os.read(go_read, 1)
+    began = time.perf_counter()
+    for _ in range(increments):
+        inc()
+    return (time.perf_counter() - began) / increments
+
+pids = []
+for _ in range(workers):
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, ("%.9f\n" % work()).encode())
+        os._exit(0)
+    pids.append(pid)
+os.write(go_write, b"g" * workers)  # all start together
+for pid in pids:
+    os.waitpid(pid, 0)
+os.close(write)
+per_increment = [float(line) for line in os.read(read, 65536).decode().split()]
+print(json.dumps({"ns": 1e9 * sum(per_increment) / len(per_increment)}))
+"""
+
+
+def run_recording(library, multiprocess, workers, increments, directory):
+    env = dict(os.environ)
+    env.pop("MARTY_METRICS_MULTIPROCESS", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if multiprocess and library == "marty":
+        env["MARTY_METRICS_MULTIPROCESS"] = "1"
+    if multiprocess and library == "prometheus_client":
+        env["PROMETHEUS_MULTIPROC_DIR"] = directory
+    done = subprocess.run(
+        [sys.executable, "-c", RECORDING, library, "1" if multiprocess else "0", str(workers), str(increments),
+         _SOURCE_TREE], env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit("recording %s failed:\n%s" % (library, done.stderr[-3000:]))
+    return json.loads(done.stdout.strip().splitlines()[-1])["ns"]
+
+
 def run_case(library, multiprocess, args, with_gauge, directory):
     env = dict(os.environ)
     env.pop("MARTY_METRICS_MULTIPROCESS", None)
@@ -109,6 +167,7 @@ def main():
     parser.add_argument("--workers", type=int, default=64)
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--scrapes", type=int, default=20)
+    parser.add_argument("--increments", type=int, default=2000000)
     args = parser.parse_args()
     print("MULTIPROCESS SCRAPE: %d recycled workers x %d series (a counter; then with a livesum gauge too); "
           "median of at least %d renders; load %.2f" % (args.workers, args.series, args.scrapes, os.getloadavg()[0]))
@@ -128,6 +187,19 @@ def main():
         marty, peer = results["marty"][1]["scrape"], results["prometheus_client"][1]["scrape"]
         print("%-44s %12s %9.4f    (workers' scrape, marty / prometheus_client)" % (
             "  marty / prometheus_client" + (" +gauge" if with_gauge else ""), "", marty / peer))
+    workers = min(2, os.cpu_count() or 1)
+    print()
+    print("RECORDING IN WORKERS: %d workers at once, each %d inc() on one unlabelled counter (ns per inc, "
+          "mean of the workers)" % (workers, args.increments))
+    print("%-44s %12s %12s %8s" % ("", "alone", "shared", "ratio"))
+    shared = {}
+    for library in ("marty", "prometheus_client"):
+        with tempfile.TemporaryDirectory() as directory:
+            alone = run_recording(library, False, workers, args.increments, directory)
+            shared[library] = run_recording(library, True, workers, args.increments, directory)
+        print("%-44s %9.1f ns %9.1f ns %7.2fx" % (library, alone, shared[library], shared[library] / alone))
+    print("%-44s %12s %9.4f    (shared, marty / prometheus_client)" % (
+        "  marty / prometheus_client", "", shared["marty"] / shared["prometheus_client"]))
 
 
 if __name__ == "__main__":

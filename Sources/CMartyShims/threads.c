@@ -160,6 +160,12 @@ void cmarty_threads_after_fork_child(void) {
         record->sections_ended = record->sections_begun;
         if (record != &fallback_record) record->in_use = 0;
     }
+    // Workers forked from one parent write the same cells when they share the multiprocess
+    // segment: each starts its threads at a shard of its own, so that the main threads of N
+    // workers do not all write shard 0's cache lines.
+    uint32_t start = (uint32_t)getpid();
+    __atomic_store_n(&next_shard_ticket, start + 1, __ATOMIC_RELAXED);
+    if (self != NULL && self != &fallback_record) self->shard = start & (cmarty_shard_count() - 1);
     pthread_mutex_unlock(&records_mutex);
 }
 

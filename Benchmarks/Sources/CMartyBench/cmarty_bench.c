@@ -23,6 +23,8 @@ static int (*p_gauge_set)(void *, double);
 static int (*p_gauge_value)(const void *, double *);
 static int (*p_histogram_observe)(void *, double);
 static int (*p_histogram_read)(const void *, uint64_t *, size_t, uint64_t *, double *);
+static int (*p_multiprocess_enable)(size_t);
+static void *(*p_registry_default)(void);
 
 #define LOAD(var, name)                                                              \
     do {                                                                             \
@@ -54,7 +56,17 @@ int cmb_load(const char *path, char *error, size_t error_capacity) {
     LOAD(p_gauge_value, "marty_gauge_value");
     LOAD(p_histogram_observe, "marty_histogram_observe");
     LOAD(p_histogram_read, "marty_histogram_read");
+    /* Optional: libraries before 0.4 have no multiprocess segment. */
+    *(void **)(&p_multiprocess_enable) = dlsym(handle, "marty_multiprocess_enable");
+    *(void **)(&p_registry_default) = dlsym(handle, "marty_registry_default");
     return 0;
+}
+
+void *cmb_multiprocess_counter(void) {
+    if (!p_multiprocess_enable || !p_registry_default) return NULL;
+    if (!check(p_multiprocess_enable(0), p_registry_default, "marty_multiprocess_enable")) return NULL;
+    void *family = cmb_counter_family(p_registry_default(), "bench_c_multiprocess_inc", NULL, 0);
+    return family ? cmb_counter_get(family, NULL, 0) : NULL;
 }
 
 const char *cmb_version(void) { return p_version(); }

@@ -286,6 +286,15 @@ if cLoaded {
 let cIncBody: (Int) -> Void = { n in cStatus &+= cmb_counter_inc_loop(cCounter, UInt64(n)) }
 let r2C = cLoaded ? measure(cIncBody) : nil
 recordingRow("2 counter inc via C ABI (dlopen)", r2C, r1Prom)
+// 2m. The same on a counter whose cells are in the multiprocess segment (pre-fork workers): the
+// recording code is the same, only the cells' memory is a MAP_SHARED mapping.
+let cMultiprocessCounter = cLoaded ? cmb_multiprocess_counter() : nil
+let r2Shared =
+    cMultiprocessCounter.map { counter in measure { n in cStatus &+= cmb_counter_inc_loop(counter, UInt64(n)) } }
+recordingRow("2m counter inc via C ABI, multiprocess segment", r2Shared, r1Prom)
+if let r2C, let r2Shared {
+    say("   multiprocess segment / process memory, C counter inc (same run): \(f(r2Shared.wall / r2C.wall, 2))")
+}
 
 // 3. Lookup of an existing series with 2 labels, then inc.
 let martyLookupFamily = try! martyRegistry.counter("bench_lookup", help: "help", labelNames: ["method", "code"])

@@ -25,6 +25,9 @@ void *cmb_histogram_family(void *registry, const char *name, const char *const *
 void *cmb_counter_get(void *family, const char *const *values, size_t count);
 void *cmb_gauge_get(void *family, const char *const *values, size_t count);
 void *cmb_histogram_get(void *family, const char *const *values, size_t count);
+// Makes the multiprocess segment in the loaded library and returns an unlabelled counter of its
+// default registry, whose cells are in the segment; NULL when the library has no segment.
+void *cmb_multiprocess_counter(void);
 
 // Timed loops: each returns the sum of the status codes (0 when all calls succeed).
 uint64_t cmb_counter_inc_loop(void *counter, uint64_t iterations);
