@@ -10,7 +10,11 @@
  * info) with fuzzed names, help and label names, looks series up with fuzzed values and counts
  * (wrong counts included), records fuzzed doubles, removes and clears, registers/unregisters,
  * names units, sets created timestamps, switches the style, adds and removes collectors of
- * fuzzed families, and renders in the three formats.
+ * fuzzed families, and renders in the three formats. An input whose first byte is 0xA5 runs in
+ * the default registry with the multiprocess segment made (16 MiB, once per fuzzing process):
+ * its families go into the segment with fuzzed gauge modes (an invalid one too), and renders go
+ * through the view of the segment, which keeps every family and series earlier inputs made
+ * there until the segment is full (MARTY_ERR_FULL then).
  *
  * Besides not crashing (ASan/UBSan abort, and libFuzzer keeps the input), it checks:
  *   - every call returns MARTY_OK or a documented MARTY_ERR_* status, with a message;
@@ -75,7 +79,7 @@ static void fail(const char *what, const char *detail) {
 }
 
 static void check_status(int status, const char *call) {
-    if (status < MARTY_OK || status > MARTY_ERR_SYSTEM) fail("undocumented status from", call);
+    if (status < MARTY_OK || status > MARTY_ERR_FULL) fail("undocumented status from", call);
     if (status != MARTY_OK) {
         const char *message = marty_errmsg();
         if (message == NULL || message[0] == 0) fail("failed call without a message", call);
@@ -313,7 +317,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     input in = {data, size};
     marty_registry *registry = NULL;
-    if (marty_registry_new(&registry) != MARTY_OK) fail("marty_registry_new", marty_errmsg());
+    int shared = size > 0 && data[0] == 0xA5;
+    if (shared) {
+        static int segment_made;
+        if (!segment_made) {
+            check_status(marty_multiprocess_enable(16 << 20), "marty_multiprocess_enable");
+            segment_made = 1;
+        }
+        take_byte(&in);
+        registry = marty_registry_default();
+    } else if (marty_registry_new(&registry) != MARTY_OK) {
+        fail("marty_registry_new", marty_errmsg());
+    }
 
     family_slot families[MAX_FAMILIES];
     size_t family_count = 0;
@@ -347,6 +362,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 status = marty_counter_family_new(registry, strings[0], help, pointers, label_count, &family);
                 break;
             case MARTY_KIND_GAUGE:
+                if (shared) {
+                    int mode = take_byte(&in) % 11; /* 10 is no mode */
+                    status = marty_gauge_family_new_multiprocess(registry, strings[0], help, pointers, label_count,
+                                                                 mode, &family);
+                    if (mode == 10 && status != MARTY_ERR_INVALID_ARGUMENT) fail("mode 10 was taken", NULL);
+                    break;
+                }
                 status = marty_gauge_family_new(registry, strings[0], help, pointers, label_count, &family);
                 break;
             case MARTY_KIND_HISTOGRAM: {
@@ -522,8 +544,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     render(registry, MARTY_FORMAT_TEXT);
     render(registry, MARTY_FORMAT_OPENMETRICS);
     render(registry, MARTY_FORMAT_PROTOBUF);
+    if (shared) {
+        /* The default registry stays: the families and collectors of this input leave it (the
+         * segment keeps their definitions and series, which later inputs render). */
+        for (size_t k = 0; k < family_count; k++) {
+            int status = marty_registry_unregister(registry, families[k].family);
+            if (status != MARTY_OK && status != MARTY_ERR_NOT_FOUND) check_status(status, "marty_registry_unregister");
+        }
+        while (collector_count > 0) {
+            collector_count--;
+            check_status(marty_registry_remove_collector(registry, collectors[collector_count]),
+                         "marty_registry_remove_collector");
+        }
+    }
     for (size_t k = 0; k < family_count; k++) check_status(marty_family_release(families[k].family), "marty_family_release");
     /* Freeing the registry removes the collectors still added. */
-    check_status(marty_registry_free(registry), "marty_registry_free");
+    if (!shared) check_status(marty_registry_free(registry), "marty_registry_free");
     return 0;
 }
