@@ -35,6 +35,7 @@ typedef struct segment_header {
 
 typedef struct family_record {
     uint64_t length;
+    uint64_t name_length;
     uint8_t definition[];
 } family_record;
 
@@ -162,16 +163,15 @@ static uint64_t take(uint64_t bytes, uint64_t alignment) {
     return start;
 }
 
-int cmarty_mp_family(const uint8_t *definition, size_t length, uint32_t *index, const uint8_t **stored,
-                     size_t *stored_length) {
+int cmarty_mp_family(const uint8_t *definition, size_t length, size_t name_length, uint32_t *index,
+                     const uint8_t **stored, size_t *stored_length) {
     if (!cmarty_mp_active()) return CMARTY_MP_INACTIVE;
-    size_t name_length = strnlen((const char *)definition, length);
+    if (name_length > length) return CMARTY_MP_SYSTEM;
     if (lock_segment() != 0) return CMARTY_MP_SYSTEM;
     uint64_t count = header->family_count;
     for (uint64_t family = 0; family < count; family++) {
         family_record *record = at(header->families[family]);
-        if (record->length > name_length && record->definition[name_length] == 0 &&
-            memcmp(record->definition, definition, name_length) == 0) {
+        if (record->name_length == name_length && memcmp(record->definition, definition, name_length) == 0) {
             unlock_segment();
             *index = (uint32_t)family;
             *stored = record->definition;
@@ -186,6 +186,7 @@ int cmarty_mp_family(const uint8_t *definition, size_t length, uint32_t *index, 
     }
     family_record *record = at(offset);
     record->length = length;
+    record->name_length = name_length;
     memcpy(record->definition, definition, length);
     header->families[count] = offset;
     __atomic_store_n(&header->family_count, count + 1, __ATOMIC_RELEASE);
@@ -200,9 +201,10 @@ size_t cmarty_mp_family_count(void) {
     return header == NULL ? 0 : __atomic_load_n(&header->family_count, __ATOMIC_ACQUIRE);
 }
 
-const uint8_t *cmarty_mp_family_definition(size_t index, size_t *length) {
+const uint8_t *cmarty_mp_family_definition(size_t index, size_t *length, size_t *name_length) {
     family_record *record = at(header->families[index]);
     *length = record->length;
+    *name_length = record->name_length;
     return record->definition;
 }
 

@@ -109,8 +109,9 @@ struct SharedFamily {
     let index: UInt32
     let gaugeMode: GaugeMultiprocessMode
 
-    /// The definition as the segment keeps it: the name and its NUL, then the fields that
-    /// must agree (kind, gauge mode, label names, bounds), then help and unit, which need not.
+    /// The definition as the segment keeps it: the name's bytes, then the fields that must
+    /// agree (kind, gauge mode, label names, bounds), then the help, which need not. Every field
+    /// is length-prefixed, so names and help may hold any byte.
     struct Definition {
         var name: String
         var kind: MetricKind
@@ -119,19 +120,30 @@ struct SharedFamily {
         var bounds: [Double]
         var help: String
 
-        private static let separator: UInt8 = 0x1F
+        var nameLength: Int { name.utf8.count }
 
         var agreedFields: [UInt8] {
-            var bytes = Array(name.utf8) + [0]
-            bytes += Array("\(kind.definitionName)".utf8) + [Self.separator]
-            bytes += Array(gaugeMode.rawValue.utf8) + [Self.separator]
-            bytes += Array(labelNames.joined(separator: ",").utf8) + [Self.separator]
-            bytes += Array(bounds.map { String($0.bitPattern, radix: 16) }.joined(separator: ",").utf8)
-            bytes.append(Self.separator)
+            var bytes = Array(name.utf8)
+            bytes.append(UInt8(truncatingIfNeeded: MetricKind.definitionOrder.firstIndex(of: kind) ?? 0))
+            bytes.append(UInt8(truncatingIfNeeded: GaugeMultiprocessMode.allCases.firstIndex(of: gaugeMode) ?? 0))
+            Self.append(UInt32(truncatingIfNeeded: labelNames.count), to: &bytes)
+            for label in labelNames {
+                Self.append(UInt32(truncatingIfNeeded: label.utf8.count), to: &bytes)
+                bytes += label.utf8
+            }
+            Self.append(UInt32(truncatingIfNeeded: bounds.count), to: &bytes)
+            for bound in bounds {
+                Self.append(UInt32(truncatingIfNeeded: bound.bitPattern), to: &bytes)
+                Self.append(UInt32(truncatingIfNeeded: bound.bitPattern >> 32), to: &bytes)
+            }
             return bytes
         }
 
         var bytes: [UInt8] { agreedFields + Array(help.utf8) }
+
+        private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
+            for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
+        }
 
         init(
             name: String, kind: MetricKind, gaugeMode: GaugeMultiprocessMode, labelNames: [String], bounds: [Double],
@@ -145,25 +157,55 @@ struct SharedFamily {
             self.help = help
         }
 
-        init?(bytes: UnsafeBufferPointer<UInt8>) {
-            guard let nul = bytes.firstIndex(of: 0) else { return nil }
-            name = String(decoding: bytes[..<nul], as: UTF8.self)
-            let fields = bytes[(nul + 1)...].split(separator: Self.separator, omittingEmptySubsequences: false)
-            guard fields.count == 5 else { return nil }
-            let text = fields.map { String(decoding: $0, as: UTF8.self) }
-            guard let kind = MetricKind(definitionName: text[0]), let mode = GaugeMultiprocessMode(rawValue: text[1])
+        /// Reads a definition that `bytes` wrote; nil for bytes it could not have written.
+        init?(bytes: UnsafeBufferPointer<UInt8>, nameLength: Int) {
+            var reader = Reader(bytes: bytes, offset: nameLength)
+            guard nameLength <= bytes.count, let kindIndex = reader.byte(), let modeIndex = reader.byte(),
+                kindIndex < MetricKind.definitionOrder.count, modeIndex < GaugeMultiprocessMode.allCases.count,
+                let labelCount = reader.word()
             else { return nil }
-            self.kind = kind
-            gaugeMode = mode
-            labelNames =
-                text[2].isEmpty ? [] : text[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            name = String(decoding: bytes[0..<nameLength], as: UTF8.self)
+            kind = MetricKind.definitionOrder[Int(kindIndex)]
+            gaugeMode = GaugeMultiprocessMode.allCases[Int(modeIndex)]
+            var labels: [String] = []
+            for _ in 0..<labelCount {
+                guard let length = reader.word(), let label = reader.bytes(Int(length)) else { return nil }
+                labels.append(String(decoding: label, as: UTF8.self))
+            }
+            labelNames = labels
+            guard let boundCount = reader.word() else { return nil }
             var bounds: [Double] = []
-            for field in text[3].split(separator: ",") {
-                guard let bits = UInt64(field, radix: 16) else { return nil }
-                bounds.append(Double(bitPattern: bits))
+            for _ in 0..<boundCount {
+                guard let low = reader.word(), let high = reader.word() else { return nil }
+                bounds.append(Double(bitPattern: UInt64(low) | UInt64(high) << 32))
             }
             self.bounds = bounds
-            help = text[4]
+            help = String(decoding: bytes[reader.offset...], as: UTF8.self)
+        }
+
+        private struct Reader {
+            let bytes: UnsafeBufferPointer<UInt8>
+            var offset: Int
+
+            mutating func byte() -> UInt8? {
+                guard offset < bytes.count else { return nil }
+                offset += 1
+                return bytes[offset - 1]
+            }
+
+            mutating func word() -> UInt32? {
+                guard bytes.count - offset >= 4 else { return nil }
+                var value: UInt32 = 0
+                for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * index) }
+                offset += 4
+                return value
+            }
+
+            mutating func bytes(_ count: Int) -> Slice<UnsafeBufferPointer<UInt8>>? {
+                guard count <= bytes.count - offset else { return nil }
+                offset += count
+                return bytes[(offset - count)..<offset]
+            }
         }
 
         /// How an error names it.
@@ -184,7 +226,7 @@ struct SharedFamily {
         var stored: UnsafePointer<UInt8>?
         var storedLength = 0
         let status = mine.withUnsafeBufferPointer {
-            cmarty_mp_family($0.baseAddress, $0.count, &index, &stored, &storedLength)
+            cmarty_mp_family($0.baseAddress, $0.count, definition.nameLength, &index, &stored, &storedLength)
         }
         guard status == CMARTY_MP_OK, let stored else {
             throw Self.segmentError(status, making: "the family \(definition.name)")
@@ -192,7 +234,8 @@ struct SharedFamily {
         let storedBytes = UnsafeBufferPointer(start: stored, count: storedLength)
         let agreed = definition.agreedFields
         if !(storedBytes.count >= agreed.count && storedBytes.prefix(agreed.count).elementsEqual(agreed)) {
-            let theirs = Definition(bytes: storedBytes)?.summary ?? "another definition"
+            let theirs =
+                Definition(bytes: storedBytes, nameLength: definition.nameLength)?.summary ?? "another definition"
             throw MetricError(
                 .conflict,
                 "\(definition.name) is defined by another process of this multiprocess group as \(theirs); "
@@ -229,6 +272,9 @@ struct SharedFamily {
 }
 
 extension MetricKind {
+    /// The kinds in the order the segment's definitions number them.
+    static let definitionOrder: [MetricKind] = [.counter, .gauge, .histogram, .info, .summary]
+
     var definitionName: String {
         switch self {
         case .counter: "counter"
@@ -236,17 +282,6 @@ extension MetricKind {
         case .histogram: "histogram"
         case .info: "info"
         case .summary: "summary"
-        }
-    }
-
-    init?(definitionName: String) {
-        switch definitionName {
-        case "counter": self = .counter
-        case "gauge": self = .gauge
-        case "histogram": self = .histogram
-        case "info": self = .info
-        case "summary": self = .summary
-        default: return nil
         }
     }
 }

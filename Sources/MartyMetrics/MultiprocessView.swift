@@ -14,6 +14,8 @@ final class MultiprocessView: @unchecked Sendable {
     /// Families by their index in the segment; nil where the definition could not be read.
     private var families: [MetricFamily?] = []
     private var modes: [GaugeMultiprocessMode] = []
+    /// `families` sorted by name, until the next family is adopted.
+    private var sortedFamilies: [MetricFamily]?
     private var adoptedSeries = 0
     /// Per-process gauge entries, by family index.
     private var processGauges: [Int: ProcessGauges] = [:]
@@ -47,7 +49,10 @@ final class MultiprocessView: @unchecked Sendable {
             adoptNewFamilies()
             adoptNewSeries()
             refreshProcessGauges()
-            return families.compactMap { $0 }.sorted { $0.name < $1.name }
+            if let sortedFamilies { return sortedFamilies }
+            let sorted = families.compactMap { $0 }.sorted { $0.name < $1.name }
+            sortedFamilies = sorted
+            return sorted
         }
     }
 
@@ -55,10 +60,13 @@ final class MultiprocessView: @unchecked Sendable {
         let count = cmarty_mp_family_count()
         while families.count < count {
             var length = 0
-            let bytes = cmarty_mp_family_definition(families.count, &length)!
-            let definition = SharedFamily.Definition(bytes: UnsafeBufferPointer(start: bytes, count: length))
+            var nameLength = 0
+            let bytes = cmarty_mp_family_definition(families.count, &length, &nameLength)!
+            let definition = SharedFamily.Definition(
+                bytes: UnsafeBufferPointer(start: bytes, count: length), nameLength: nameLength)
             families.append(definition.flatMap(Self.makeFamily))
             modes.append(definition?.gaugeMode ?? .all)
+            sortedFamilies = nil
         }
     }
 

@@ -175,7 +175,7 @@ public final class Registry: @unchecked Sendable {
         guard style == .prometheusClient else {
             let collectors = lock.withLock { familyCollectors }
             var rendered = sortedFamilies()
-            if let view { rendered = (rendered.filter { !$0.isShared } + view).sorted { $0.name < $1.name } }
+            if let view { rendered = Self.merged(rendered.filter { !$0.isShared }, view) }
             return rendered.map(RenderItem.family) + collectors.map(RenderItem.collector)
         }
         let items = lock.withLock {
@@ -187,6 +187,23 @@ public final class Registry: @unchecked Sendable {
             return items.sorted { $0.0 < $1.0 }.map(\.1)
         }
         return items + (view ?? []).map(RenderItem.family)
+    }
+
+    /// Two lists of families sorted by name, merged into one.
+    private static func merged(_ left: [MetricFamily], _ right: [MetricFamily]) -> [MetricFamily] {
+        var merged: [MetricFamily] = []
+        merged.reserveCapacity(left.count + right.count)
+        var (l, r) = (0, 0)
+        while l < left.count || r < right.count {
+            if r == right.count || (l < left.count && left[l].name < right[r].name) {
+                merged.append(left[l])
+                l += 1
+            } else {
+                merged.append(right[r])
+                r += 1
+            }
+        }
+        return merged
     }
 
     /// The default registry's view of the segment that pre-fork workers share, once there is one.

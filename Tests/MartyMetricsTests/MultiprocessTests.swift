@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Testing
 
 @testable import MartyMetrics
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Pre-fork workers through the Swift API. The segment is made once per process tree and makes
 /// `Registry.default` shared, so what needs one runs in an exit test (a process of its own).
@@ -13,7 +14,8 @@ import Testing
             name: "latency_seconds", kind: .histogram, gaugeMode: .all, labelNames: ["method", "code"],
             bounds: [0.1, 1, 2.5], help: "Time taken, in seconds.")
         let bytes = definition.bytes
-        let read = try #require(bytes.withUnsafeBufferPointer { SharedFamily.Definition(bytes: $0) })
+        let read = try #require(
+            bytes.withUnsafeBufferPointer { SharedFamily.Definition(bytes: $0, nameLength: definition.nameLength) })
         #expect(read.name == "latency_seconds")
         #expect(read.kind == .histogram)
         #expect(read.labelNames == ["method", "code"])
@@ -28,9 +30,21 @@ import Testing
         let unlabelled = SharedFamily.Definition(
             name: "up", kind: .gauge, gaugeMode: .livesum, labelNames: [], bounds: [], help: "")
         let readUnlabelled = try #require(
-            unlabelled.bytes.withUnsafeBufferPointer { SharedFamily.Definition(bytes: $0) })
+            unlabelled.bytes.withUnsafeBufferPointer { SharedFamily.Definition(bytes: $0, nameLength: 2) })
         #expect(readUnlabelled.labelNames.isEmpty && readUnlabelled.gaugeMode == .livesum)
         #expect(readUnlabelled.summary == "gauge up in mode livesum")
+        // UTF-8 names may hold any character: separators, commas and NUL read back whole.
+        let odd = SharedFamily.Definition(
+            name: "a\u{0}b", kind: .counter, gaugeMode: .all, labelNames: ["x,y", "\u{1F}"], bounds: [],
+            help: "h\u{0}\u{1F},")
+        let readOdd = try #require(
+            odd.bytes.withUnsafeBufferPointer { SharedFamily.Definition(bytes: $0, nameLength: odd.nameLength) })
+        #expect(readOdd.name == odd.name && readOdd.labelNames == odd.labelNames && readOdd.help == odd.help)
+        // Truncated bytes are refused, never read past.
+        let cut = Array(definition.bytes.prefix(definition.nameLength + 7))
+        #expect(
+            cut.withUnsafeBufferPointer { SharedFamily.Definition(bytes: $0, nameLength: definition.nameLength) } == nil
+        )
     }
 
     @Test func gaugeModesAreInTheOrderOfTheHeadersEnum() {

@@ -11,7 +11,7 @@
  * (wrong counts included), records fuzzed doubles, removes and clears, registers/unregisters,
  * names units, sets created timestamps, switches the style, adds and removes collectors of
  * fuzzed families, and renders in the three formats. An input whose first byte is 0xA5 runs in
- * the default registry with the multiprocess segment made (16 MiB, once per fuzzing process):
+ * the default registry with the multiprocess segment made (1 MiB, once per fuzzing process):
  * its families go into the segment with fuzzed gauge modes (an invalid one too), and renders go
  * through the view of the segment, which keeps every family and series earlier inputs made
  * there until the segment is full (MARTY_ERR_FULL then).
@@ -321,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (shared) {
         static int segment_made;
         if (!segment_made) {
-            check_status(marty_multiprocess_enable(16 << 20), "marty_multiprocess_enable");
+            check_status(marty_multiprocess_enable(1 << 20), "marty_multiprocess_enable");
             segment_made = 1;
         }
         take_byte(&in);

@@ -50,15 +50,15 @@ size_t cmarty_mp_size(void);
 // Bytes of the segment handed out so far.
 size_t cmarty_mp_used(void);
 
-// The family whose definition starts with the NUL-terminated `name`: found, or appended with
-// `definition` (which must start with that name and its NUL). `*stored` and `*stored_length`
-// then give the definition kept in the segment, which the caller compares with its own.
-// Returns CMARTY_MP_OK with `*index` set, or CMARTY_MP_FULL / CMARTY_MP_INACTIVE.
-int cmarty_mp_family(const uint8_t *definition, size_t length, uint32_t *index, const uint8_t **stored,
-                     size_t *stored_length);
+// The family whose definition starts with its name, the first `name_length` bytes: found, or
+// appended with `definition`. `*stored` and `*stored_length` then give the definition kept in
+// the segment, which the caller compares with its own. Returns CMARTY_MP_OK with `*index` set,
+// or CMARTY_MP_FULL / CMARTY_MP_INACTIVE / CMARTY_MP_SYSTEM.
+int cmarty_mp_family(const uint8_t *definition, size_t length, size_t name_length, uint32_t *index,
+                     const uint8_t **stored, size_t *stored_length);
 size_t cmarty_mp_family_count(void);
-// The definition of family `index` (< cmarty_mp_family_count()).
-const uint8_t *cmarty_mp_family_definition(size_t index, size_t *length);
+// The definition of family `index` (< cmarty_mp_family_count()), and the length of its name.
+const uint8_t *cmarty_mp_family_definition(size_t index, size_t *length, size_t *name_length);
 
 // The cells of the series (family, pid, key): found, or appended with `width` zeroed cells in
 // each row of arena `arena` (0: sharded, 1: gauges); returns their row-1 base, or NULL with
