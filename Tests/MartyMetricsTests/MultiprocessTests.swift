@@ -63,6 +63,46 @@ import Testing
         #expect(!Multiprocess.isEnabled)
     }
 
+    /// Threads of one process making series in the segment while another renders the view
+    /// (run under TSan too): every series shows once, with its count.
+    @Test func threadsMakeSharedSeriesWhileAScrapeAdoptsThem() async {
+        await #expect(processExitsWith: .success) {
+            try Multiprocess.enable(bytes: 32 << 20)
+            let jobs = try Registry.default.counter("jobs", help: "Jobs.", labelNames: ["thread", "index"])
+            let levels = try Registry.default.gauge(
+                "levels", help: "Levels.", labelNames: ["thread"], multiprocessMode: .livesum)
+            let threads = 4
+            let perThread = 500
+            let renders = Task.detached {
+                var rendered = 0
+                while !Task.isCancelled {
+                    rendered += Registry.default.render().withBytes { $0.count }
+                }
+                return rendered
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for thread in 0..<threads {
+                    group.addTask {
+                        for index in 0..<perThread {
+                            try? jobs.labels(String(thread), String(index)).inc(by: 2)
+                            try? levels.labels(String(thread)).add(1)
+                        }
+                    }
+                }
+            }
+            renders.cancel()
+            _ = await renders.value
+            let text = Registry.default.render().withBytes { String(decoding: $0, as: UTF8.self) }
+            let lines = text.split(separator: "\n").filter { $0.hasPrefix("jobs_total{") }
+            guard lines.count == threads * perThread, lines.allSatisfy({ $0.hasSuffix(" 2") }),
+                text.contains("levels{thread=\"3\"} \(perThread)\n")
+            else {
+                print(text.prefix(2000))
+                exit(1)
+            }
+        }
+    }
+
     #if canImport(Glibc)
         @Test func forkedWorkersRecordIntoTheDefaultRegistry() async {
             await #expect(processExitsWith: .success) {

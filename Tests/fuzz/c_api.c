@@ -12,9 +12,10 @@
  * names units, sets created timestamps, switches the style, adds and removes collectors of
  * fuzzed families, and renders in the three formats. An input whose first byte is 0xA5 runs in
  * the default registry with the multiprocess segment made (1 MiB, once per fuzzing process):
- * its families go into the segment with fuzzed gauge modes (an invalid one too), and renders go
- * through the view of the segment, which keeps every family and series earlier inputs made
- * there until the segment is full (MARTY_ERR_FULL then).
+ * its families (of a few fixed names, with fuzzed label names, help and gauge modes, an invalid
+ * mode too) go into the segment, and renders go through the view of the segment, which keeps
+ * every family and series earlier inputs made there until the segment is full (MARTY_ERR_FULL
+ * then).
  *
  * Besides not crashing (ASan/UBSan abort, and libFuzzer keeps the input), it checks:
  *   - every call returns MARTY_OK or a documented MARTY_ERR_* status, with a message;
@@ -355,6 +356,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 pointers[k] = strings[k + 2];
             }
             const char *help = (take_byte(&in) & 7) == 0 ? NULL : strings[1];
+            if (shared) {
+                /* A few names only: the segment keeps every family an input makes there, and the
+                 * renders of later inputs would grow with fuzzed names without end. Label names,
+                 * help, modes and label values stay fuzzed (so definitions often disagree). */
+                snprintf(strings[0], sizeof strings[0], "mp_%d_%d", kind, (unsigned char)strings[0][0] % 4);
+            }
             marty_family *family = NULL;
             int status;
             switch (kind) {
