@@ -17,8 +17,9 @@ let package = Package(
             dependencies: [.product(name: "MartyMetrics", package: "marty-metrics"), "MartyTestSupport"],
             path: "MartyMetricsTests",
             // Only the concurrency suites (and the native histogram and multiprocess suites, whose
-            // concurrent tests tsan.sh picks): the others are not run under TSan, and LifetimeTests sees
-            // MartyMetrics' MonotonicClock through @testable beside this package's.
+            // concurrent tests tsan.sh picks): the others are not run under TSan, and
+            // LifetimeTests sees MartyMetrics' MonotonicClock through @testable beside this
+            // package's.
             sources: [
                 "ConcurrencyTests.swift", "ExemplarTests.swift", "NativeHistogramTests.swift", "MultiprocessTests.swift",
             ]
