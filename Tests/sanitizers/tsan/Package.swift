@@ -21,7 +21,8 @@ let package = Package(
             // LifetimeTests sees MartyMetrics' MonotonicClock through @testable beside this
             // package's.
             sources: [
-                "ConcurrencyTests.swift", "ExemplarTests.swift", "NativeHistogramTests.swift", "MultiprocessTests.swift",
+                "ConcurrencyTests.swift", "ExemplarTests.swift", "NativeHistogramTests.swift",
+                "MultiprocessTests.swift",
             ]
         ),
         .testTarget(
