@@ -10,13 +10,16 @@ After the call, ``prometheus_client`` and every ``prometheus_client.X`` module r
 or a custom collector imports: core, exposition, metrics, metrics_core, registry, samples,
 decorator, validation, utils, openmetrics, openmetrics.exposition, asgi. A submodule that
 marty_metrics does not have (twisted, bridge, parser, ...) raises
-ModuleNotFoundError naming it. Call it first, before anything imports the real
+ModuleNotFoundError naming it. With PROMETHEUS_MULTIPROC_DIR set, pre-fork workers then share the
+default registry as MARTY_METRICS_MULTIPROCESS=1 makes them (marty_metrics.multiprocess; nothing
+is written to that directory). Call it first, before anything imports the real
 prometheus_client; it raises RuntimeError if that already happened (two copies of the API in
 one process would split metrics between two registries)."""
 
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
 
 __all__ = ["install_as_prometheus_client", "uninstall_as_prometheus_client", "ALIASED_MODULES"]
@@ -71,6 +74,14 @@ def install_as_prometheus_client():
         sys.meta_path.insert(0, _finder)
     # Metrics name the module they are imported by in their repr, as prometheus_client's do.
     importlib.import_module(TARGET + ".metrics")._repr_module = ALIAS + ".metrics"
+    # Code written for prometheus_client's multiprocess mode names a directory for its files;
+    # here the same setting makes the shared segment (no files are written to it), so that
+    # pre-fork workers share the default registry as they expect. Install before any metric is
+    # made in the default registry: one made earlier stays in its own process.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from ._native import C
+        if not C.multiprocess_enabled():
+            C.multiprocess_enable(0)
 
 
 def uninstall_as_prometheus_client():

@@ -257,6 +257,32 @@ def test_prometheus_clients_multiprocess_collector_pattern():
     assert samples_of(out)[("jobs_total", frozenset())] == 3
 
 
+def test_code_written_for_prometheus_clients_multiprocess_mode_runs_unchanged(tmp_path):
+    # PROMETHEUS_MULTIPROC_DIR through the import alias: the same sharing, and no files.
+    out = run_script("""
+    import os
+    import marty_metrics.compat
+    marty_metrics.compat.install_as_prometheus_client()
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
+    requests = Counter("requests", "Requests.", ["path"])
+    busy = Gauge("busy", "Busy.", multiprocess_mode="livesum")
+    pid = os.fork()
+    if pid == 0:
+        requests.labels("/").inc(3)
+        busy.inc()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    multiprocess.mark_process_dead(pid)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    print(generate_latest(registry).decode())
+    """, multiprocess=False, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    values = samples_of(out)
+    assert values[("requests_total", frozenset({("path", "/")}))] == 3
+    assert values[("busy", frozenset())] == 0
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_without_the_variable_each_process_records_alone():
     out = run_script(FORKING + """
     assert not multiprocess.enabled()
