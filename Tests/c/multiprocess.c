@@ -2,6 +2,7 @@
  * over workers that exit, stay or are killed with SIGKILL (mid-run, holding the segment's
  * mutex or not), every gauge mode, definitions that disagree, and a segment that fills up. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,21 @@ static void creating_worker(int index) {
         if (marty_counter_get(family, values, 1, &counter) != MARTY_OK) _exit(31);
         marty_counter_inc(counter);
     }
+}
+
+/* A thread of the parent that makes series without pause: it holds the segment's mutex for
+ * most of each creation, so forks below happen while it is held. */
+static volatile int creating = 1;
+static void *create_series(void *argument) {
+    marty_family *family = argument;
+    char id[32];
+    for (unsigned long round = 0; creating; round++) {
+        snprintf(id, sizeof id, "%lu", round % 9000);
+        const char *values[] = {id};
+        marty_counter *counter;
+        if (marty_counter_get(family, values, 1, &counter) == MARTY_OK) marty_counter_inc(counter);
+    }
+    return NULL;
 }
 
 int main(void) {
@@ -289,6 +305,40 @@ int main(void) {
     text = render();
     EXPECT(text && sample_value(text, "spins_total") == after_more, "the rendering shows %g",
            text ? sample_value(text, "spins_total") : -1);
+    marty_free(text);
+
+    /* Forks while another thread of the parent holds the segment's mutex: each child makes a
+     * series (taking the mutex) and exits; none may wait for ever (alarm). */
+    marty_family *busy_family;
+    const char *id_label_busy = "id";
+    REQUIRE_OK(marty_counter_family_new(registry, "made_while_forking", "", &id_label_busy, 1, &busy_family));
+    pthread_t creator;
+    pthread_create(&creator, NULL, create_series, busy_family);
+    int children_done = 0;
+    for (int round = 0; round < 20; round++) {
+        pid_t child = fork();
+        if (child == 0) {
+            alarm(20);
+            marty_family *family;
+            const char *label = "child";
+            char name[16];
+            snprintf(name, sizeof name, "%d", round);
+            const char *values[] = {name};
+            marty_counter *counter;
+            if (marty_counter_family_new(registry, "made_by_children", "", &label, 1, &family) != MARTY_OK) _exit(50);
+            if (marty_counter_get(family, values, 1, &counter) != MARTY_OK) _exit(51);
+            marty_counter_inc(counter);
+            _exit(0);
+        }
+        int child_status = 0;
+        waitpid(child, &child_status, 0);
+        if (WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0) children_done++;
+    }
+    creating = 0;
+    pthread_join(creator, NULL);
+    EXPECT(children_done == 20, "%d of 20 children forked while the mutex was busy finished", children_done);
+    text = render();
+    EXPECT(text && count_lines(text, "made_by_children_total{") == 20, "their 20 series show");
     marty_free(text);
 
     /* Definitions that disagree: the second is refused, naming both; the family stays whole. */
