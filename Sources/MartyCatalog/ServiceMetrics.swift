@@ -76,7 +76,10 @@ public final class ServiceMetrics: @unchecked Sendable {
         self.registry = registry
         serviceBytes = .allocate(capacity: service.utf8.count + 1)
         serviceBytes.initialize(from: Array(service.utf8) + [0], count: service.utf8.count + 1)
-        // Families are shared by every service registered in the same registry.
+        // Families are shared by every service registered in the same registry. When pre-fork
+        // workers share the default registry, the gauges fold the workers' values: in-flight and
+        // resource figures sum over living processes, the last success is the latest, and the
+        // health status is one value set by whichever process last evaluated it.
         requests = try Self.family(registry, "marty_grpc_requests", ["service", "method", "status"]) {
             () throws(MetricError) in
             try registry.counter(
@@ -97,7 +100,8 @@ public final class ServiceMetrics: @unchecked Sendable {
         activeConnections = try Self.family(registry, "marty_grpc_active_connections", ["service"]) {
             () throws(MetricError) in
             try registry.gauge(
-                "marty_grpc_active_connections", help: "Number of active gRPC connections", labelNames: ["service"])
+                "marty_grpc_active_connections", help: "Number of active gRPC connections", labelNames: ["service"],
+                multiprocessMode: .livesum)
         }.labels(service)
         healthStatus = try Self.healthStatusGauge(service: service, in: registry)
         lastSuccessfulOperation = try Self.family(
@@ -105,22 +109,25 @@ public final class ServiceMetrics: @unchecked Sendable {
         ) { () throws(MetricError) in
             try registry.gauge(
                 "marty_last_successful_operation_timestamp", help: "Unix time of the last successful operation",
-                labelNames: ["service", "operation"])
+                labelNames: ["service", "operation"], multiprocessMode: .max)
         }
         cpuUsagePercent = try Self.family(registry, "marty_service_cpu_usage_percent", ["service"]) {
             () throws(MetricError) in
-            try registry.gauge("marty_service_cpu_usage_percent", help: "CPU usage percentage", labelNames: ["service"])
+            try registry.gauge(
+                "marty_service_cpu_usage_percent", help: "CPU usage percentage", labelNames: ["service"],
+                multiprocessMode: .livesum)
         }.labels(service)
         memoryUsageBytes = try Self.family(registry, "marty_service_memory_usage_bytes", ["service"]) {
             () throws(MetricError) in
             try registry.gauge(
-                "marty_service_memory_usage_bytes", help: "Memory usage in bytes", labelNames: ["service"])
+                "marty_service_memory_usage_bytes", help: "Memory usage in bytes", labelNames: ["service"],
+                multiprocessMode: .livesum)
         }.labels(service)
         databaseConnections = try Self.family(registry, "marty_database_connections_active", ["service", "database"]) {
             () throws(MetricError) in
             try registry.gauge(
                 "marty_database_connections_active", help: "Active database connections",
-                labelNames: ["service", "database"])
+                labelNames: ["service", "database"], multiprocessMode: .livesum)
         }
         let infoLabels = ["service", "version"] + extraInfo.keys.sorted()
         info = try Self.family(registry, "marty_service", infoLabels) { () throws(MetricError) in
@@ -139,7 +146,7 @@ public final class ServiceMetrics: @unchecked Sendable {
         try family(registry, "marty_service_health_status", ["service"]) { () throws(MetricError) in
             try registry.gauge(
                 "marty_service_health_status", help: "Service health status (1=healthy, 0=unhealthy)",
-                labelNames: ["service"])
+                labelNames: ["service"], multiprocessMode: .mostrecent)
         }.labels(service)
     }
 

@@ -28,9 +28,10 @@ def gunicorn(tmp_path_factory):
     if not binary.exists():
         pytest.skip("gunicorn is not installed in this venv (pip install -r Tests/deploy/requirements.txt)")
     work_dir = tmp_path_factory.mktemp("gunicorn")
-    app_port, metrics_port = free_port(), free_port()
+    app_port, metrics_port, health_port = free_port(), free_port(), free_port()
     env = dict(os.environ, MARTY_METRICS_MULTIPROCESS="1", APP_BIND=f"127.0.0.1:{app_port}", APP_WORKERS="4",
-               APP_MAX_REQUESTS="40", MARTY_METRICS_PORT=str(metrics_port), MARTY_METRICS_BIND="127.0.0.1")
+               APP_MAX_REQUESTS="40", MARTY_METRICS_PORT=str(metrics_port), MARTY_HEALTH_PORT=str(health_port),
+               MARTY_METRICS_BIND="127.0.0.1")
     service = Service("gunicorn", [binary, "-c", GUNICORN_EXAMPLE / "gunicorn.conf.py",
                                    "--chdir", GUNICORN_EXAMPLE, "app:application"], env, work_dir)
     try:

@@ -314,10 +314,11 @@ class Gunicorn:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         if not gunicorn.exists():
             pytest.skip("gunicorn is not installed in this venv (pip install -r bindings/python/tests/requirements.txt)")
-        self.app_port, self.metrics_port = free_port(), free_port()
+        self.app_port, self.metrics_port, self.health_port = free_port(), free_port(), free_port()
         env = dict(os.environ, MARTY_METRICS_MULTIPROCESS="1", APP_BIND="127.0.0.1:%d" % self.app_port,
                    APP_WORKERS=str(workers), APP_MAX_REQUESTS=str(max_requests),
-                   MARTY_METRICS_PORT=str(self.metrics_port), MARTY_METRICS_BIND="127.0.0.1")
+                   MARTY_METRICS_PORT=str(self.metrics_port), MARTY_HEALTH_PORT=str(self.health_port),
+                   MARTY_METRICS_BIND="127.0.0.1")
         self.log_path = tmp_path / "gunicorn.log"
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -376,6 +377,10 @@ def test_gunicorn_recycled_workers_exact_totals(tmp_path):
             assert values[("app_requests_total", frozenset({("path", path)}))] == count // 3
         assert values[("app_request_duration_seconds_count", frozenset())] == count + warmup
         assert values[("app_requests_in_progress", frozenset())] == 0
+        # The master's endpoint serves the catalog too: the health gauge is one shared value,
+        # without a pid label, and /health answers.
+        assert values[("marty_service_health_status", frozenset({("service", "document-signer")}))] == 1
+        assert http_get("http://127.0.0.1:%d/health" % server.health_port)
         # liveall: exactly the living workers show (a worker made after the last request
         # too, at 0), not the dozens that were replaced.
         def children():

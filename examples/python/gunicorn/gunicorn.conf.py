@@ -3,7 +3,9 @@
     MARTY_METRICS_MULTIPROCESS=1 gunicorn -c gunicorn.conf.py app:application
 
 This file runs in the master before it forks: importing marty_metrics here makes the shared
-segment, which every worker inherits. The master serves /metrics for all of them.
+segment, which every worker inherits. The master serves /metrics (and /health) for all of them
+from the library's endpoint, on MARTY_METRICS_PORT and MARTY_HEALTH_PORT (else the Marty port
+table's ports for APP_SERVICE).
 """
 
 import os
@@ -19,8 +21,7 @@ max_requests_jitter = max_requests // 4
 
 
 def when_ready(server):
-    marty_metrics.start_http_server(int(os.environ.get("MARTY_METRICS_PORT", "9100")),
-                                    addr=os.environ.get("MARTY_METRICS_BIND", "127.0.0.1"))
+    marty_metrics.start_metrics_server(os.environ.get("APP_SERVICE", "document-signer"))
 
 
 def child_exit(server, worker):
