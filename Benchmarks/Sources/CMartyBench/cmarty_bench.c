@@ -62,12 +62,6 @@ int cmb_load(const char *path, char *error, size_t error_capacity) {
     return 0;
 }
 
-void *cmb_multiprocess_counter(void) {
-    if (!p_multiprocess_enable || !p_registry_default) return NULL;
-    if (!check(p_multiprocess_enable(0), p_registry_default, "marty_multiprocess_enable")) return NULL;
-    void *family = cmb_counter_family(p_registry_default(), "bench_c_multiprocess_inc", NULL, 0);
-    return family ? cmb_counter_get(family, NULL, 0) : NULL;
-}
 
 const char *cmb_version(void) { return p_version(); }
 
@@ -115,6 +109,17 @@ void *cmb_gauge_get(void *family, const char *const *values, size_t count) {
 void *cmb_histogram_get(void *family, const char *const *values, size_t count) {
     void *series = NULL;
     return check(p_histogram_get(family, values, count, &series), series, "marty_histogram_get");
+}
+
+void *cmb_multiprocess_counter(void) {
+    if (!p_multiprocess_enable || !p_registry_default) return NULL;
+    int status = p_multiprocess_enable(0);
+    if (status != 0) {
+        fprintf(stderr, "marty_multiprocess_enable failed: %d %s\n", status, p_errmsg());
+        return NULL;
+    }
+    void *family = cmb_counter_family(p_registry_default(), "bench_c_multiprocess_inc", NULL, 0);
+    return family ? cmb_counter_get(family, NULL, 0) : NULL;
 }
 
 uint64_t cmb_counter_inc_loop(void *counter, uint64_t iterations) {
