@@ -356,10 +356,11 @@ public class MetricFamily: @unchecked Sendable {
 
     /// In a forked child: a gauge family whose processes keep values of their own drops the
     /// series it inherited, which are its parent's, so that the child's lookups make its own.
+    /// They are made at the child's first lookup, not here: a child that only execs another
+    /// program leaves no series behind.
     func forgetParentSeriesInChild() {
         guard let shared, kind == .gauge, shared.gaugeMode.keepsValuePerProcess else { return }
         forgetSeries()
-        if labelNames.isEmpty { _ = try? series([]) }
     }
 
     /// A multiprocess view's series for `valueBytes` over another process' `cells`, made on
