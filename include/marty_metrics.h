@@ -256,7 +256,8 @@ int marty_family_kind(const marty_family *family, int *out);
  * memory is given back (handles to it record nothing; see the conventions). Safe while other
  * threads record into it or look it up. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (family,
  * label_values with a count > 0, or one of its elements); MARTY_ERR_LABEL_COUNT;
- * MARTY_ERR_INVALID_UTF8 (a value); MARTY_ERR_NOT_FOUND (no such series).
+ * MARTY_ERR_INVALID_UTF8 (a value); MARTY_ERR_NOT_FOUND (no such series);
+ * MARTY_ERR_INVALID_ARGUMENT (a family pre-fork workers share: marty_multiprocess_enable).
  */
 int marty_family_remove(marty_family *family, const char *const *label_values,
                         size_t label_count);
@@ -281,7 +282,8 @@ int marty_family_set_created_timestamp(marty_family *family, const char *const *
 int marty_family_set_unit(marty_family *family, const char *unit);
 
 /* Removes every series of the family (their handles record nothing, as for marty_family_remove).
- * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT. */
+ * Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT; MARTY_ERR_INVALID_ARGUMENT (a family pre-fork
+ * workers share: marty_multiprocess_enable). */
 int marty_family_clear(marty_family *family);
 
 /* The label value that stands for every label of a family's overflow series (below). */
