@@ -31,7 +31,10 @@
  *    handle, and the handle must not be passed again afterwards. Series handles are never
  *    freed: recording into one while its family is released or cleared is safe.
  *  - Each function lists the statuses it can return ("Statuses:"). A function that takes a
- *    string can also return MARTY_ERR_INVALID_UTF8 for it, as said where it applies.
+ *    string can also return MARTY_ERR_INVALID_UTF8 for it, as said where it applies. Once pre-
+ *    fork workers share the default registry (marty_multiprocess_enable), a call that makes a
+ *    family or a series in it can also return MARTY_ERR_FULL (the shared segment has no room)
+ *    or MARTY_ERR_CONFLICT (another process defined the family otherwise).
  *  - fork(): the library takes its locks around fork() (pthread_atfork), so a child never
  *    inherits one held by another thread; the child may go on recording, rendering and
  *    starting an endpoint of its own.
