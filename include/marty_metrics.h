@@ -358,7 +358,7 @@ int marty_registry_unregister(marty_registry *registry, marty_family *family);
  */
 int marty_family_release(marty_family *family);
 
-/* ---- Pre-fork workers: one set of metrics for a parent and its forked children (since 0.4) -- */
+/* ---- Pre-fork workers: one set of metrics for a parent and its forked children (since 0.3) -- */
 
 /*
  * Makes the segment that a parent and the workers it forks afterwards share: a MAP_SHARED

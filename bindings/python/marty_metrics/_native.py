@@ -141,12 +141,6 @@ _SIGNATURES = {
     "marty_registry_set_created_timestamps": ("lib", c_int, [c_void_p, c_int]),
     "marty_counter_family_new": ("lib", c_int, _FAMILY_NEW),
     "marty_gauge_family_new": ("lib", c_int, _FAMILY_NEW),
-    "marty_gauge_family_new_multiprocess": (
-        "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, c_int, P(c_void_p)]),
-    "marty_multiprocess_enable": ("lib", c_int, [c_size_t]),
-    "marty_multiprocess_enabled": ("fast", c_int, []),
-    "marty_multiprocess_usage": ("fast", c_int, [P(c_size_t), P(c_size_t)]),
-    "marty_multiprocess_mark_process_dead": ("lib", c_int, [c_int]),
     "marty_histogram_family_new": (
         "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, P(c_double), c_size_t, P(c_void_p)]),
     "marty_info_family_new": ("lib", c_int, _FAMILY_NEW),
@@ -202,6 +196,13 @@ COLLECT_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
 # Functions of later library versions (0.3: collectors and summaries). A library without them
 # still loads; the features that need them say so when used (see has()).
 _OPTIONAL_SIGNATURES = {
+    # Pre-fork workers sharing the default registry (marty_metrics.multiprocess).
+    "marty_gauge_family_new_multiprocess": (
+        "lib", c_int, [c_void_p, c_char_p, c_char_p, P(c_char_p), c_size_t, c_int, P(c_void_p)]),
+    "marty_multiprocess_enable": ("lib", c_int, [c_size_t]),
+    "marty_multiprocess_enabled": ("fast", c_int, []),
+    "marty_multiprocess_usage": ("fast", c_int, [P(c_size_t), P(c_size_t)]),
+    "marty_multiprocess_mark_process_dead": ("lib", c_int, [c_int]),
     "marty_summary_family_new": ("lib", c_int, _FAMILY_NEW),
     "marty_registry_add_collector": ("lib", c_int, [c_void_p, COLLECT_CALLBACK, c_void_p, P(c_void_p)]),
     "marty_registry_remove_collector": ("lib", c_int, [c_void_p, c_void_p]),

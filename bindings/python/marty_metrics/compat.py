@@ -79,8 +79,8 @@ def install_as_prometheus_client():
     # pre-fork workers share the default registry as they expect. Install before any metric is
     # made in the default registry: one made earlier stays in its own process.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from ._native import C
-        if not C.multiprocess_enabled():
+        from ._native import C, has
+        if has("multiprocess_enable") and not C.multiprocess_enabled():
             C.multiprocess_enable(0)
 
 

@@ -865,7 +865,7 @@ _per_process_gauges = weakref.WeakSet()
 
 
 def _renew_gauges_in_child():
-    if C.multiprocess_enabled():
+    if _native.has("multiprocess_enabled") and C.multiprocess_enabled():
         for gauge in list(_per_process_gauges):
             gauge._renew_in_child()
 
@@ -897,6 +897,8 @@ class Gauge(_Family):
             _per_process_gauges.add(self)
 
     def _new_family(self, registry, name, documentation, names, count, out):
+        if not _native.has("gauge_family_new_multiprocess"):  # a library before pre-fork workers
+            return C.gauge_family_new(registry, name, documentation, names, count, _byref(out))
         mode = _MULTIPROCESS_MODES.index(self._multiprocess_mode)
         return C.gauge_family_new_multiprocess(registry, name, documentation, names, count, mode, _byref(out))
 

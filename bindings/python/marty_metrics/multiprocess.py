@@ -23,19 +23,20 @@ process that makes them; shared metrics keep no exemplars and have no native buc
 ``remove``/``clear`` are refused (a series, once in the segment, stays).
 """
 
-from ._native import C, check
+from ._native import C, check, has, require
 
 __all__ = ["MultiProcessCollector", "enabled", "mark_process_dead", "usage"]
 
 
 def enabled():
     """True when this process or a parent made the shared segment."""
-    return bool(C.multiprocess_enabled())
+    return has("multiprocess_enabled") and bool(C.multiprocess_enabled())
 
 
 def usage():
     """(bytes in use, size) of the shared segment; (0, 0) without one."""
     import ctypes
+    require("multiprocess_usage")
     used, size = ctypes.c_size_t(), ctypes.c_size_t()
     check(C.multiprocess_usage(ctypes.byref(used), ctypes.byref(size)))
     return used.value, size.value
@@ -45,6 +46,7 @@ def mark_process_dead(pid, path=None):
     """Marks worker `pid` dead (gunicorn's ``child_exit``): its gauges leave the live* modes at
     once. The library also finds dead workers by itself at each scrape, so this is optional.
     `path` is accepted for prometheus_client's signature and not used: there are no files."""
+    require("multiprocess_mark_process_dead")
     check(C.multiprocess_mark_process_dead(int(pid)))
 
 
