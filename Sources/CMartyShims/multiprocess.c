@@ -75,8 +75,10 @@ int cmarty_mp_create(size_t bytes, uint32_t sharded_rows, uint32_t gauge_rows) {
     if (!configured) goto failed;
     made->magic = SEGMENT_MAGIC;
     made->size = size;
-    // About one series per KiB: a counter's cells and record take some hundred bytes in all.
-    made->series_capacity = size / 1024;
+    // One entry per 256 bytes: a gauge's entry takes about 100 bytes (record, cells, index and
+    // hash slots), a counter's 160 on 2 CPUs and more with more shards, so bytes run out first
+    // for most mixes. The tables take 8 bytes of index and 8 of hash slots per entry.
+    made->series_capacity = size / 256;
     uint64_t hash_slots = 1;
     while (hash_slots < made->series_capacity * 2) hash_slots *= 2;
     made->hash_mask = hash_slots - 1;

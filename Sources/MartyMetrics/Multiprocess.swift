@@ -44,8 +44,9 @@ public enum GaugeMultiprocessMode: String, Sendable, CaseIterable {
 /// families stay in the process that makes them. Exemplars, native histograms, `remove` and
 /// `clear` are not available for shared families (a series, once in the segment, stays).
 public enum Multiprocess {
-    /// The segment's size when none is named: room for some hundred thousand series. Pages are
-    /// taken from the system only as they are first written.
+    /// The segment's size when none is named: room for 524,288 series (one per 256 bytes),
+    /// fewer when their cells need more room. Pages are taken from the system only as they are
+    /// first written.
     public static let defaultBytes = 128 << 20
 
     /// Makes the segment: call it in the parent before it forks and before any metric is
