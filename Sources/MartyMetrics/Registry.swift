@@ -228,6 +228,12 @@ public final class Registry: @unchecked Sendable {
         // that other processes then have to agree with.
         try Naming.checkMetricName(name)
         try Naming.checkLabelNames(labelNames, kind: kind, metric: name)
+        if kind == .gauge && mode.showsEachProcess && labelNames.contains("pid") {
+            throw MetricError(
+                .invalidLabel,
+                "label name \"pid\" of \(name) is the one its multiprocess mode \(mode.rawValue) adds; name it otherwise "
+                    + "or choose another mode")
+        }
         let shared = try SharedFamily.join(
             SharedFamily.Definition(
                 name: name, kind: kind, gaugeMode: mode, labelNames: labelNames, bounds: bounds, help: help))

@@ -133,6 +133,14 @@ import Testing
                     try jobs.remove(["a"])
                     exit(2)
                 } catch {}
+                // The mode `all` adds a pid label: a gauge of its own named so is refused.
+                do {
+                    _ = try Registry.default.gauge("by_pid", help: "", labelNames: ["pid"])
+                    exit(4)
+                } catch let error as MetricError {
+                    guard error.kind == .invalidLabel else { exit(5) }
+                }
+                _ = try Registry.default.gauge("by_pid", help: "", labelNames: ["pid"], multiprocessMode: .sum)
                 let mismatch = try? Registry().counter("unused", help: "")  // other registries stay alone
                 guard mismatch?.isShared == false, jobs.isShared else { exit(3) }
             }
