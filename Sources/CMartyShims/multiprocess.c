@@ -59,7 +59,7 @@ static void *at(uint64_t offset) { return (uint8_t *)header + offset; }
 static uint64_t round_up(uint64_t value, uint64_t alignment) { return (value + alignment - 1) & ~(alignment - 1); }
 
 int cmarty_mp_create(size_t bytes, uint32_t sharded_rows, uint32_t gauge_rows) {
-    if (__atomic_load_n(&header, __ATOMIC_ACQUIRE) != NULL) return CMARTY_MP_EXISTS;
+    if (cmarty_mp_active()) return CMARTY_MP_EXISTS;
     if (bytes < CMARTY_MP_MIN_BYTES) return CMARTY_MP_TOO_SMALL;
     long page = sysconf(_SC_PAGESIZE);
     uint64_t size = round_up(bytes, page > 0 ? (uint64_t)page : 4096);
@@ -88,7 +88,11 @@ int cmarty_mp_create(size_t bytes, uint32_t sharded_rows, uint32_t gauge_rows) {
     made->rows[0] = sharded_rows;
     made->rows[1] = gauge_rows;
     if (made->bump >= size) goto failed;
-    header = made;
+    segment_header *none = NULL;
+    if (!__atomic_compare_exchange_n(&header, &none, made, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(mapping, size);  // another thread made one at the same time
+        return CMARTY_MP_EXISTS;
+    }
     __atomic_store_n(&cmarty_mp_end, (uintptr_t)made + size, __ATOMIC_RELAXED);
     __atomic_store_n(&cmarty_mp_base, (uintptr_t)made, __ATOMIC_RELEASE);
     return CMARTY_MP_OK;
@@ -99,9 +103,9 @@ failed:
 
 int cmarty_mp_active(void) { return __atomic_load_n(&header, __ATOMIC_ACQUIRE) != NULL; }
 
-size_t cmarty_mp_size(void) { return header == NULL ? 0 : header->size; }
+size_t cmarty_mp_size(void) { return cmarty_mp_active() ? header->size : 0; }
 
-size_t cmarty_mp_used(void) { return header == NULL ? 0 : __atomic_load_n(&header->bump, __ATOMIC_RELAXED); }
+size_t cmarty_mp_used(void) { return cmarty_mp_active() ? __atomic_load_n(&header->bump, __ATOMIC_RELAXED) : 0; }
 
 static uint64_t hash_of(uint32_t family, int32_t pid, const uint8_t *key, size_t length) {
     uint64_t hash = 0xcbf29ce484222325ull;
@@ -200,7 +204,7 @@ int cmarty_mp_family(const uint8_t *definition, size_t length, size_t name_lengt
 }
 
 size_t cmarty_mp_family_count(void) {
-    return header == NULL ? 0 : __atomic_load_n(&header->family_count, __ATOMIC_ACQUIRE);
+    return cmarty_mp_active() ? __atomic_load_n(&header->family_count, __ATOMIC_ACQUIRE) : 0;
 }
 
 const uint8_t *cmarty_mp_family_definition(size_t index, size_t *length, size_t *name_length) {
@@ -292,7 +296,7 @@ uint64_t *cmarty_mp_series(uint32_t family, int32_t pid, const uint8_t *key, siz
 }
 
 size_t cmarty_mp_series_count(void) {
-    return header == NULL ? 0 : __atomic_load_n(&header->series_count, __ATOMIC_ACQUIRE);
+    return cmarty_mp_active() ? __atomic_load_n(&header->series_count, __ATOMIC_ACQUIRE) : 0;
 }
 
 void cmarty_mp_series_at(size_t index, cmarty_mp_series_entry *entry) {

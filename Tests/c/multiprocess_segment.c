@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "../../Sources/CMartyShims/multiprocess.c"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -53,8 +54,42 @@ static void die_holding_the_mutex(const char *key, int step) {
     waitpid(child, NULL, 0);
 }
 
+static pthread_barrier_t start_together;
+
+static void *create_segment(void *made) {
+    pthread_barrier_wait(&start_together);
+    *(int *)made = cmarty_mp_create(4 << 20, 3, 2);
+    return NULL;
+}
+
+/* Threads making the segment at once, in a process of its own: how many made one. */
+static int race_to_create(void) {
+    pthread_t threads[4];
+    int statuses[4];
+    pthread_barrier_init(&start_together, NULL, 4);
+    for (int index = 0; index < 4; index++) pthread_create(&threads[index], NULL, create_segment, &statuses[index]);
+    int made_count = 0;
+    for (int index = 0; index < 4; index++) {
+        pthread_join(threads[index], NULL);
+        if (statuses[index] == CMARTY_MP_OK) made_count++;
+        else if (statuses[index] != CMARTY_MP_EXISTS) return 100;
+    }
+    return made_count;
+}
+
 int main(void) {
-    CHECK(cmarty_mp_create(4 << 20, 3, 2) == CMARTY_MP_OK, "the segment is made");
+    /* Exactly one of the threads makes the segment; the others are told it exists. Each race
+     * in a child of its own, 100 times (the window is a mapping's making). */
+    int races_not_one = 0;
+    for (int race = 0; race < 100; race++) {
+        pid_t child = fork();
+        if (child == 0) _exit(race_to_create());
+        int status = 0;
+        waitpid(child, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) races_not_one++;
+    }
+    CHECK(races_not_one == 0, "%d of 100 races did not make exactly one segment", races_not_one);
+    CHECK(race_to_create() == 1, "this process' race made one segment");
     uint64_t *first = series("a", 0);
     CHECK(series("a", 0) == first, "a second lookup finds the same cells");
 
