@@ -129,7 +129,9 @@ print(json.dumps({"ns": 1e9 * sum(per_increment) / len(per_increment)}))
 """
 
 
-def run_recording(library, multiprocess, workers, increments, directory):
+def run_script(code, library, multiprocess, directory, arguments, timeout):
+    """Runs `code` in a fresh interpreter for `library`, in its multiprocess mode or not (the
+    mode's environment variable set or removed); returns the JSON its last line prints."""
     env = dict(os.environ)
     env.pop("MARTY_METRICS_MULTIPROCESS", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -137,29 +139,21 @@ def run_recording(library, multiprocess, workers, increments, directory):
         env["MARTY_METRICS_MULTIPROCESS"] = "1"
     if multiprocess and library == "prometheus_client":
         env["PROMETHEUS_MULTIPROC_DIR"] = directory
-    done = subprocess.run(
-        [sys.executable, "-c", RECORDING, library, "1" if multiprocess else "0", str(workers), str(increments),
-         _SOURCE_TREE], env=env, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise SystemExit("recording %s failed:\n%s" % (library, done.stderr[-3000:]))
-    return json.loads(done.stdout.strip().splitlines()[-1])["ns"]
-
-
-def run_case(library, multiprocess, args, with_gauge, directory):
-    env = dict(os.environ)
-    env.pop("MARTY_METRICS_MULTIPROCESS", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    if multiprocess and library == "marty":
-        env["MARTY_METRICS_MULTIPROCESS"] = "1"
-    if multiprocess and library == "prometheus_client":
-        env["PROMETHEUS_MULTIPROC_DIR"] = directory
-    done = subprocess.run(
-        [sys.executable, "-c", CASE, library, "1" if multiprocess else "0", str(args.workers), str(args.series),
-         str(args.scrapes), "1" if with_gauge else "0", _SOURCE_TREE],
-        env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run([sys.executable, "-c", code, library, "1" if multiprocess else "0"]
+                          + [str(argument) for argument in arguments] + [_SOURCE_TREE],
+                          env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise SystemExit("%s multiprocess=%s failed:\n%s" % (library, multiprocess, done.stderr[-3000:]))
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_recording(library, multiprocess, workers, increments, directory):
+    return run_script(RECORDING, library, multiprocess, directory, [workers, increments], 600)["ns"]
+
+
+def run_case(library, multiprocess, args, with_gauge, directory):
+    return run_script(CASE, library, multiprocess, directory,
+                      [args.workers, args.series, args.scrapes, "1" if with_gauge else "0"], 1800)
 
 
 def main():
