@@ -27,6 +27,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
@@ -35,6 +36,8 @@ let package = Package(
     targets: [
         .target(name: "CMartyShims"),
         .target(name: "CMartyRecording", dependencies: ["CMartyShims"]),
+        // bcrypt for basic auth, through libxcrypt's crypt_r (Debian's libcrypt1).
+        .target(name: "CMartyCrypt", linkerSettings: [.linkedLibrary("crypt")]),
         .target(name: "MartyMetrics", dependencies: ["CMartyShims"]),
         .target(name: "MartyHealth", dependencies: ["MartyMetrics"]),
         .target(name: "MartyProcess", dependencies: ["MartyMetrics"]),
@@ -55,10 +58,11 @@ let package = Package(
         .target(
             name: "MartyEndpoint",
             dependencies: [
-                "MartyMetrics", "MartyHealth", "CZlib", "CMartyShims",
+                "MartyMetrics", "MartyHealth", "CZlib", "CMartyShims", "CMartyCrypt",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(

@@ -853,6 +853,9 @@ typedef struct marty_endpoint_options {
     /* Fields added in 0.2 (a struct_size of an older header leaves them at their defaults). */
     double request_head_timeout_seconds; /* a request must be read in full within this; 0: 10 s */
     double shutdown_grace_seconds;       /* marty_endpoint_stop lets responses finish this long; 0: 2 s */
+    /* Fields added in 0.3. */
+    const char *web_config_file; /* NULL: MARTY_METRICS_WEB_CONFIG; "": none; else a web-config file (below) */
+    int health_uses_web_config;  /* 0: MARTY_HEALTH_USE_WEB_CONFIG, else plain HTTP; 1: TLS too; -1: plain */
 } marty_endpoint_options;
 
 /*
@@ -894,6 +897,24 @@ void marty_endpoint_options_init(marty_endpoint_options *options);
  * one refused (503). Concurrent scrapes of the same format and encoding share one render;
  * at most two renders run at once.
  *
+ * TLS and basic auth (0.3): web_config_file names a YAML file in the format of Prometheus'
+ * exporters (exporter-toolkit's web config): tls_server_config (cert_file, key_file or inline
+ * cert/key; client_ca_file or client_ca; client_auth_type NoClientCert, RequestClientCert,
+ * RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert; min_version and
+ * max_version TLS10..TLS13, default TLS12..TLS13; cipher_suites and curve_preferences by Go's
+ * names; client_allowed_sans), basic_auth_users (user: bcrypt hash $2a$/$2b$/$2y$, checked
+ * with libxcrypt) and http_server_config.headers (those exporter-toolkit allows). Relative
+ * paths are relative to the file's directory; unknown keys are refused. The file and the
+ * certificate, key and CA files are read at start (any problem fails the start with
+ * MARTY_ERR_INVALID_ARGUMENT and a message naming it) and again by the first connection after
+ * one of them changes; a change that does not load keeps the previous configuration and is
+ * reported once through the warning handler. With TLS, the metrics port speaks TLS only
+ * (plain HTTP gets a 400 and is closed); the health port stays plain HTTP unless
+ * health_uses_web_config says otherwise. Basic auth guards /metrics: a request without the
+ * right credentials gets 401 with a Basic challenge and nothing is rendered; the health paths
+ * answer without credentials (kubelet probes carry none). bcrypt runs on a thread of its own,
+ * and results are cached, so a scraper pays for one hash.
+ *
  * options->struct_size: any size from the 0.1 struct (up to max_connections) to the library's
  * own sizeof(marty_endpoint_options); only the fields that lie wholly within it are read, the
  * others get their defaults. Smaller, or larger than the library's (a newer header's struct
@@ -901,9 +922,10 @@ void marty_endpoint_options_init(marty_endpoint_options *options);
  * size), is MARTY_ERR_INVALID_ARGUMENT. The options and their strings are copied; the registry
  * (NULL: the default) is kept alive by the endpoint. *out is owned by the caller: free it with
  * marty_endpoint_free. Statuses: MARTY_OK; MARTY_ERR_NULL_ARGUMENT (options, out, service);
- * MARTY_ERR_INVALID_UTF8 (service, bind_address); MARTY_ERR_INVALID_ARGUMENT (struct_size,
- * service "" or not in the port table without a port, ports, times, max_connections < 0, a
- * MARTY_METRICS_PORT/MARTY_HEALTH_PORT that is no port); MARTY_ERR_CONFLICT
+ * MARTY_ERR_INVALID_UTF8 (service, bind_address, web_config_file); MARTY_ERR_INVALID_ARGUMENT
+ * (struct_size, service "" or not in the port table without a port, ports, times,
+ * max_connections < 0, a MARTY_METRICS_PORT/MARTY_HEALTH_PORT that is no port, a web config
+ * that cannot be used, health_uses_web_config not -1, 0 or 1); MARTY_ERR_CONFLICT
  * (marty_service_health_status registered as another kind); MARTY_ERR_ADDRESS_IN_USE;
  * MARTY_ERR_SYSTEM.
  */

@@ -24,7 +24,7 @@ private func initOptions(_ options: UnsafeMutablePointer<marty_endpoint_options>
         struct_size: size, service: nil, bind_address: nil,
         metrics_port: MARTY_PORT_DEFAULT, health_port: MARTY_PORT_DEFAULT, separate_health_listener: 1,
         registry: nil, idle_timeout_seconds: 0, max_connections: 0, request_head_timeout_seconds: 0,
-        shutdown_grace_seconds: 0)
+        shutdown_grace_seconds: 0, web_config_file: nil, health_uses_web_config: 0)
     withUnsafeBytes(of: &defaults) { source in
         UnsafeMutableRawPointer(options).copyMemory(from: source.baseAddress!, byteCount: size)
     }
@@ -95,6 +95,12 @@ public func marty_endpoint_start(
     if size < MemoryLayout<marty_endpoint_options>.offset(of: \.shutdown_grace_seconds)! + 8 {
         given.shutdown_grace_seconds = 0
     }
+    if size < MemoryLayout<marty_endpoint_options>.offset(of: \.web_config_file)! + 8 {
+        given.web_config_file = nil
+    }
+    if size < MemoryLayout<marty_endpoint_options>.offset(of: \.health_uses_web_config)! + 4 {
+        given.health_uses_web_config = 0
+    }
     return catching(function) {
         let service = try string(given.service, function, "options->service").get()
         let registry = given.registry.map(registry) ?? .default
@@ -113,6 +119,20 @@ public func marty_endpoint_start(
         }
         if let grace = try seconds(given.shutdown_grace_seconds, "shutdown_grace_seconds") {
             configuration.shutdownGraceSeconds = grace
+        }
+        if given.web_config_file != nil {
+            configuration.webConfigFile = try string(given.web_config_file, function, "options->web_config_file").get()
+        }
+        switch given.health_uses_web_config {
+        case 0: break
+        case 1: configuration.healthListenerUsesWebConfig = true
+        case -1: configuration.healthListenerUsesWebConfig = false
+        default:
+            throw StatusError(
+                fail(
+                    MARTY_ERR_INVALID_ARGUMENT,
+                    "\(function): options->health_uses_web_config must be -1, 0 or 1, got \(given.health_uses_web_config)"
+                ))
         }
         guard given.max_connections >= 0 else {
             throw StatusError(

@@ -55,6 +55,16 @@ public struct EndpointConfiguration: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// How long `shutdown` lets in-flight responses finish.
     public var shutdownGraceSeconds = 2.0
+    /// A web-config file in the format of Prometheus' exporters (exporter-toolkit): TLS,
+    /// client certificates, basic auth users (bcrypt), extra response headers. nil:
+    /// `MARTY_METRICS_WEB_CONFIG`, else none (plain HTTP, no authentication); "" is none
+    /// whatever the environment says. Read at `start` (an invalid file fails it) and again
+    /// whenever it or a certificate, key or CA file it names changes. Basic auth guards
+    /// `/metrics`; the health paths answer without it (probes carry no credentials).
+    public var webConfigFile: String?
+    /// Whether the health listener serves under the web config too (TLS and headers). nil:
+    /// `MARTY_HEALTH_USE_WEB_CONFIG` (true/false), else false: kubelet probes plain HTTP.
+    public var healthListenerUsesWebConfig: Bool?
 
     /// Reads the environment; tests replace it rather than the process' environment.
     var environment: @Sendable (String) -> String? = EndpointConfiguration.processEnvironment
@@ -102,6 +112,24 @@ public struct EndpointConfiguration: Sendable {
                 .invalidArgument, "the limit of renders in flight must be positive, got \(maxRendersInFlight)")
         }
         return Limits(idleTimeout: idle, requestTimeout: request, shutdownGrace: grace)
+    }
+
+    /// The web config file to use, if any.
+    func resolvedWebConfigFile() -> String? {
+        let file = webConfigFile ?? environment("MARTY_METRICS_WEB_CONFIG")
+        guard let file, !file.trimmingSpaces.isEmpty else { return nil }
+        return file
+    }
+
+    func resolvedHealthUsesWebConfig() throws(MetricError) -> Bool {
+        if let healthListenerUsesWebConfig { return healthListenerUsesWebConfig }
+        guard let text = environment("MARTY_HEALTH_USE_WEB_CONFIG")?.trimmingSpaces.lowercased() else { return false }
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default:
+            throw MetricError(.invalidArgument, "MARTY_HEALTH_USE_WEB_CONFIG=\(text) is not true or false")
+        }
     }
 
     func resolve() throws(MetricError) -> Resolved {

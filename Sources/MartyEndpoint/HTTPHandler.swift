@@ -16,6 +16,8 @@ struct EndpointContext: Sendable {
     let inFlight: InFlightCounter
     let gzip: Gzip
     let renders: RenderCoalescer
+    /// Present when a web config is used; checks basic auth off the event loop.
+    let authenticator: BasicAuthenticator?
 }
 
 /// Answers one connection's requests; the pipelining handler in front keeps one request at
@@ -30,20 +32,25 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let endpoint: EndpointContext
     private let connection: ConnectionState
     private let servesMetrics: Bool
+    private let webConfig: WebConfigSource?
+    /// The web config's headers, on every response of this listener.
+    private var configuredHeaders = HTTPHeaders()
     private var request: HTTPRequestHead?
     private var bodyBytes = 0
     private var refused = false
 
-    init(endpoint: EndpointContext, connection: ConnectionState, servesMetrics: Bool) {
+    init(endpoint: EndpointContext, connection: ConnectionState, servesMetrics: Bool, webConfig: WebConfigSource?) {
         self.endpoint = endpoint
         self.connection = connection
         self.servesMetrics = servesMetrics
+        self.webConfig = webConfig
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = head
+            if let webConfig { configuredHeaders = webConfig.current().headers }
             bodyBytes = 0
             refused = false
         case .body(let body):
@@ -96,8 +103,21 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .metrics:
             let choice = ContentNegotiation.choice(accept: head.headers.first(name: "Accept"))
             let gzip = ContentNegotiation.allowsGzip(acceptEncoding: head.headers.first(name: "Accept-Encoding"))
-            answer = endpoint.renders.response(RenderCoalescer.Key(choice: choice, gzip: gzip), on: context.eventLoop) {
-                Self.render(endpoint, choice, gzip: gzip, allocator)
+            let eventLoop = context.eventLoop
+            let render: @Sendable () -> EventLoopFuture<Response> = {
+                endpoint.renders.response(RenderCoalescer.Key(choice: choice, gzip: gzip), on: eventLoop) {
+                    Self.render(endpoint, choice, gzip: gzip, allocator)
+                }
+            }
+            if let users = webConfig?.current().config.users, !users.isEmpty, let authenticator = endpoint.authenticator
+            {
+                // Nothing is rendered for a request without the right credentials.
+                answer = authenticator.check(
+                    head.headers.first(name: "Authorization"), users: users, on: context.eventLoop
+                )
+                .flatMap { allowed in allowed ? render() : eventLoop.makeSucceededFuture(Self.unauthorized(allocator)) }
+            } else {
+                answer = render()
             }
         case .health, .live, .ready:
             answer = Self.probe(target, endpoint, allocator, on: context.eventLoop)
@@ -120,6 +140,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var contentType: String
         var body: ByteBuffer
         var gzipped = false
+        var challenge = false
+    }
+
+    private static func unauthorized(_ allocator: ByteBufferAllocator) -> Response {
+        Response(
+            status: .unauthorized, contentType: "text/plain; charset=utf-8",
+            body: allocator.buffer(string: "Unauthorized\n"),
+            challenge: true)
     }
 
     /// Runs on a pool thread. The health gauge shows the last completed evaluation
@@ -183,6 +211,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
         if response.gzipped { headers.add(name: "Content-Encoding", value: "gzip") }
+        if response.challenge {
+            headers.add(name: "WWW-Authenticate", value: "Basic realm=\"metrics\", charset=\"UTF-8\"")
+        }
         if response.contentType.hasPrefix("text/plain") || response.contentType.hasPrefix("application/openmetrics") {
             headers.add(name: "Vary", value: "Accept, Accept-Encoding")
         }
@@ -205,6 +236,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         body: ByteBuffer, close: Bool
     ) {
         var headers = headers
+        headers.add(contentsOf: configuredHeaders)
         let keepAlive = head.isKeepAlive && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(

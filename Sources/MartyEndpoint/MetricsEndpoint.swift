@@ -4,6 +4,7 @@ import MartyMetrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Requests being answered right now, so that shutdown can let them finish.
@@ -41,6 +42,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
     private var state: State
     private let group: MultiThreadedEventLoopGroup?
     private let threadPool: NIOThreadPool?
+    /// bcrypt's thread, when a web config is used.
+    private let authPool: NIOThreadPool?
     private let channels: [Channel]
     private let health: HealthRegistry
     private let inFlight: InFlightCounter
@@ -54,6 +57,11 @@ public final class MetricsEndpoint: @unchecked Sendable {
         }
         let limits = try configuration.limits()
         let resolved = try configuration.resolve()
+        // Read before any socket opens: an unusable web config fails the start and leaves nothing behind.
+        let webConfig = try configuration.resolvedWebConfigFile().map { path throws(MetricError) in
+            try WebConfigSource(path: path)
+        }
+        let healthUsesWebConfig = try configuration.resolvedHealthUsesWebConfig()
 
         let metricsSocket = try ListeningSocket.open(
             address: resolved.bindAddress, port: resolved.metricsPort, role: "metrics",
@@ -74,6 +82,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
         // callbacks never run here (they have the health module's workers).
         let threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
+        let authPool = webConfig.map { _ in NIOThreadPool(numberOfThreads: 1) }
+        authPool?.start()
         let inFlight = InFlightCounter()
         configuration.health.endShutdown()
         let context = EndpointContext(
@@ -81,17 +91,21 @@ public final class MetricsEndpoint: @unchecked Sendable {
             healthStatus: configuration.healthStatus, startedAt: MonotonicClock.seconds(),
             maxBodyBytes: configuration.maxBodyBytes,
             inFlight: inFlight, gzip: Gzip(),
-            renders: RenderCoalescer(limit: configuration.maxRendersInFlight, threadPool: threadPool))
+            renders: RenderCoalescer(limit: configuration.maxRendersInFlight, threadPool: threadPool),
+            authenticator: authPool.map { BasicAuthenticator(pool: $0) })
 
         var channels: [Channel] = []
         do {
             channels.append(
-                try bootstrap(group, context, configuration, limits, servesMetrics: true)
+                try bootstrap(group, context, configuration, limits, servesMetrics: true, webConfig: webConfig)
                     .withBoundSocket(metricsSocket.descriptor).wait())
             if let healthSocket {
                 channels.append(
-                    try bootstrap(group, context, configuration, limits, servesMetrics: false)
-                        .withBoundSocket(healthSocket.descriptor).wait())
+                    try bootstrap(
+                        group, context, configuration, limits, servesMetrics: false,
+                        webConfig: healthUsesWebConfig ? webConfig : nil
+                    )
+                    .withBoundSocket(healthSocket.descriptor).wait())
             }
         } catch {
             for channel in channels { try? channel.close().wait() }
@@ -99,11 +113,12 @@ public final class MetricsEndpoint: @unchecked Sendable {
             if channels.count < 2, let healthSocket { close(healthSocket.descriptor) }
             try? group.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
+            try? authPool?.syncShutdownGracefully()
             throw MetricError(.system, "cannot start the endpoint: \(error)")
         }
         let endpoint = MetricsEndpoint(
             service: configuration.service, metricsPort: metricsSocket.port, healthPort: healthSocket?.port,
-            group: group, threadPool: threadPool, channels: channels, health: configuration.health,
+            group: group, threadPool: threadPool, authPool: authPool, channels: channels, health: configuration.health,
             inFlight: inFlight, graceNanoseconds: limits.shutdownGrace)
         ForkSafety.track(endpoint)
         return endpoint
@@ -111,7 +126,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
 
     private init(
         service: String, metricsPort: Int, healthPort: Int?, group: MultiThreadedEventLoopGroup,
-        threadPool: NIOThreadPool, channels: [Channel], health: HealthRegistry, inFlight: InFlightCounter,
+        threadPool: NIOThreadPool, authPool: NIOThreadPool?, channels: [Channel], health: HealthRegistry,
+        inFlight: InFlightCounter,
         graceNanoseconds: UInt64
     ) {
         self.service = service
@@ -121,6 +137,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.state = .running
         self.group = group
         self.threadPool = threadPool
+        self.authPool = authPool
         self.channels = channels
         self.health = health
         self.inFlight = inFlight
@@ -135,6 +152,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.state = .stopped
         self.group = nil
         self.threadPool = nil
+        self.authPool = nil
         self.channels = []
         self.health = health
         self.inFlight = InFlightCounter()
@@ -143,7 +161,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
 
     private static func bootstrap(
         _ group: MultiThreadedEventLoopGroup, _ context: EndpointContext, _ configuration: EndpointConfiguration,
-        _ limits: EndpointConfiguration.Limits, servesMetrics: Bool
+        _ limits: EndpointConfiguration.Limits, servesMetrics: Bool, webConfig: WebConfigSource?
     ) -> ServerBootstrap {
         let connections = ConnectionTable(limit: configuration.maxConnections)
         let idle = TimeAmount.nanoseconds(Int64(limits.idleTimeout))
@@ -170,6 +188,11 @@ public final class MetricsEndpoint: @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let state = ConnectionState(table: connections, requestTimeout: requestTimeout)
                     let pipeline = channel.pipeline.syncOperations
+                    // The certificate in use now: a renewed one is picked up by the next connection.
+                    if let tls = webConfig?.current().tls {
+                        try pipeline.addHandler(PlainHTTPRefusalHandler())
+                        try pipeline.addHandler(tls.makeHandler())
+                    }
                     try pipeline.addHandler(RequestDeadlineHandler(state: state))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
                     try pipeline.configureHTTPServerPipeline(
@@ -177,7 +200,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
                     try pipeline.addHandler(ProtocolErrorHandler())
                     try pipeline.addHandler(
-                        HTTPHandler(endpoint: context, connection: state, servesMetrics: servesMetrics))
+                        HTTPHandler(
+                            endpoint: context, connection: state, servesMetrics: servesMetrics, webConfig: webConfig))
                 }
             }
     }
@@ -198,6 +222,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         let deadline = MonotonicClock.nanoseconds() + graceNanoseconds
         while inFlight.value > 0 && MonotonicClock.nanoseconds() < deadline { usleep(5_000) }
         try? threadPool.syncShutdownGracefully()
+        try? authPool?.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
     }
 
@@ -214,6 +239,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         ForkSafety.closeSockets(boundTo: ports)
         if let group { _ = Unmanaged.passRetained(group) }
         if let threadPool { _ = Unmanaged.passRetained(threadPool) }
+        if let authPool { _ = Unmanaged.passRetained(authPool) }
     }
 
     deinit {

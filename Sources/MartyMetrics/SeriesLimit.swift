@@ -60,7 +60,7 @@ public enum MetricsWarnings {
         lock.withLock { Self.handler = handler }
     }
 
-    static func warn(_ message: String) {
+    package static func warn(_ message: String) {
         if let handler = lock.withLock({ handler }) {
             handler(message)
         } else {
