@@ -122,6 +122,11 @@ let package = Package(
         ),
         .testTarget(
             name: "MartyEndpointTests",
-            dependencies: ["MartyEndpoint", "MartyHealth", "MartyMetrics", "CZlib", "MartyTestSupport"]),
+            dependencies: [
+                "MartyEndpoint", "MartyHealth", "MartyMetrics", "CZlib", "CMartyCrypt", "MartyTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["Certificates"]),
     ]
 )

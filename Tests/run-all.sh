@@ -21,7 +21,7 @@ trap 'status=$?; end_step; printf "\n==== Durations (%d s in all%s)\n" "$(($(dat
   "$([ $status -eq 0 ] || echo ", FAILED with status $status")"; printf "%s\n" "${durations[@]}"' EXIT
 
 # ---- System packages --------------------------------------------------------------------
-packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev prometheus prometheus-pushgateway python3-venv abigail-tools protobuf-compiler)
+packages=(cmake ninja-build pkg-config libjemalloc-dev zlib1g-dev libcrypt-dev prometheus prometheus-pushgateway python3-venv abigail-tools protobuf-compiler curl openssl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

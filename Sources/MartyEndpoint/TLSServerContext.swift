@@ -167,7 +167,10 @@ final class PlainHTTPRefusalHandler: ChannelInboundHandler, RemovableChannelHand
             let isText = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first)
             let channel = context.channel
             if isText {
-                let text = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+                let body = "Client sent an HTTP request to an HTTPS server.\n"
+                let text =
+                    "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
                 context.writeAndFlush(NIOAny(channel.allocator.buffer(string: text))).whenComplete { _ in
                     channel.close(promise: nil)
                 }

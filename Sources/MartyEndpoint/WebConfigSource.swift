@@ -78,7 +78,12 @@ final class WebConfigSource: @unchecked Sendable {
         let configStamp = FileStamp(path)
         let config = try WebConfig.load(path: path)
         let stamps = [configStamp] + (config.tls?.files ?? []).map(FileStamp.init)
-        let tls = try config.tls.map { settings throws(MetricError) in try TLSServerContext(settings) }
+        let tls: TLSServerContext?
+        do {
+            tls = try config.tls.map { settings throws(MetricError) in try TLSServerContext(settings) }
+        } catch {
+            throw MetricError(error.kind, "web config \(path): \(error.message)")
+        }
         var headers = HTTPHeaders()
         for header in config.headers { headers.add(name: header.name, value: header.value) }
         return Loaded(config: config, tls: tls, headers: headers, stamps: stamps)

@@ -182,6 +182,7 @@ struct YAMLSubsetParser {
             skipBlank()
             guard index < lines.count, lines[index].indent == indent, !isSequenceItem(lines[index]) else { break }
             let line = lines[index]
+            if line.content == "---" || line.content == "..." { break }
             index += 1
             guard let (rawKey, rawValue) = Self.keySplit(Substring(line.content)) else {
                 throw Failure(line: line.number, message: "expected \"key: value\"")
