@@ -96,6 +96,9 @@ class EndpointOptions(ctypes.Structure):
         # the library writes and reads only the fields declared here.
         ("request_head_timeout_seconds", c_double),
         ("shutdown_grace_seconds", c_double),
+        # Since 0.3.
+        ("web_config_file", c_char_p),
+        ("health_uses_web_config", c_int),
     ]
 
 

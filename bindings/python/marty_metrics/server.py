@@ -298,12 +298,20 @@ def _port(value, what):
 
 
 def start_metrics_server(service, metrics_port=None, health_port=None, bind_address=None, version=None,
-                         registry=None):
+                         registry=None, web_config_file=None, health_uses_web_config=None):
     """Registers the Marty catalog for `service` and starts the embedded endpoint.
 
     Ports: None takes MARTY_METRICS_PORT / MARTY_HEALTH_PORT, else the Marty port table for
     the service; 0 asks for an ephemeral port. `bind_address` None takes MARTY_METRICS_BIND,
     else 0.0.0.0. `registry` None serves the default registry.
+
+    `web_config_file` names a web-config file in the format of Prometheus' exporters
+    (exporter-toolkit): TLS (with client certificates), basic auth users with bcrypt hashes,
+    extra headers; None takes MARTY_METRICS_WEB_CONFIG, "" uses none. It is read at start (an
+    unusable one raises ValueError naming the problem) and again when it or a certificate it
+    names changes. Basic auth guards /metrics; the health paths answer without it. The health
+    port stays plain HTTP unless `health_uses_web_config` is True (None:
+    MARTY_HEALTH_USE_WEB_CONFIG, else False).
 
     Returns the MetricsServer, also returned by get_metrics_server() until it stops. Only one
     runs per process: a second call while one runs raises RuntimeError naming it. A port
@@ -330,6 +338,10 @@ def start_metrics_server(service, metrics_port=None, health_port=None, bind_addr
         options.metrics_port = metrics_port
         options.health_port = health_port
         options.registry = _registry_handle(registry)
+        if web_config_file is not None:
+            options.web_config_file = encode(os.fspath(web_config_file), "web_config_file")
+        if health_uses_web_config is not None:
+            options.health_uses_web_config = 1 if health_uses_web_config else -1
         handle = _c_void_p()
         check(C.endpoint_start(_byref(options), _byref(handle)))
         bound_metrics, bound_health = ctypes.c_int(), ctypes.c_int()
