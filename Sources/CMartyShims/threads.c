@@ -178,6 +178,12 @@ int cmarty_set_thread_nice(int nice) {
 #endif
 }
 
+void cmarty_set_thread_name(const char *name) {
+    char truncated[16];
+    snprintf(truncated, sizeof truncated, "%s", name);
+    pthread_setname_np(pthread_self(), truncated);
+}
+
 // Set once, by the first exemplar block's allocation (see cmarty_exemplar_slots in
 // CMartyShims.h); here beside the other process-wide recording state.
 uint32_t cmarty_exemplar_blocks_exist = 0;

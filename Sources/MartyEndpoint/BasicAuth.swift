@@ -14,12 +14,12 @@ final class BasicAuthenticator: @unchecked Sendable {
     private static let decoyHash = "$2b$10$4HW3ku0uqEuPeE7Oi6wo0ObSjmW3YOmIiQeE3vVAWwViUuDmEdaC."
     private static let cacheLimit = 256
 
-    private let pool: NIOThreadPool
+    private let thread: WorkerThreads
     private let lock = Lock(.leaf)
     private var cache: [String: Bool] = [:]
 
-    init(pool: NIOThreadPool) {
-        self.pool = pool
+    init(thread: WorkerThreads) {
+        self.thread = thread
     }
 
     /// Whether `authorization` (the header's value, or nil) names a user of `users` with the
@@ -34,7 +34,7 @@ final class BasicAuthenticator: @unchecked Sendable {
         if let cached = lock.withLock({ cache[key] }) {
             return eventLoop.makeSucceededFuture(cached && known != nil)
         }
-        return pool.runIfActive(eventLoop: eventLoop) { [self] in
+        return thread.run(on: eventLoop) { [self] in
             let matches = password.utf8CString.withUnsafeBufferPointer { bytes in
                 cmarty_bcrypt_verify(bytes.baseAddress, bytes.count - 1, hash) == 1
             }

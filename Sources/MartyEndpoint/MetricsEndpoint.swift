@@ -40,10 +40,10 @@ public final class MetricsEndpoint: @unchecked Sendable {
 
     private let lock = Lock(.endpoint)
     private var state: State
-    private let group: MultiThreadedEventLoopGroup?
-    private let threadPool: NIOThreadPool?
+    private let eventLoop: EndpointEventLoop?
+    private let renderThreads: WorkerThreads?
     /// bcrypt's thread, when a web config is used.
-    private let authPool: NIOThreadPool?
+    private let authThread: WorkerThreads?
     private let channels: [Channel]
     private let health: HealthRegistry
     private let inFlight: InFlightCounter
@@ -77,13 +77,17 @@ public final class MetricsEndpoint: @unchecked Sendable {
             }
         }
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Two pool threads for rendering and gzip: both cores of a small machine. Health
-        // callbacks never run here (they have the health module's workers).
-        let threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
-        let authPool = webConfig.map { _ in NIOThreadPool(numberOfThreads: 1) }
-        authPool?.start()
+        let eventLoop: EndpointEventLoop
+        let renderThreads: WorkerThreads
+        let authThread: WorkerThreads?
+        do {
+            (eventLoop, renderThreads, authThread) = try startThreads(authenticates: webConfig != nil)
+        } catch {
+            close(metricsSocket.descriptor)
+            if let healthSocket { close(healthSocket.descriptor) }
+            throw error
+        }
+        let group = eventLoop.loop
         let inFlight = InFlightCounter()
         configuration.health.endShutdown()
         let context = EndpointContext(
@@ -91,8 +95,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
             healthStatus: configuration.healthStatus, startedAt: MonotonicClock.seconds(),
             maxBodyBytes: configuration.maxBodyBytes,
             inFlight: inFlight, gzip: Gzip(),
-            renders: RenderCoalescer(limit: configuration.maxRendersInFlight, threadPool: threadPool),
-            authenticator: authPool.map { BasicAuthenticator(pool: $0) })
+            renders: RenderCoalescer(limit: configuration.maxRendersInFlight, threads: renderThreads),
+            authenticator: authThread.map { BasicAuthenticator(thread: $0) })
 
         var channels: [Channel] = []
         do {
@@ -111,22 +115,47 @@ public final class MetricsEndpoint: @unchecked Sendable {
             for channel in channels { try? channel.close().wait() }
             if channels.isEmpty { close(metricsSocket.descriptor) }
             if channels.count < 2, let healthSocket { close(healthSocket.descriptor) }
-            try? group.syncShutdownGracefully()
-            try? threadPool.syncShutdownGracefully()
-            try? authPool?.syncShutdownGracefully()
+            renderThreads.shutdown()
+            authThread?.shutdown()
+            eventLoop.shutdown()
             throw MetricError(.system, "cannot start the endpoint: \(error)")
         }
         let endpoint = MetricsEndpoint(
             service: configuration.service, metricsPort: metricsSocket.port, healthPort: healthSocket?.port,
-            group: group, threadPool: threadPool, authPool: authPool, channels: channels, health: configuration.health,
+            eventLoop: eventLoop, renderThreads: renderThreads, authThread: authThread, channels: channels,
+            health: configuration.health,
             inFlight: inFlight, graceNanoseconds: limits.shutdownGrace)
         ForkSafety.track(endpoint)
         return endpoint
     }
 
+    /// The event loop, two threads for rendering and gzip (both cores of a small machine;
+    /// health callbacks never run there, they have the health module's workers) and, with a web
+    /// config, one for bcrypt. On failure, those already started are stopped.
+    private static func startThreads(
+        authenticates: Bool
+    ) throws(MetricError) -> (EndpointEventLoop, WorkerThreads, WorkerThreads?) {
+        let eventLoop = try EndpointEventLoop(name: "marty-http")
+        let renderThreads: WorkerThreads
+        do {
+            renderThreads = try WorkerThreads(count: 2, name: "marty-render")
+        } catch {
+            eventLoop.shutdown()
+            throw error
+        }
+        guard authenticates else { return (eventLoop, renderThreads, nil) }
+        do {
+            return (eventLoop, renderThreads, try WorkerThreads(count: 1, name: "marty-auth"))
+        } catch {
+            renderThreads.shutdown()
+            eventLoop.shutdown()
+            throw error
+        }
+    }
+
     private init(
-        service: String, metricsPort: Int, healthPort: Int?, group: MultiThreadedEventLoopGroup,
-        threadPool: NIOThreadPool, authPool: NIOThreadPool?, channels: [Channel], health: HealthRegistry,
+        service: String, metricsPort: Int, healthPort: Int?, eventLoop: EndpointEventLoop,
+        renderThreads: WorkerThreads, authThread: WorkerThreads?, channels: [Channel], health: HealthRegistry,
         inFlight: InFlightCounter,
         graceNanoseconds: UInt64
     ) {
@@ -135,9 +164,9 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.healthPort = healthPort
         self.isEnabled = true
         self.state = .running
-        self.group = group
-        self.threadPool = threadPool
-        self.authPool = authPool
+        self.eventLoop = eventLoop
+        self.renderThreads = renderThreads
+        self.authThread = authThread
         self.channels = channels
         self.health = health
         self.inFlight = inFlight
@@ -150,9 +179,9 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.healthPort = nil
         self.isEnabled = false
         self.state = .stopped
-        self.group = nil
-        self.threadPool = nil
-        self.authPool = nil
+        self.eventLoop = nil
+        self.renderThreads = nil
+        self.authThread = nil
         self.channels = []
         self.health = health
         self.inFlight = InFlightCounter()
@@ -160,7 +189,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
     }
 
     private static func bootstrap(
-        _ group: MultiThreadedEventLoopGroup, _ context: EndpointContext, _ configuration: EndpointConfiguration,
+        _ group: EventLoop, _ context: EndpointContext, _ configuration: EndpointConfiguration,
         _ limits: EndpointConfiguration.Limits, servesMetrics: Bool, webConfig: WebConfigSource?
     ) -> ServerBootstrap {
         let connections = ConnectionTable(limit: configuration.maxConnections)
@@ -215,15 +244,15 @@ public final class MetricsEndpoint: @unchecked Sendable {
             state = .stopped
             return true
         }
-        guard proceed, let group, let threadPool else { return }
+        guard proceed, let eventLoop, let renderThreads else { return }
         ForkSafety.untrack(self)
         health.beginShutdown()
         for channel in channels { try? channel.close().wait() }
         let deadline = MonotonicClock.nanoseconds() + graceNanoseconds
         while inFlight.value > 0 && MonotonicClock.nanoseconds() < deadline { usleep(5_000) }
-        try? threadPool.syncShutdownGracefully()
-        try? authPool?.syncShutdownGracefully()
-        try? group.syncShutdownGracefully()
+        renderThreads.shutdown()
+        authThread?.shutdown()
+        eventLoop.shutdown()
     }
 
     /// True from `start` until `shutdown`; false for a disabled endpoint and in a forked child.
@@ -237,9 +266,9 @@ public final class MetricsEndpoint: @unchecked Sendable {
         var ports: Set<Int> = [metricsPort]
         if let healthPort { ports.insert(healthPort) }
         ForkSafety.closeSockets(boundTo: ports)
-        if let group { _ = Unmanaged.passRetained(group) }
-        if let threadPool { _ = Unmanaged.passRetained(threadPool) }
-        if let authPool { _ = Unmanaged.passRetained(authPool) }
+        if let eventLoop { _ = Unmanaged.passRetained(eventLoop) }
+        if let renderThreads { _ = Unmanaged.passRetained(renderThreads) }
+        if let authThread { _ = Unmanaged.passRetained(authThread) }
     }
 
     deinit {

@@ -29,14 +29,14 @@ final class RenderCoalescer: @unchecked Sendable {
     typealias Work = @Sendable () -> HTTPHandler.Response
 
     private let limit: Int
-    private let threadPool: NIOThreadPool
+    private let threads: WorkerThreads
     private var pending: [Key: EventLoopPromise<HTTPHandler.Response>] = [:]
     private var waiting: [(Key, Work)] = []
     private var running = 0
 
-    init(limit: Int, threadPool: NIOThreadPool) {
+    init(limit: Int, threads: WorkerThreads) {
         self.limit = limit
-        self.threadPool = threadPool
+        self.threads = threads
     }
 
     /// Call on `eventLoop` (the endpoint's).
@@ -55,7 +55,7 @@ final class RenderCoalescer: @unchecked Sendable {
 
     private func start(_ key: Key, _ work: @escaping Work, on eventLoop: EventLoop) {
         running += 1
-        threadPool.runIfActive(eventLoop: eventLoop) { () -> HTTPHandler.Response in
+        threads.run(on: eventLoop) { () -> HTTPHandler.Response in
             RenderPriority.lowerCallingThread()
             return work()
         }.whenComplete { result in

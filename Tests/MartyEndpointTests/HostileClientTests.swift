@@ -119,13 +119,12 @@ import Testing
     }
 
     @Test func concurrentScrapesOfOneFormatShareOneRender() throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        defer { try? pool.syncShutdownGracefully() }
-        let loop = group.next()
-        let coalescer = RenderCoalescer(limit: 1, threadPool: pool)
+        let eventLoop = try EndpointEventLoop(name: "test-loop")
+        defer { eventLoop.shutdown() }
+        let threads = try WorkerThreads(count: 2, name: "test-render")
+        defer { threads.shutdown() }
+        let loop = eventLoop.loop
+        let coalescer = RenderCoalescer(limit: 1, threads: threads)
         let renders = Atomic<Int>(0)
         let running = Atomic<Int>(0)
         let mostAtOnce = Atomic<Int>(0)

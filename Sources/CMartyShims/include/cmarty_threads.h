@@ -80,6 +80,9 @@ static inline uint32_t cmarty_thread_shard(void) { return cmarty_this_thread()->
 // endpoint run below the host's); returns 0, or -1 where the system refuses or has no such notion.
 int cmarty_set_thread_nice(int nice);
 
+// Names the calling thread (at most 15 bytes are kept, Linux' limit), as ps and top show it.
+void cmarty_set_thread_name(const char *name);
+
 void cmarty_threads_before_fork(void);
 void cmarty_threads_after_fork_parent(void);
 void cmarty_threads_after_fork_child(void);
