@@ -18,7 +18,7 @@ LAYERS = {
     "MartyCatalog": 3,
     "MartyEndpoint": 4, "MartySwiftMetrics": 4, "MartyGRPC": 4,
     "MartyService": 5,
-    "CMartyRecording": 6, "CZlib": 0,
+    "CMartyRecording": 6, "CZlib": 0, "CMartyCrypt": 0,
     "MartyCABI": 7,
 }
 # The endpoint must not know the product layer (MartyCatalog) although it sits above it.
