@@ -14,11 +14,14 @@
 #    those parts; --help, --profile: the rest).
 # The http section (Benchmarks/http/run_http.py), after them:
 # 4. installs what is missing (apt-get: wrk, golang-go, golang-github-prometheus-client-golang-dev,
-#    python3-venv; a venv Benchmarks/.venv-bench with Benchmarks/http/requirements.txt);
+#    golang-github-prometheus-exporter-toolkit-dev, openssl, python3-venv; a venv
+#    Benchmarks/.venv-bench with Benchmarks/http/requirements.txt);
 # 5. builds marty-http-serve (release, Benchmarks/.build-bench) and the client_golang server
 #    (offline, against Debian's Go packages, into Benchmarks/.build-http);
 # 6. runs the three servers one at a time under wrk -t2 -c10 -d10s --latency (--http-rounds N:
-#    N interleaved rounds, each server's best kept, for a machine that others share).
+#    N interleaved rounds, each server's best kept, for a machine that others share), then
+#    marty-http-serve and the client_golang server again over TLS + basic auth (one web-config
+#    file, exporter-toolkit's format, made by run_http.py in a temporary folder).
 set -euo pipefail
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$bench_dir")"
@@ -109,7 +112,8 @@ if ! $run_http; then exit 0; fi
 [ ${#bench_sections[@]} -gt 0 ] && echo
 
 # ---- HTTP section: wrk against the three servers ----------------------------------------------
-packages=(wrk golang-go golang-github-prometheus-client-golang-dev python3-venv)
+packages=(wrk golang-go golang-github-prometheus-client-golang-dev golang-github-prometheus-exporter-toolkit-dev
+  openssl python3-venv)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -131,7 +135,8 @@ start=$(date +%s)
 swift build -c release --package-path "$bench_dir" --scratch-path "$bench_scratch" --product marty-http-serve >&2
 bin_dir="$(swift build -c release --package-path "$bench_dir" --scratch-path "$bench_scratch" --show-bin-path)"
 middle=$(date +%s)
-# client_golang from Debian's packages, built without modules or network.
+# client_golang and exporter-toolkit (its -web-config) from Debian's packages, built without
+# modules or network.
 mkdir -p "$http_scratch/gopath"
 (cd "$bench_dir/http/promhttp" &&
   GO111MODULE=off GOFLAGS= GOPATH="$http_scratch/gopath:/usr/share/gocode" GOCACHE="$http_scratch/gocache" \

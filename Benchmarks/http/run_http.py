@@ -16,22 +16,40 @@ warm up with wrk for 2 s, then `wrk -t2 -c10 -d10s --latency`, reading the serve
 repeated with `Accept-Encoding: gzip`, as Prometheus asks. marty-http-serve also reports the
 endpoint's idle cost in its own process (RSS and threads added by starting it, CPU used while
 idle). Figures and ratios are printed; nothing is asserted.
+
+TLS rows (--no-tls skips them): marty-http-serve --web-config and promhttp-serve -web-config
+(exporter-toolkit 0.8.2's web.Serve) read the same web-config file, made in a temporary
+folder: a self-signed EC P-256 server certificate for 127.0.0.1 made with the openssl CLI, and
+one basic auth user whose bcrypt hash (cost 10) Python's crypt module made:
+
+  tls_server_config: {cert_file: server.crt, key_file: server.key}
+  basic_auth_users: {bench: $2b$10$...}
+
+wrk then asks https://127.0.0.1:PORT/metrics with an "Authorization: Basic ..." header, plain
+and gzip as above, over keep-alive connections (one handshake per connection: -c of them),
+and once more with "Connection: close" (a full handshake and a new connection per request).
+Before that, one request without the header must be answered 401 and one with it 200. Both
+servers remember a checked password, so bcrypt runs once for it, not once per request.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
+import http.client
 import os
 import re
 import resource
 import select
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
+import warnings
 from dataclasses import dataclass, field
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -48,6 +66,15 @@ SEED_CPU_PERCENT = 1.0
 
 
 @dataclass
+class TLSSetup:
+    """The web-config file both TLS servers read, and what a client needs to pass it."""
+
+    web_config: str
+    certificate: str
+    authorization: str  # the Authorization header's value
+
+
+@dataclass
 class Server:
     key: str
     title: str
@@ -55,6 +82,11 @@ class Server:
     process: subprocess.Popen | None = None
     port: int = 0
     facts: dict[str, str] = field(default_factory=dict)
+    tls: TLSSetup | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/metrics"
 
 
 @dataclass
@@ -182,21 +214,72 @@ def stop(server: Server) -> None:
             server.process.wait()
 
 
-def fetch(port: int, gzip_accepted: bool) -> tuple[int, bytes, bytes]:
-    """(status, body as sent, body decoded)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
-    if gzip_accepted:
-        request.add_header("Accept-Encoding", "gzip")
-    with urllib.request.urlopen(request, timeout=10) as response:
+def make_tls_setup(directory: str) -> TLSSetup:
+    """A self-signed EC P-256 certificate for 127.0.0.1 (openssl CLI), one basic auth user with
+    a bcrypt hash of cost 10 (crypt module), and the web-config file naming them."""
+    certificate = os.path.join(directory, "server.crt")
+    key = os.path.join(directory, "server.key")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True, capture_output=True,
+    )
+    with warnings.catch_warnings():
+        # crypt is deprecated (gone in Python 3.13); here it is only the bcrypt of libxcrypt.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    user, password = "bench", base64.b32encode(os.urandom(10)).decode().lower()
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+    if not hashed or not hashed.startswith("$2b$10$"):
+        raise RuntimeError(f"crypt made no bcrypt hash: {hashed!r}")
+    web_config = os.path.join(directory, "web.yml")
+    with open(web_config, "w") as file:
+        file.write(
+            "tls_server_config:\n"
+            f"  cert_file: {certificate}\n"
+            f"  key_file: {key}\n"
+            "basic_auth_users:\n"
+            f"  {user}: {hashed}\n"
+        )
+    authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return TLSSetup(web_config, certificate, authorization)
+
+
+def fetch(server: Server, gzip_accepted: bool, authorized: bool = True) -> tuple[int, bytes, bytes, str]:
+    """(status, body as sent, body decoded, TLS version and cipher or "")."""
+    if server.tls:
+        context = ssl.create_default_context(cafile=server.tls.certificate)
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            "127.0.0.1", server.port, context=context, timeout=10)
+    else:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Accept-Encoding": "gzip"} if gzip_accepted else {}
+    if server.tls and authorized:
+        headers["Authorization"] = server.tls.authorization
+    try:
+        connection.request("GET", "/metrics", headers=headers)
+        response = connection.getresponse()
         raw = response.read()
         decoded = gzip.decompress(raw) if response.headers.get("Content-Encoding") == "gzip" else raw
-        return response.status, raw, decoded
+        negotiated = ""
+        if isinstance(connection.sock, ssl.SSLSocket):
+            negotiated = f"{connection.sock.version()} {connection.sock.cipher()[0]}"
+        return response.status, raw, decoded, negotiated
+    finally:
+        connection.close()
 
 
-def run_wrk(server: Server, arguments: argparse.Namespace, gzip_accepted: bool) -> WrkResult:
-    url = f"http://127.0.0.1:{server.port}/metrics"
+def run_wrk(server: Server, arguments: argparse.Namespace, gzip_accepted: bool, close: bool = False) -> WrkResult:
+    url = server.url
     header = ["-H", "Accept-Encoding: gzip"] if gzip_accepted else []
-    status, raw, decoded = fetch(server.port, gzip_accepted)
+    if server.tls:
+        header += ["-H", f"Authorization: {server.tls.authorization}"]
+    if close:
+        header += ["-H", "Connection: close"]
+    status, raw, decoded, _ = fetch(server, gzip_accepted)
     # Warm-up, not recorded.
     subprocess.run(
         ["wrk", f"-t{arguments.threads}", f"-c{arguments.connections}", f"-d{arguments.warmup}s", *header, url],
@@ -247,6 +330,7 @@ def versions(python: str) -> dict[str, str]:
 
     wrk = output(["wrk", "-v"]).splitlines()
     golang = output(["dpkg-query", "-W", "-f=${Version}", "golang-github-prometheus-client-golang-dev"])
+    toolkit = output(["dpkg-query", "-W", "-f=${Version}", "golang-github-prometheus-exporter-toolkit-dev"])
     go = output(["go", "version"]).replace("go version ", "")
     prometheus_client = output([python, "-c", "import importlib.metadata as m; print(m.version('prometheus_client'))"])
     python_version = output([python, "-c", "import platform; print(platform.python_version())"])
@@ -254,6 +338,8 @@ def versions(python: str) -> dict[str, str]:
         "wrk": wrk[0].split(" [")[0] if wrk else "?",
         "golang": f"client_golang {golang.split('-')[0]} (Debian {golang}), {go.split(' ')[0]}",
         "python": f"prometheus_client {prometheus_client}, Python {python_version}",
+        "toolkit": f"exporter-toolkit {toolkit.split('-')[0]}" if toolkit else "exporter-toolkit ?",
+        "openssl": output(["openssl", "version"]).split(" (")[0],
     }
 
 
@@ -269,6 +355,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="an unrecorded wrk run first, seconds")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="marty endpoint idle window")
     parser.add_argument("--no-gzip", action="store_true", help="skip the Accept-Encoding: gzip runs")
+    parser.add_argument("--no-tls", action="store_true", help="skip the TLS + basic auth rows")
+    parser.add_argument(
+        "--no-tls-close", action="store_true", help="skip the TLS rows with Connection: close (a handshake per request)")
     parser.add_argument(
         "--rounds", type=int, default=1,
         help="measure every server this many times, interleaved, and keep each one's best req/s run",
@@ -276,6 +365,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up, 3 s idle: a smoke run")
     parser.add_argument("--raw", action="store_true", help="also print wrk's own output")
     arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="marty-http-tls-") as directory:
+        return measure(arguments, None if arguments.no_tls else directory)
+
+
+def measure(arguments: argparse.Namespace, tls_directory: str | None) -> int:
     if arguments.quick:
         arguments.duration, arguments.warmup, arguments.idle_seconds = 3, 1, 3.0
     if shutil.which("wrk") is None:
@@ -296,6 +390,19 @@ def main() -> int:
             [arguments.python, os.path.join(here, "serve_prometheus_client.py"), *series],
         ),
     ]
+    tls_servers: list[Server] = []
+    if tls_directory is not None:
+        tls = make_tls_setup(tls_directory)
+        tls_servers = [
+            Server(
+                "marty-tls", "  TLS: marty-metrics MetricsEndpoint",
+                [arguments.marty, *series, "--idle-seconds", "0", "--web-config", tls.web_config], tls=tls,
+            ),
+            Server(
+                "golang-tls", "  TLS: " + version["golang"].split(" (")[0] + " + " + version["toolkit"],
+                [arguments.promhttp, *series, "-web-config", tls.web_config], tls=tls,
+            ),
+        ]
 
     loads = os.getloadavg()
     print(
@@ -308,6 +415,13 @@ def main() -> int:
         + f" load average {loads[0]:.2f} at start"
     )
     print(f"  peers: {version['golang']}; {version['python']}")
+    if tls_servers:
+        print(
+            f"  TLS rows: both servers read one web-config file (self-signed EC P-256 certificate for 127.0.0.1 from"
+            f" {version['openssl']}, one basic auth user, bcrypt cost 10); wrk sends Authorization: Basic over https,"
+            f" keep-alive: {arguments.connections} handshakes per run"
+            + ("" if arguments.no_tls_close else ", and once with Connection: close: a handshake per request")
+        )
     print(
         f"  issue: client_golang {ANCHOR_GOLANG_RPS:.0f} req/s (p99 {ANCHOR_GOLANG_P99_MS:.0f} ms), prometheus_client"
         f" {ANCHOR_PYTHON_RPS} req/s; aim >= {AIM_VS_GOLANG:.0f}x client_golang, >= {AIM_VS_PYTHON:.0f}x"
@@ -316,9 +430,9 @@ def main() -> int:
     print()
 
     encodings = [False] if arguments.no_gzip else [False, True]
-    results: dict[tuple[str, bool], WrkResult] = {}
+    results: dict[tuple[str, bool | str], WrkResult] = {}
     for round_number in range(max(1, arguments.rounds)):
-        for server in servers:
+        for server in servers + tls_servers:
             if round_number > 0 and server.key == "marty":
                 # The idle cost was measured in the first round; later rounds only serve.
                 server.command = [arguments.marty, *series, "--idle-seconds", "0"]
@@ -327,40 +441,77 @@ def main() -> int:
             if round_number > 0 and server.key == "marty":
                 server.facts = kept
             try:
-                for gzip_accepted in encodings:
-                    result = run_wrk(server, arguments, gzip_accepted)
-                    best = results.get((server.key, gzip_accepted))
+                if server.tls and round_number == 0:
+                    # Authentication is on: no header, 401; the header, 200 (and the TLS in use).
+                    server.facts["unauthorized_status"] = str(fetch(server, False, authorized=False)[0])
+                    status, _, _, negotiated = fetch(server, False)
+                    server.facts["authorized_status"] = str(status)
+                    server.facts["negotiated"] = negotiated
+                variants: list[tuple[bool | str, bool, bool]] = [(g, g, False) for g in encodings]
+                if server.tls and not arguments.no_tls_close:
+                    variants.append(("close", False, True))
+                for variant, gzip_accepted, close in variants:
+                    result = run_wrk(server, arguments, gzip_accepted, close)
+                    best = results.get((server.key, variant))
                     if best is None or result.rps > best.rps:
-                        results[(server.key, gzip_accepted)] = result
+                        results[(server.key, variant)] = result
             finally:
                 stop(server)
 
-    for gzip_accepted in encodings:
-        title = "Accept-Encoding: gzip (as Prometheus scrapes)" if gzip_accepted else "plain text (wrk's default request)"
+    def header(title: str) -> None:
         print(
-            f"{'GET /metrics, ' + title:<56}{'req/s':>9}{'p50 ms':>9}{'p75 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+            f"{title:<56}{'req/s':>9}{'p50 ms':>9}{'p75 ms':>9}{'p99 ms':>9}{'max ms':>9}"
             f"{'cpu us/req':>11}{'body KiB':>10}{'lines':>7}{'others':>8}"
         )
         print("-" * 137)
-        for server in servers:
-            r = results[(server.key, gzip_accepted)]
-            cpu_per_request = 1e6 * r.server_cpu_s / r.requests if r.requests else float("nan")
+
+    def row(server: Server, r: WrkResult) -> None:
+        cpu_per_request = 1e6 * r.server_cpu_s / r.requests if r.requests else float("nan")
+        print(
+            f"{server.title:<56}{fmt(r.rps, 0):>9}{ms(r.p50_ms):>9}{ms(r.p75_ms):>9}{ms(r.p99_ms):>9}"
+            f"{ms(r.max_ms):>9}{fmt(cpu_per_request, 0):>11}{fmt(r.body_bytes / 1024, 1):>10}{r.body_lines:>7}"
+            f"{fmt(r.others_cores, 2):>8}"
+        )
+        problems = []
+        if r.series_lines != arguments.series:
+            problems.append(f"{r.series_lines} bench_requests_total lines, not {arguments.series}")
+        if r.errors:
+            problems.append(f"socket errors: {r.errors}")
+        if r.non2xx:
+            problems.append(f"{r.non2xx} non-2xx responses")
+        if problems:
+            print(f"{'':<4}!! {'; '.join(problems)}")
+        if arguments.raw:
+            print("\n".join("      " + line for line in r.raw.splitlines()))
+
+    def cpu_per_request(r: WrkResult) -> float:
+        return r.server_cpu_s / r.requests if r.requests else float("nan")
+
+    def tls_ratios(variant: bool | str, plain_variant: bool, tls_name: str, plain_name: str) -> None:
+        marty_tls, golang_tls = results[("marty-tls", variant)], results[("golang-tls", variant)]
+        width = len(f"  golang {tls_name} / golang {plain_name}") + 2
+        for key in ("marty", "golang"):
+            tls_result, plain = results[(key + "-tls", variant)], results[(key, plain_variant)]
             print(
-                f"{server.title:<56}{fmt(r.rps, 0):>9}{ms(r.p50_ms):>9}{ms(r.p75_ms):>9}{ms(r.p99_ms):>9}"
-                f"{ms(r.max_ms):>9}{fmt(cpu_per_request, 0):>11}{fmt(r.body_bytes / 1024, 1):>10}{r.body_lines:>7}"
-                f"{fmt(r.others_cores, 2):>8}"
+                f"  {key} {tls_name} / {key} {plain_name}".ljust(width) + f"req/s {fmt(tls_result.rps / plain.rps, 2):>6}x"
+                f"   p50 {fmt(tls_result.p50_ms / plain.p50_ms, 2):>6}   p99 {fmt(tls_result.p99_ms / plain.p99_ms, 2):>6}"
+                f"   server cpu/req {fmt(cpu_per_request(tls_result) / cpu_per_request(plain), 2):>6}"
             )
-            problems = []
-            if r.series_lines != arguments.series:
-                problems.append(f"{r.series_lines} bench_requests_total lines, not {arguments.series}")
-            if r.errors:
-                problems.append(f"socket errors: {r.errors}")
-            if r.non2xx:
-                problems.append(f"{r.non2xx} non-2xx responses")
-            if problems:
-                print(f"{'':<4}!! {'; '.join(problems)}")
-            if arguments.raw:
-                print("\n".join("      " + line for line in r.raw.splitlines()))
+        print(
+            f"  marty {tls_name} / golang {tls_name}".ljust(width) + f"req/s {fmt(marty_tls.rps / golang_tls.rps, 1):>6}x"
+            f"   p50 {fmt(marty_tls.p50_ms / golang_tls.p50_ms, 3):>6}   p99 {fmt(marty_tls.p99_ms / golang_tls.p99_ms, 3):>6}"
+            f"   server cpu/req {fmt(cpu_per_request(marty_tls) / cpu_per_request(golang_tls), 3):>6}"
+        )
+
+    for gzip_accepted in encodings:
+        title = "Accept-Encoding: gzip (as Prometheus scrapes)" if gzip_accepted else "plain text (wrk's default request)"
+        header("GET /metrics, " + title)
+        for server in servers:
+            row(server, results[(server.key, gzip_accepted)])
+        if tls_servers:
+            print(f"https://…/metrics, Authorization: Basic, keep-alive ({arguments.connections} handshakes):")
+            for server in tls_servers:
+                row(server, results[(server.key, gzip_accepted)])
         marty = results[("marty", gzip_accepted)]
         for server in servers[1:]:
             peer = results[(server.key, gzip_accepted)]
@@ -376,7 +527,24 @@ def main() -> int:
             f"  marty p99 {ms(marty.p99_ms)} ms (aim < {AIM_P99_MS:.0f} ms); against the issue's client_golang anchor"
             f" ({ANCHOR_GOLANG_RPS:.0f} req/s): {fmt(marty.rps / ANCHOR_GOLANG_RPS, 1)}x"
         )
+        if tls_servers:
+            tls_ratios(gzip_accepted, gzip_accepted, "TLS", "plain")
         print()
+
+    if tls_servers:
+        for server in tls_servers:
+            facts = server.facts
+            print(
+                f"  {server.title.strip()}: without Authorization {facts.get('unauthorized_status', '?')} (401 expected),"
+                f" with it {facts.get('authorized_status', '?')}; {facts.get('negotiated', '?')} (Python's ssl)"
+            )
+        print()
+        if not arguments.no_tls_close:
+            header("GET /metrics, https, Connection: close")
+            for server in tls_servers:
+                row(server, results[(server.key, "close")])
+            tls_ratios("close", False, "TLS close", "plain keep-alive")
+            print()
 
     print(
         "  cpu us/req: the server process' CPU time (/proc/PID/stat utime+stime) over the run / requests answered;"
@@ -429,7 +597,7 @@ def main() -> int:
     print()
     print(f"{'PROCESS SIZE AFTER THE WRK RUNS (whole process)':<56}{'VmRSS MiB':>11}{'VmHWM MiB':>11}{'threads':>9}")
     print("-" * 110)
-    for server in servers:
+    for server in servers + tls_servers:
         r = results[(server.key, encodings[-1])]
         print(f"{server.title:<56}{r.rss_kib / 1024:>11.2f}{r.hwm_kib / 1024:>11.2f}{r.threads:>9}")
     print()

@@ -1,7 +1,7 @@
 // marty-http-serve: marty-metrics' endpoint serving the HTTP benchmark's series, and the
 // endpoint's idle cost measured inside this host process.
 //
-//   marty-http-serve [--series N] [--idle-seconds S]
+//   marty-http-serve [--series N] [--idle-seconds S] [--web-config PATH]
 //
 // Registers the same series as promhttp-serve and serve_prometheus_client.py (a counter
 // family bench_requests{handler, code}: handler="/api/item/<i>", code="200", value i), then
@@ -11,6 +11,8 @@
 // meanwhile (utime + stime of /proc/self/stat, and CLOCK_PROCESS_CPUTIME_ID for finer
 // grain; the main thread sleeps, so this is the endpoint's), then prints "ready" and serves
 // until killed. Every figure is printed as a `key=value` line for Benchmarks/http/run_http.py.
+// --web-config PATH sets `EndpointConfiguration.webConfigFile` (a web-config file in
+// exporter-toolkit's format: TLS, basic auth), for the HTTP section's TLS rows.
 // No Foundation: the host is as small as a Swift process gets, so the figures are the
 // endpoint's own.
 import Glibc
@@ -25,13 +27,15 @@ func say(_ line: String) {
 
 var seriesCount = 1_000
 var idleSeconds = 10.0
+var webConfigFile: String? = nil
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--series": seriesCount = Int(arguments.next() ?? "") ?? seriesCount
     case "--idle-seconds": idleSeconds = Double(arguments.next() ?? "") ?? idleSeconds
+    case "--web-config": webConfigFile = arguments.next()
     default:
-        say("usage: marty-http-serve [--series N] [--idle-seconds S]")
+        say("usage: marty-http-serve [--series N] [--idle-seconds S] [--web-config PATH]")
         exit(2)
     }
 }
@@ -112,6 +116,7 @@ var configuration = EndpointConfiguration(
     service: "bench-service", bindAddress: "127.0.0.1", metricsPort: 0, healthPort: nil)
 configuration.separateHealthListener = false
 configuration.registry = registry
+configuration.webConfigFile = webConfigFile
 let startWall = monotonicNanoseconds()
 let endpoint: MetricsEndpoint
 do {
