@@ -25,6 +25,14 @@ let package = Package(
         .executable(name: "marty-demo", targets: ["marty-demo"]),
         .executable(name: "marty-swift-example", targets: ["marty-swift-example"]),
     ],
+    // TLS on the endpoint (swift-nio-ssl, BoringSSL inside the library) is on by default. The
+    // sanitizer and fuzz packages (Tests/sanitizers/tsan, Tests/fuzz) turn it off, so that their
+    // instrumented builds do not compile BoringSSL; without it a web config asking for TLS is
+    // refused at start, and everything else (basic auth, headers) works the same.
+    traits: [
+        .trait(name: "TLS", description: "TLS and client certificates on the endpoint, through swift-nio-ssl"),
+        .default(enabledTraits: ["TLS"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", "2.101.2"..<"2.102.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
@@ -62,7 +70,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
             ]
         ),
         .target(

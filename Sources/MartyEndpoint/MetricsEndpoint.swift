@@ -4,7 +4,6 @@ import MartyMetrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
 import Synchronization
 
 /// Requests being answered right now, so that shutdown can let them finish.
@@ -218,10 +217,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
                     let state = ConnectionState(table: connections, requestTimeout: requestTimeout)
                     let pipeline = channel.pipeline.syncOperations
                     // The certificate in use now: a renewed one is picked up by the next connection.
-                    if let tls = webConfig?.current().tls {
-                        try pipeline.addHandler(PlainHTTPRefusalHandler())
-                        try pipeline.addHandler(tls.makeHandler())
-                    }
+                    try webConfig?.current().tls?.addHandlers(to: pipeline)
                     try pipeline.addHandler(RequestDeadlineHandler(state: state))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
                     try pipeline.configureHTTPServerPipeline(

@@ -16,7 +16,8 @@ let package = Package(
         .executable(name: "fuzz-negotiation", targets: ["FuzzNegotiation"]),
         .executable(name: "fuzz-http", targets: ["FuzzHTTP"]),
     ],
-    dependencies: [.package(name: "marty-metrics", path: "../..")],
+    // The TLS trait is off: the instrumented build skips BoringSSL (web configs without TLS are fuzzed).
+    dependencies: [.package(name: "marty-metrics", path: "../..", traits: [])],
     targets: [
         .executableTarget(
             name: "FuzzNegotiation",
