@@ -7,6 +7,8 @@ let sharedLibraryLinkerFlags = [
     "-static-stdlib",
     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/MartyCABI/exports.map",
     "-Xlinker", "-soname=libmarty_metrics.so.0",
+    // Identical code folded once, only where no address is taken (gold's safe mode).
+    "-Xlinker", "--icf=safe",
 ]
 
 let package = Package(

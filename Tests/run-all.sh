@@ -106,7 +106,7 @@ ctest --test-dir build-asan --output-on-failure -LE 'sanitizer-incompatible|fuzz
 step "ASan: the Python tests against the ASan library (LD_PRELOAD of the ASan runtime)"
 bash Tests/sanitizers/python-asan.sh
 
-step "libFuzzer: fuzz_c_api, fuzz_negotiation, fuzz_http, 60 s each, side by side"
+step "libFuzzer: fuzz_c_api, fuzz_negotiation, fuzz_http, fuzz_web_config, 60 s each, side by side"
 bash Tests/fuzz/run.sh --seconds 60
 
 step "TSan: swift test --sanitize=thread (concurrency, endpoint and health suites; .build-tsan)"

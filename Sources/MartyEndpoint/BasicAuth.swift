@@ -59,7 +59,7 @@ final class BasicAuthenticator: @unchecked Sendable {
         return (user, password)
     }
 
-    /// Standard base64 with padding (RFC 4648 §4), as browsers, curl and Prometheus send it.
+    /// Standard, canonical base64 with padding (RFC 4648 §4), as browsers, curl and Prometheus send it.
     static func base64Decode(_ text: Substring) -> [UInt8]? {
         let bytes = Array(text.utf8)
         guard bytes.count % 4 == 0 else { return nil }
@@ -88,6 +88,8 @@ final class BasicAuthenticator: @unchecked Sendable {
                 if padding > 0 && byte != UInt8(ascii: "=") { return nil }
                 quad = quad << 6 | value
             }
+            // Canonical only: the bits the padding leaves over must be zero (RFC 4648 §3.5).
+            if (padding == 1 && quad & 0xFF != 0) || (padding == 2 && quad & 0xFFFF != 0) { return nil }
             output.append(UInt8(truncatingIfNeeded: quad >> 16))
             if padding < 2 { output.append(UInt8(truncatingIfNeeded: quad >> 8)) }
             if padding < 1 { output.append(UInt8(truncatingIfNeeded: quad)) }

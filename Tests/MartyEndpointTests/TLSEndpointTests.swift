@@ -84,6 +84,22 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
         return directory
     }
 
+    @Test func anUnusableCertificateOrKeyFailsTheStart() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.copy("server-a.crt", to: "server-a.crt")
+        try directory.copy("server-b.key", to: "server-b.key")
+        try expectStartFails(
+            directory,
+            [
+                ("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n", "missing.crt"),
+                (
+                    "tls_server_config:\n  cert_file: server-a.crt\n  key_file: server-b.key\n",
+                    "do not make a TLS context"
+                ),
+            ])
+    }
+
     @Test func mutualTLSWithBasicAuth() throws {
         let directory = try tlsDirectory(
             clientAuth: "RequireAndVerifyClientCert", extra: "basic_auth_users:\n  prometheus: \(s3cretHash)\n")

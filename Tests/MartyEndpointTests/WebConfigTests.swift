@@ -249,6 +249,9 @@ struct TemporaryDirectory {
         #expect(BasicAuthenticator.base64Decode("YQ==") == [0x61])
         #expect(BasicAuthenticator.base64Decode("YWI=") == [0x61, 0x62])
         #expect(BasicAuthenticator.base64Decode("/+8A") == [0xFF, 0xEF, 0x00])
+        // Not canonical (bits left over after the padding): refused.
+        #expect(BasicAuthenticator.base64Decode("YR==") == nil)
+        #expect(BasicAuthenticator.base64Decode("YWJ=") == nil)
     }
 
     @Test func bcryptVerifiesThroughLibxcrypt() {
@@ -333,31 +336,9 @@ struct TemporaryDirectory {
         defer { directory.remove() }
         let cases: [(String?, String)] = [
             (nil, "cannot open"),
-            ("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n", "missing.crt"),
-            ("tls_server_config:\n  cert_file: server-a.crt\n  key_file: server-b.key\n", "do not make a TLS context"),
             ("basic_auth_users:\n  u: x\n", "not a bcrypt hash"),
         ]
-        try directory.copy("server-a.crt", to: "server-a.crt")
-        try directory.copy("server-b.key", to: "server-b.key")
-        for (text, expected) in cases {
-            let file = directory.path + "/" + (text == nil ? "absent.yml" : "web.yml")
-            if let text { directory.write("web.yml", text) }
-            let port = try freePort()
-            do {
-                let endpoint = try startEndpoint {
-                    $0.webConfigFile = file
-                    $0.metricsPort = port
-                }
-                endpoint.shutdown()
-                Issue.record("started with \(text ?? "no file")")
-            } catch let error as MetricError {
-                #expect(error.kind == .invalidArgument)
-                #expect(error.message.contains(expected) && error.message.contains(file), "\(error.message)")
-            }
-            // Nothing was left listening: the port binds again.
-            let again = try startEndpoint { $0.metricsPort = port }
-            again.shutdown()
-        }
+        try expectStartFails(directory, cases)
     }
 
     @Test func theEnvironmentNamesTheFileAndAnEmptyOptionTurnsItOff() throws {
@@ -394,4 +375,28 @@ func freePort() throws -> Int {
     }
     guard bound else { throw RawHTTPError("cannot bind an ephemeral port") }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Starts an endpoint with each web config (nil: a file that does not exist) and expects the
+/// start to fail naming the file and `expected`, leaving the port free.
+func expectStartFails(_ directory: TemporaryDirectory, _ cases: [(String?, String)]) throws {
+    for (text, expected) in cases {
+        let file = directory.path + "/" + (text == nil ? "absent.yml" : "web.yml")
+        if let text { directory.write("web.yml", text) }
+        let port = try freePort()
+        do {
+            let endpoint = try startEndpoint {
+                $0.webConfigFile = file
+                $0.metricsPort = port
+            }
+            endpoint.shutdown()
+            Issue.record("started with \(text ?? "no file")")
+        } catch let error as MetricError {
+            #expect(error.kind == .invalidArgument)
+            #expect(error.message.contains(expected) && error.message.contains(file), "\(error.message)")
+        }
+        // Nothing was left listening: the port binds again.
+        let again = try startEndpoint { $0.metricsPort = port }
+        again.shutdown()
+    }
 }

@@ -15,12 +15,20 @@ let package = Package(
     products: [
         .executable(name: "fuzz-negotiation", targets: ["FuzzNegotiation"]),
         .executable(name: "fuzz-http", targets: ["FuzzHTTP"]),
+        .executable(name: "fuzz-web-config", targets: ["FuzzWebConfig"]),
     ],
     // The TLS trait is off: the instrumented build skips BoringSSL (web configs without TLS are fuzzed).
     dependencies: [.package(name: "marty-metrics", path: "../..", traits: [])],
     targets: [
         .executableTarget(
             name: "FuzzNegotiation",
+            dependencies: [
+                .product(name: "MartyEndpoint", package: "marty-metrics"),
+                .product(name: "MartyMetrics", package: "marty-metrics"),
+            ]
+        ),
+        .executableTarget(
+            name: "FuzzWebConfig",
             dependencies: [
                 .product(name: "MartyEndpoint", package: "marty-metrics"),
                 .product(name: "MartyMetrics", package: "marty-metrics"),
