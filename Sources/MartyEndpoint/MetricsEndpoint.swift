@@ -29,6 +29,8 @@ public final class MetricsEndpoint: @unchecked Sendable {
     public let healthPort: Int?
     /// False when `MARTY_METRICS_ENABLED=false`: nothing listens, stop is a no-op.
     public let isEnabled: Bool
+    /// Whether the metrics listener speaks TLS only (its web config has a `tls_server_config`).
+    public let metricsUsesTLS: Bool
 
     private enum State {
         case running
@@ -122,7 +124,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         let endpoint = MetricsEndpoint(
             service: configuration.service, metricsPort: metricsSocket.port, healthPort: healthSocket?.port,
             eventLoop: eventLoop, renderThreads: renderThreads, authThread: authThread, channels: channels,
-            health: configuration.health,
+            health: configuration.health, metricsUsesTLS: webConfig?.usesTLS ?? false,
             inFlight: inFlight, graceNanoseconds: limits.shutdownGrace)
         ForkSafety.track(endpoint)
         return endpoint
@@ -155,6 +157,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
     private init(
         service: String, metricsPort: Int, healthPort: Int?, eventLoop: EndpointEventLoop,
         renderThreads: WorkerThreads, authThread: WorkerThreads?, channels: [Channel], health: HealthRegistry,
+        metricsUsesTLS: Bool,
         inFlight: InFlightCounter,
         graceNanoseconds: UInt64
     ) {
@@ -162,6 +165,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.metricsPort = metricsPort
         self.healthPort = healthPort
         self.isEnabled = true
+        self.metricsUsesTLS = metricsUsesTLS
         self.state = .running
         self.eventLoop = eventLoop
         self.renderThreads = renderThreads
@@ -177,6 +181,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.metricsPort = 0
         self.healthPort = nil
         self.isEnabled = false
+        self.metricsUsesTLS = false
         self.state = .stopped
         self.eventLoop = nil
         self.renderThreads = nil

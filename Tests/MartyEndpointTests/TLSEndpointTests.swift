@@ -109,6 +109,7 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
         let endpoint = try startEndpoint(registry: registry) { $0.webConfigFile = directory.path + "/web.yml" }
         defer { endpoint.shutdown() }
         let port = endpoint.metricsPort
+        #expect(endpoint.metricsUsesTLS)
 
         let good = try tlsRequest(port: port, authorization: basic("prometheus", "s3cret"), clientCertificate: "client")
         #expect(good.response?.status == 200)

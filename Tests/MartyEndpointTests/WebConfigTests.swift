@@ -291,6 +291,7 @@ struct TemporaryDirectory {
         }
         defer { endpoint.shutdown() }
         let port = endpoint.metricsPort
+        #expect(!endpoint.metricsUsesTLS)
         for authorization in [nil, basic("prometheus", "wrong"), basic("nobody", "s3cret"), "Basic", "Bearer x"] {
             let response = try get(port, "/metrics", headers: authorization.map { ["Authorization": $0] } ?? [:])
             #expect(response.status == 401, "\(authorization ?? "none")")

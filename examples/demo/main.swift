@@ -41,12 +41,14 @@ try health.set("database", healthy: true, probe: .readiness)
 if endpoint.isEnabled {
     let host = configuration.bindAddress ?? "127.0.0.1"
     say("marty-demo: \(service) is recording; try")
-    say("  curl http://\(host):\(endpoint.metricsPort)/metrics")
+    // With a web config's TLS, curl needs --cacert (and -u for basic auth).
+    let scheme = endpoint.metricsUsesTLS ? "https" : "http"
+    say("  curl \(scheme)://\(host):\(endpoint.metricsPort)/metrics")
     if let healthPort = endpoint.healthPort {
         say("  curl http://\(host):\(healthPort)/health")
         say("  curl -i http://\(host):\(healthPort)/health/ready")
     } else {
-        say("  curl http://\(host):\(endpoint.metricsPort)/health")
+        say("  curl \(scheme)://\(host):\(endpoint.metricsPort)/health")
     }
     say("In every 30 s, the database check fails for the last 10 (ready turns 503). Ctrl-C stops.")
 } else {
