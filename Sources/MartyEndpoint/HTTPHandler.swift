@@ -33,8 +33,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let connection: ConnectionState
     private let servesMetrics: Bool
     private let webConfig: WebConfigSource?
-    /// The web config's headers, on every response of this listener.
-    private var configuredHeaders = HTTPHeaders()
+    /// The web config as of the request being answered (its users, and its headers, which go
+    /// on every response of this listener).
+    private var web: WebConfigSource.Loaded?
     private var request: HTTPRequestHead?
     private var bodyBytes = 0
     private var refused = false
@@ -50,7 +51,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = head
-            if let webConfig { configuredHeaders = webConfig.current().headers }
+            web = webConfig?.current()
             bodyBytes = 0
             refused = false
         case .body(let body):
@@ -109,8 +110,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     Self.render(endpoint, choice, gzip: gzip, allocator)
                 }
             }
-            if let users = webConfig?.current().config.users, !users.isEmpty, let authenticator = endpoint.authenticator
-            {
+            if let users = web?.config.users, !users.isEmpty, let authenticator = endpoint.authenticator {
                 // Nothing is rendered for a request without the right credentials.
                 answer = authenticator.check(
                     head.headers.first(name: "Authorization"), users: users, on: context.eventLoop
@@ -236,7 +236,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         body: ByteBuffer, close: Bool
     ) {
         var headers = headers
-        headers.add(contentsOf: configuredHeaders)
+        if let web { headers.add(contentsOf: web.headers) }
         let keepAlive = head.isKeepAlive && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(

@@ -233,6 +233,8 @@ def test_rendered_objects_pass_the_kubernetes_schemas():
     renders = [render([VALUES_DIR / f"{s}.yaml"], release=s) for s in sorted(SEED_PORTS)]
     renders.append(render_with_optional_blocks())
     renders.append(render(overrides={"metrics.enabled": False}))
+    # (The ServiceMonitor, a custom resource, is checked by validate_servicemonitor.)
+    renders.append(render_with_web_config(**{"serviceMonitor.enabled": False}))
     for objects in renders:
         for obj in objects.values():
             # strict: a misspelt or misplaced field is an error, not ignored.
@@ -451,3 +453,153 @@ def test_servicemonitor_needs_the_metrics_port():
     values = user_values(overrides={"serviceMonitor.enabled": True, "metrics.enabled": False})
     with h.Chart.load(CHART_DIR) as chart, pytest.raises(h.HelmRenderError, match="needs metrics.enabled"):
         chart.render(values, name="x", namespace=NAMESPACE)
+
+
+# ---- The web config: TLS and basic auth on the metrics port --------------------------------
+
+WEB_SECRET = "pkd-service-web"
+SCRAPE_TLS = {"ca": {"secret": {"name": WEB_SECRET, "key": "ca.crt"}},
+              "serverName": "pkd-service.marty.svc", "minVersion": "TLS12"}
+SCRAPE_BASIC_AUTH = {"username": {"name": "metrics-scrape", "key": "username"},
+                     "password": {"name": "metrics-scrape", "key": "password"}}
+
+
+def render_with_web_config(**overrides):
+    """pkd-service with its web config in a Secret, TLS on, and a ServiceMonitor that scrapes it
+    with a CA, a server name and basic auth."""
+    values = {
+        "metrics.webConfig.secretName": WEB_SECRET,
+        "metrics.webConfig.tls": True,
+        "serviceMonitor.enabled": True,
+        "serviceMonitor.tlsConfig": SCRAPE_TLS,
+        "serviceMonitor.basicAuth": SCRAPE_BASIC_AUTH,
+    }
+    values.update(overrides)
+    return render([VALUES_DIR / "pkd-service.yaml"], values, release="pkd-service")
+
+
+def web_config_parts(objects):
+    """(volumes, volumeMounts, MARTY_METRICS_WEB_CONFIG) of the Deployment."""
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    spec = container(objects)
+    return pod.get("volumes"), spec.get("volumeMounts"), env_of(spec).get("MARTY_METRICS_WEB_CONFIG")
+
+
+def test_no_web_config_by_default():
+    defaults = load_yaml(CHART_DIR / "values.yaml")
+    assert defaults["metrics"]["webConfig"] == {"secretName": "", "fileName": "web.yml",
+                                                "mountPath": "/etc/marty/web", "tls": False}
+    assert defaults["serviceMonitor"]["tlsConfig"] == {} and defaults["serviceMonitor"]["basicAuth"] == {}
+    for service in sorted(SEED_PORTS):
+        objects = render([VALUES_DIR / f"{service}.yaml"], {"serviceMonitor.enabled": True},
+                         release=service)
+        assert web_config_parts(objects) == (None, None, None), service
+        assert "prometheus.io/scheme" not in objects["Service"]["metadata"]["annotations"]
+        (endpoint,) = objects["ServiceMonitor"]["spec"]["endpoints"]
+        assert endpoint["scheme"] == "http"
+        assert "tlsConfig" not in endpoint and "basicAuth" not in endpoint
+
+
+def test_web_config_with_tls_and_basic_auth():
+    objects = render_with_web_config()
+    assert set(objects) == {"Deployment", "Service", "ServiceMonitor"}
+    volumes, mounts, path = web_config_parts(objects)
+    # The Secret as a volume (the whole of it, so its updates reach the files), mounted
+    # read-only where the variable points.
+    assert volumes == [{"name": "metrics-web-config", "secret": {"secretName": WEB_SECRET}}]
+    assert mounts == [{"name": "metrics-web-config", "mountPath": "/etc/marty/web", "readOnly": True}]
+    assert "subPath" not in mounts[0]
+    assert path == "/etc/marty/web/web.yml"
+    # The root filesystem stays read-only: a Secret volume is a mount of its own.
+    assert container(objects)["securityContext"]["readOnlyRootFilesystem"] is True
+
+    annotations = objects["Service"]["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": "10090",
+                           "prometheus.io/path": "/metrics", "prometheus.io/scheme": "https"}
+
+    monitor = objects["ServiceMonitor"]
+    validate_servicemonitor(monitor)
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == SCRAPE_TLS
+    assert endpoint["basicAuth"] == SCRAPE_BASIC_AUTH
+
+
+def test_web_config_keeps_the_probes_on_the_plain_health_port():
+    plain = container(render([VALUES_DIR / "pkd-service.yaml"], release="pkd-service"))
+    spec = container(render_with_web_config())
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert spec[probe] == plain[probe], probe
+        assert spec[probe]["httpGet"]["port"] == "health"
+        assert spec[probe]["httpGet"].get("scheme", "HTTP") == "HTTP"
+    assert spec["ports"] == plain["ports"]
+    assert env_of(spec)["MARTY_HEALTH_PORT"] == env_of(plain)["MARTY_HEALTH_PORT"] == "9091"
+
+
+def test_web_config_without_tls():
+    """Basic auth (or headers) over plain HTTP: the web config is mounted, the scheme stays
+    http, and a tlsConfig is not rendered for it."""
+    objects = render_with_web_config(**{"metrics.webConfig.tls": False})
+    volumes, mounts, path = web_config_parts(objects)
+    assert volumes[0]["secret"] == {"secretName": WEB_SECRET}
+    assert mounts[0]["readOnly"] is True and path == "/etc/marty/web/web.yml"
+    assert "prometheus.io/scheme" not in objects["Service"]["metadata"]["annotations"]
+    monitor = objects["ServiceMonitor"]
+    validate_servicemonitor(monitor)
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["scheme"] == "http" and "tlsConfig" not in endpoint
+    assert endpoint["basicAuth"] == SCRAPE_BASIC_AUTH
+
+
+def test_web_config_file_name_and_mount_path():
+    objects = render_with_web_config(**{"metrics.webConfig.mountPath": "/var/run/marty/",
+                                        "metrics.webConfig.fileName": "web-config.yaml",
+                                        "serviceMonitor.enabled": False})
+    volumes, mounts, path = web_config_parts(objects)
+    assert mounts[0]["mountPath"] == "/var/run/marty/"
+    assert path == "/var/run/marty/web-config.yaml"
+
+
+def test_web_config_needs_metrics():
+    objects = render([VALUES_DIR / "pkd-service.yaml"], {
+        "metrics.enabled": False, "metrics.webConfig.secretName": WEB_SECRET,
+        "metrics.webConfig.tls": True}, release="pkd-service")
+    assert web_config_parts(objects) == (None, None, None)
+    assert "annotations" not in objects["Service"]["metadata"]
+
+
+def test_tls_needs_a_web_config():
+    h = helm()
+    values = user_values([VALUES_DIR / "pkd-service.yaml"], {"metrics.webConfig.tls": True})
+    with h.Chart.load(CHART_DIR) as chart, pytest.raises(
+            h.HelmRenderError, match="metrics.webConfig.tls needs metrics.webConfig.secretName"):
+        chart.render(values, name="x", namespace=NAMESPACE)
+
+
+def test_web_config_notes():
+    h = helm()
+    values = user_values([VALUES_DIR / "pkd-service.yaml"], {
+        "metrics.webConfig.secretName": WEB_SECRET, "metrics.webConfig.tls": True})
+    with h.Chart.load(CHART_DIR) as chart:
+        notes = chart.render(values, name="pkd-service", namespace=NAMESPACE)[
+            "marty-service/templates/NOTES.txt"]
+    assert "curl https://localhost:10090/metrics" in notes
+    assert f"Secret {WEB_SECRET}" in notes
+    assert "MARTY_METRICS_WEB_CONFIG=/etc/marty/web/web.yml" in notes
+    assert "plain HTTP health port 9091" in notes
+
+
+def test_the_servicemonitor_check_covers_tls_and_basic_auth():
+    """tlsConfig and basicAuth are copied in as given: the CRD check is what catches a
+    misspelt field, a quoted boolean or a plain string where a Secret key selector belongs."""
+    def errors(**overrides):
+        monitor = render_with_web_config(**overrides)["ServiceMonitor"]
+        return {(location, kind) for location, kind, _ in servicemonitor_errors(monitor)}
+
+    assert ("spec.endpoints.0.tlsConfig.server_name", "extra_forbidden") in errors(
+        **{"serviceMonitor.tlsConfig": {"server_name": "pkd-service.marty.svc"}})
+    assert ("spec.endpoints.0.tlsConfig.insecureSkipVerify", "bool_type") in errors(
+        **{"serviceMonitor.tlsConfig": {"insecureSkipVerify": "true"}})
+    assert ("spec.endpoints.0.basicAuth.username", "model_type") in errors(
+        **{"serviceMonitor.basicAuth": {"username": "prometheus"}})

@@ -21,3 +21,22 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
+
+{{/*
+"true" when the metrics endpoint reads a web config (metrics.enabled and
+metrics.webConfig.secretName set), else empty. metrics.webConfig.tls without a secretName is
+an error: there would be no web config to turn TLS on.
+*/}}
+{{- define "marty-service.webConfig" -}}
+{{- with .Values.metrics.webConfig -}}
+{{- if and .tls (not .secretName) -}}
+{{- fail "metrics.webConfig.tls needs metrics.webConfig.secretName: the web config that turns TLS on" -}}
+{{- end -}}
+{{- if and $.Values.metrics.enabled .secretName }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The metrics endpoint's scheme: https when the web config turns TLS on, else http. */}}
+{{- define "marty-service.metricsScheme" -}}
+{{- if and (include "marty-service.webConfig" .) .Values.metrics.webConfig.tls }}https{{ else }}http{{ end -}}
+{{- end -}}
