@@ -72,8 +72,14 @@ http_server_config:
     X-Frame-Options: deny
 """)
     mm.Counter("python_tls_requests", "Requests, over TLS.").inc(5)
-    server = mm.start_metrics_server("python-tls", metrics_port=0, health_port=0, bind_address="127.0.0.1",
-                                     web_config_file=config)
+    try:
+        server = mm.start_metrics_server("python-tls", metrics_port=0, health_port=0, bind_address="127.0.0.1",
+                                         web_config_file=config)
+    except ValueError as error:
+        # The sanitizer build of the library is made without its TLS trait (no BoringSSL).
+        if "has no TLS" in str(error):
+            pytest.skip("this build of the library has no TLS: %s" % error)
+        raise
     try:
         status, headers, body = _get(server.metrics_port, "/metrics", pki, password="s3cret")
         assert status == 200
@@ -107,7 +113,7 @@ http_server_config:
 def test_an_unusable_web_config_raises_and_serves_nothing(tmp_path):
     config = tmp_path / "web.yml"
     config.write_text("tls_server_config:\n  cert_file: absent.crt\n  key_file: absent.key\n")
-    with pytest.raises(ValueError, match="absent.crt"):
+    with pytest.raises(ValueError, match="absent.crt|has no TLS"):
         mm.start_metrics_server("python-tls", metrics_port=0, health_port=0, bind_address="127.0.0.1",
                                 web_config_file=config)
     config.write_text("basic_auth_users:\n  prometheus: plaintext\n")
