@@ -68,8 +68,10 @@ struct YAMLSubsetParser {
                 if character == " " {
                     indent += 1
                 } else if character == "\t" {
-                    // Tabs are not indentation in YAML; a tab-indented file is a mistake.
-                    if rawLine.prefix(indent + 1).allSatisfy({ $0 == " " || $0 == "\t" }) {
+                    // Tabs are not indentation in YAML: a tab-indented line is a mistake, a
+                    // blank or comment line with tabs is not.
+                    let rest = rawLine.dropFirst(indent).drop { $0 == " " || $0 == "\t" }
+                    if !rest.isEmpty && !rest.hasPrefix("#") {
                         throw Failure(line: number, message: "a tab in indentation")
                     }
                     break

@@ -119,6 +119,10 @@ struct TemporaryDirectory {
         #expect(value == expected)
         #expect(try YAMLSubsetParser.parse("") == .null)
         #expect(try YAMLSubsetParser.parse("# only a comment\n") == .null)
+        // Tabs on blank and comment lines are not indentation.
+        #expect(
+            try YAMLSubsetParser.parse("a: 1\n\t\n \t# note\nb: 2\n")
+                == .mapping([("a", .scalar("1")), ("b", .scalar("2"))]))
     }
 
     @Test(arguments: [
