@@ -59,7 +59,8 @@ final class WebConfigSource: @unchecked Sendable {
             let fresh = try Self.load(path)
             if (fresh.tls != nil) != (last.tls != nil) {
                 throw MetricError(
-                    .invalidArgument, "turning TLS \(fresh.tls != nil ? "on" : "off") needs the endpoint restarted")
+                    .invalidArgument,
+                    "web config \(path): turning TLS \(fresh.tls != nil ? "on" : "off") needs the endpoint restarted")
             }
             lock.withLock {
                 loaded = fresh
@@ -68,7 +69,7 @@ final class WebConfigSource: @unchecked Sendable {
             return fresh
         } catch {
             lock.withLock { rejected = stamps }
-            MetricsWarnings.warn("web config \(path) changed but is not used: \(error.message); the previous one stays")
+            MetricsWarnings.warn("\(error.message) (after a change; the previous configuration stays in use)")
             return last
         }
     }
