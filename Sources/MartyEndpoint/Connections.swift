@@ -105,6 +105,9 @@ final class ConnectionState {
         context.writeAndFlush(NIOAny(channel.allocator.buffer(string: text))).whenComplete { _ in
             channel.close(promise: nil)
         }
+        // On a TLS connection still in its handshake the write waits for a handshake that will
+        // not finish: close anyway, a moment later.
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     var isBetweenRequests: Bool { phase == .idle }

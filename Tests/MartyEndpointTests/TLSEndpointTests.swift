@@ -132,6 +132,36 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(try get(try #require(endpoint.healthPort), "/health/live").status == 200)
     }
 
+    @Test func stalledHandshakesNeitherKeepScrapesOutNorStayOpen() throws {
+        let directory = try tlsDirectory()
+        defer { directory.remove() }
+        let endpoint = try startEndpoint {
+            $0.webConfigFile = directory.path + "/web.yml"
+            $0.maxConnections = 16
+            $0.requestHeadTimeoutSeconds = 1
+        }
+        defer { endpoint.shutdown() }
+        // More connections than the listener holds, each stopping inside a ClientHello's record.
+        var stalled: [RawConnection] = []
+        defer { for connection in stalled { connection.closeConnection() } }
+        for _ in 0..<40 {
+            let connection = try RawConnection(port: endpoint.metricsPort, receiveTimeoutSeconds: 5)
+            connection.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            stalled.append(connection)
+        }
+        // A scraper still gets in (the oldest stalled connection is evicted for it).
+        #expect(try tlsRequest(port: endpoint.metricsPort).response?.status == 200)
+        // A stalled handshake is cut off at the request deadline: the server closes it.
+        let last = try #require(stalled.last)
+        var byte: UInt8 = 0
+        let started = MonotonicClock.seconds()
+        let received = recv(last.descriptor, &byte, 1, 0)
+        let code = errno
+        // 0: closed; -1 with a reset. A timeout (EAGAIN after 5 s) means it was left open.
+        #expect(received == 0 || (received < 0 && code != EAGAIN), "recv \(received), errno \(code)")
+        #expect(MonotonicClock.seconds() - started < 4)
+    }
+
     @Test func aRenewedCertificateServesTheNextConnection() throws {
         let directory = try tlsDirectory()
         defer { directory.remove() }
