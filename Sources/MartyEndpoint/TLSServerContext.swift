@@ -4,9 +4,7 @@ import NIOCore
 
 #if TLS
     import NIOSSL
-#endif
 
-#if TLS
     /// A web config's `tls_server_config` made into a BoringSSL context (swift-nio-ssl), and the
     /// handler each new connection gets from it. Client authentication follows Go's
     /// `tls.ClientAuthType`, which exporter-toolkit's names are:

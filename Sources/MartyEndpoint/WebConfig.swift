@@ -18,8 +18,8 @@ import MartyMetrics
 ///   headers:
 ///     X-Frame-Options: deny
 /// ```
-struct WebConfig: Equatable {
-    struct TLS: Equatable {
+struct WebConfig {
+    struct TLS {
         enum ClientAuth: String, CaseIterable {
             case noClientCert = "NoClientCert"
             case requestClientCert = "RequestClientCert"
@@ -68,11 +68,6 @@ struct WebConfig: Equatable {
     var users: [String: String] = [:]
     /// Sent on every response, in the file's order.
     var headers: [(name: String, value: String)] = []
-
-    static func == (lhs: WebConfig, rhs: WebConfig) -> Bool {
-        lhs.tls == rhs.tls && lhs.users == rhs.users && lhs.headers.map(\.name) == rhs.headers.map(\.name)
-            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
-    }
 
     /// Reads and checks the file at `path`. Certificates are not read here (`TLSServerContext`
     /// does); only the file's own content is checked.

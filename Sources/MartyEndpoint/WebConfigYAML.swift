@@ -39,6 +39,9 @@ struct YAMLSubsetParser {
 
     private var lines: [Line] = []
     private var index = 0
+    /// Blocks open now: nesting is bounded, so that no file can exhaust a thread's stack.
+    private var depth = 0
+    static let maximumDepth = 32
 
     /// Parses a whole document; an empty one is `.null`.
     static func parse(_ text: String) throws(Failure) -> YAMLValue {
@@ -79,7 +82,7 @@ struct YAMLSubsetParser {
                     break
                 }
             }
-            let content = try Self.stripComment(rawLine.dropFirst(indent), line: number)
+            let content = Self.stripComment(rawLine.dropFirst(indent))
             if number == 1 && content.hasPrefix("%") {
                 throw Failure(line: number, message: "YAML directives are not supported")
             }
@@ -92,7 +95,7 @@ struct YAMLSubsetParser {
     }
 
     /// Removes a comment (`#` at the start or after a space, outside quotes) and trailing spaces.
-    private static func stripComment(_ text: Substring, line: Int) throws(Failure) -> String {
+    private static func stripComment(_ text: Substring) -> String {
         var quote: Character? = nil
         var previous: Character = " "
         var end = text.endIndex
@@ -148,6 +151,11 @@ struct YAMLSubsetParser {
     private mutating func block(indent: Int) throws(Failure) -> YAMLValue {
         skipBlank()
         let line = lines[index]
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else {
+            throw Failure(line: line.number, message: "nested deeper than \(Self.maximumDepth) levels")
+        }
         return isSequenceItem(line) ? try sequence(indent: indent) : try mapping(indent: indent)
     }
 
@@ -296,43 +304,34 @@ struct YAMLSubsetParser {
         guard text.hasSuffix("]") else {
             throw Failure(line: line.number, message: "a flow sequence must close on its line")
         }
-        let inner = text.dropFirst().dropLast()
-        var items: [YAMLValue] = []
+        // Split at the commas outside quotes.
+        var pieces: [String] = []
         var current = ""
         var quote: Character? = nil
-        var sawItem = false
-        func finish() throws(Failure) {
-            let trimmed = current.trimmingSpaces
-            if trimmed.isEmpty {
-                if sawItem { throw Failure(line: line.number, message: "an empty item in a flow sequence") }
-            } else {
-                if trimmed.hasPrefix("[") || trimmed.hasPrefix("{") {
-                    throw Failure(line: line.number, message: "nested flow collections are not supported")
-                }
-                items.append(try scalar(trimmed, line: line))
-            }
-            current = ""
-        }
-        for character in inner {
+        for character in text.dropFirst().dropLast() {
             if let open = quote {
                 if character == open { quote = nil }
-                current.append(character)
             } else if character == "," {
-                sawItem = true
-                try finish()
-                sawItem = true
-            } else {
-                if (character == "\"" || character == "'") && current.trimmingSpaces.isEmpty { quote = character }
-                current.append(character)
+                pieces.append(current)
+                current = ""
+                continue
+            } else if (character == "\"" || character == "'") && current.trimmingSpaces.isEmpty {
+                quote = character
             }
+            current.append(character)
         }
         if quote != nil { throw Failure(line: line.number, message: "an unterminated quote") }
-        let last = current.trimmingSpaces
-        if !last.isEmpty {
-            sawItem = false
-            try finish()
-        } else if sawItem && !items.isEmpty {
-            // A trailing comma: allowed by YAML.
+        pieces.append(current)
+        // "[]", or a trailing comma, which YAML allows.
+        if pieces.last!.trimmingSpaces.isEmpty { pieces.removeLast() }
+        var items: [YAMLValue] = []
+        for piece in pieces {
+            let trimmed = piece.trimmingSpaces
+            if trimmed.isEmpty { throw Failure(line: line.number, message: "an empty item in a flow sequence") }
+            if trimmed.hasPrefix("[") || trimmed.hasPrefix("{") {
+                throw Failure(line: line.number, message: "nested flow collections are not supported")
+            }
+            items.append(try scalar(trimmed, line: line))
         }
         return .sequence(items)
     }

@@ -119,6 +119,11 @@ struct TemporaryDirectory {
         #expect(value == expected)
         #expect(try YAMLSubsetParser.parse("") == .null)
         #expect(try YAMLSubsetParser.parse("# only a comment\n") == .null)
+        // Flow sequences: empty, with a trailing comma, with commas inside quotes.
+        #expect(try YAMLSubsetParser.parse("a: []") == .mapping([("a", .sequence([]))]))
+        #expect(
+            try YAMLSubsetParser.parse("a: [x, 'y,z',]")
+                == .mapping([("a", .sequence([.scalar("x"), .scalar("y,z")]))]))
         // Tabs on blank and comment lines are not indentation.
         #expect(
             try YAMLSubsetParser.parse("a: 1\n\t\n \t# note\nb: 2\n")
@@ -139,6 +144,11 @@ struct TemporaryDirectory {
         ("just text", "key: value"),
         ("a: >\n  folded", "folded"),
         ("a: 1\n---\nb: 2", "one YAML document"),
+        ("a: [x, , y]", "an empty item"),
+        ("a: [,]", "an empty item"),
+        ("a: [x, [y]]", "nested flow"),
+        // Nesting past the bound: an error, never a thread's stack used up (this one is 4,000 deep).
+        ((0..<4_000).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n"), "nested deeper than 32"),
     ])
     func refusesWhatItDoesNotRead(_ text: String, _ expected: String) {
         do {
